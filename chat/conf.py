@@ -1,0 +1,46 @@
+"""The chat's tunables, in one place.
+
+Each is read from a Django setting of the same name when set, so a deployment
+(or a test, through ``override_settings``) can change it; otherwise the
+default here applies. Lengths are in characters (Unicode code points).
+"""
+import re
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Longest message body accepted, in characters.
+    "CHAT_MESSAGE_MAX_LENGTH": 2000,
+    # Longest handle (display name) accepted, in characters.
+    "CHAT_HANDLE_MAX_LENGTH": 50,
+    # How many messages a room page shows, newest last.
+    "CHAT_HISTORY_LENGTH": 50,
+}
+
+# Longest room label, in characters. It is the width of the Room.label column,
+# so it is fixed here rather than a setting: changing it needs a migration.
+LABEL_MAX_LENGTH = 50
+
+# Labels that would shadow the site's own pages (/new/, /admin/, /static/).
+RESERVED_LABELS = frozenset({"new", "admin", "static"})
+
+# A room label is a Django slug: ASCII letters, digits, hyphens, underscores.
+LABEL_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+
+
+def get(name):
+    """Return the tunable ``name`` (a key of ``DEFAULTS``) as an int.
+
+    Raises ``KeyError`` for a name that is not a chat tunable.
+    """
+    return int(getattr(settings, name, DEFAULTS[name]))
+
+
+def is_valid_label(label):
+    """Return True when ``label`` (str) may name a room: a slug of 1 to
+    ``LABEL_MAX_LENGTH`` characters that is not one of ``RESERVED_LABELS``."""
+    return (
+        bool(LABEL_RE.match(label))
+        and len(label) <= LABEL_MAX_LENGTH
+        and label not in RESERVED_LABELS
+    )

@@ -1,0 +1,185 @@
+"""Settings for the chat, read from the environment.
+
+With nothing set, ``manage.py runserver`` runs on SQLite and the in-memory
+channel layer, with DEBUG on. A deployment sets:
+
+- ``DATABASE_URL``: e.g. ``postgres://user:pass@host:5432/name`` (SQLite when unset).
+- ``REDIS_URL``: e.g. ``redis://host:6379/0``; several, comma-separated, shard the
+  channel layer. Unset means the in-memory layer, which only ``runserver`` can use.
+- ``SECRET_KEY``: required whenever DEBUG is off.
+- ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off.
+- ``ALLOWED_HOSTS``: comma-separated host names, also the allowed WebSocket origins.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default):
+    """The environment variable ``name`` as a bool; ``default`` when unset."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def env_list(name, default=()):
+    """The comma-separated environment variable ``name`` as a list of str."""
+    value = os.environ.get(name, "")
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return items or list(default)
+
+
+DEBUG = env_bool("DEBUG", True)
+
+# Only a development server may run on a key that is in the source code.
+DEVELOPMENT_SECRET_KEY = "development-only-not-secret"
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY to a long random value: it is required when DEBUG is off."
+        )
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    # Before staticfiles, so that runserver leaves static files to WhiteNoise.
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chat.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL URLs go to chat.db_backend.postgresql, which is Django's own
+# backend plus a fix for psycopg2 2.9 (see that module).
+DATABASES = {
+    "default": dj_database_url.config(
+        default="sqlite:///%s" % (BASE_DIR / "db.sqlite3"), conn_max_age=600
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "chat.db_backend.postgresql"
+if "TEST_DATABASE_NAME" in os.environ:
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+
+# The channel layer. Without REDIS_URL it is in-memory, which works only
+# inside one process: runserver, or the unit tests.
+REDIS_URLS = env_list("REDIS_URL")
+if REDIS_URLS:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgi_redis.RedisChannelLayer",
+            "ROUTING": "routing.channel_routing",
+            "CONFIG": {
+                "hosts": REDIS_URLS,
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:"),
+                # asgi_redis's default capacity is 100 messages per channel, and
+                # every socket of one Daphne process shares the list behind
+                # "daphne.response.<process>!". A Group.send to a big room puts
+                # one message per member on it at once; past capacity, send_group
+                # drops the rest without a word. Size it for the largest room a
+                # single Daphne serves, plus headroom for rooms sending together.
+                "channel_capacity": {
+                    "daphne.response*": int(
+                        os.environ.get("CHANNEL_RESPONSE_CAPACITY", 20000)
+                    ),
+                    "http.request": 1000,
+                    "websocket.receive": 2000,
+                    "websocket.connect": 2000,
+                    "websocket.disconnect": 2000,
+                },
+            },
+        },
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgiref.inmemory.ChannelLayer",
+            "ROUTING": "routing.channel_routing",
+        },
+    }
+
+# Channel sessions, like HTTP ones, live in the database. ws_disconnect
+# deletes a socket's session; `manage.py clearsessions` removes any left by a
+# process that died before its disconnect ran.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_L10N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_STORAGE = "whitenoise.storage.CompressedStaticFilesStorage"
+# Serve straight from static/ in development, so runserver needs no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
+    CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = False
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_BROWSER_XSS_FILTER = True
+    X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}
