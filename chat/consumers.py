@@ -9,7 +9,7 @@ import logging
 
 from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
-from channels.sessions import channel_session
+from channels.sessions import channel_session, enforce_ordering
 from django.db import DatabaseError
 
 from chat import conf
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def send_error(reply_channel, error):
     """Send ``error`` (a ``ClientError``) to one socket as an error frame."""
-    reply_channel.send({"text": json.dumps(error.as_dict())})
+    reply_channel.send({"text": json.dumps(error.as_dict())}, immediately=True)
 
 
 def client_errors(consumer):
@@ -49,7 +49,7 @@ def room_from_session(session):
 
 
 @allowed_hosts_only
-@channel_session
+@enforce_ordering
 def ws_connect(message, label):
     """``websocket.connect`` on ``/chat/<label>/``: create the room on first
     use, remember it in the channel session, join its Group and accept.
@@ -64,14 +64,17 @@ def ws_connect(message, label):
         raise DenyConnection
     message.channel_session["room"] = room.pk
     message.channel_session["label"] = room.label
-    # Saved before the accept: once accepted, the socket's next frame may be
-    # handled by another worker, which must find the room in the session.
-    message.channel_session.save()
     room.group.add(message.reply_channel)
     message.reply_channel.send({"accept": True})
 
 
-@channel_session
+# enforce_ordering runs one socket's frames in the order they arrived, even
+# across several workers, holding back any that overtake. So every member of a
+# room sees each sender's messages in the order they were sent, and no frame
+# is handled before the connect that joined the room. client_errors sits
+# inside it: a refused frame must still count as handled, or the socket's
+# later frames would wait for it forever.
+@enforce_ordering
 @client_errors
 def ws_receive(message, label):
     """``websocket.receive``: validate a chat frame, store it, then broadcast
@@ -88,7 +91,10 @@ def ws_receive(message, label):
     except DatabaseError:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.")
-    room.group.send({"text": json.dumps(stored.as_dict())})
+    # Sent now, not when the consumer returns (channels' default): by then
+    # enforce_ordering has released the sender's next frame to other workers,
+    # whose broadcast could overtake this one.
+    room.group.send({"text": json.dumps(stored.as_dict())}, immediately=True)
 
 
 @channel_session

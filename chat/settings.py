@@ -99,7 +99,10 @@ DATABASES = {
         default="sqlite:///%s" % (BASE_DIR / "db.sqlite3"), conn_max_age=600
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] in (
+    "django.db.backends.postgresql",
+    "django.db.backends.postgresql_psycopg2",
+):
     DATABASES["default"]["ENGINE"] = "chat.db_backend.postgresql"
 if "TEST_DATABASE_NAME" in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
