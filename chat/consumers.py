@@ -9,12 +9,13 @@ import logging
 
 from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
-from channels.sessions import channel_session, enforce_ordering
+from channels.sessions import channel_session
 from django.db import DatabaseError
 
 from chat import conf
 from chat.exceptions import ClientError
-from chat.models import Message, Room
+from chat.models import Room
+from chat.ordering import in_socket_order
 from chat.protocol import parse_chat_frame
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def room_from_session(session):
 
 
 @allowed_hosts_only
-@enforce_ordering
+@in_socket_order
 def ws_connect(message, label):
     """``websocket.connect`` on ``/chat/<label>/``: create the room on first
     use, remember it in the channel session, join its Group and accept.
@@ -68,13 +69,11 @@ def ws_connect(message, label):
     message.reply_channel.send({"accept": True})
 
 
-# enforce_ordering runs one socket's frames in the order they arrived, even
-# across several workers, holding back any that overtake. So every member of a
-# room sees each sender's messages in the order they were sent, and no frame
-# is handled before the connect that joined the room. client_errors sits
-# inside it: a refused frame must still count as handled, or the socket's
-# later frames would wait for it forever.
-@enforce_ordering
+# in_socket_order runs one socket's frames in the order they arrived, even
+# across several workers, so no frame is handled before the connect that
+# joined the room, and every member sees each sender's messages in the order
+# they were sent.
+@in_socket_order
 @client_errors
 def ws_receive(message, label):
     """``websocket.receive``: validate a chat frame, store it, then broadcast
@@ -87,14 +86,10 @@ def ws_receive(message, label):
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
     handle, text = parse_chat_frame(message.content)
     try:
-        stored = Message.objects.create(room=room, handle=handle, message=text)
+        room.send_message(handle, text)
     except DatabaseError:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.")
-    # Sent now, not when the consumer returns (channels' default): by then
-    # enforce_ordering has released the sender's next frame to other workers,
-    # whose broadcast could overtake this one.
-    room.group.send({"text": json.dumps(stored.as_dict())}, immediately=True)
 
 
 @channel_session

@@ -1,0 +1,79 @@
+"""Handling one socket's frames in the order Daphne received them.
+
+Daphne numbers each socket's messages with ``order`` (0 for
+``websocket.connect``, then 1, 2, … for each frame) and puts them on the
+channel layer in that order, but two workers may pop consecutive frames of
+one socket and race. Channels' own ``enforce_ordering`` answers by parking a
+frame that overtakes on a wait channel and re-queuing it at the *tail* of
+``websocket.receive``, behind everything else waiting; a burst of frames
+from one socket then bounces round the queue again and again (measured on
+the split with two workers: 100 frames sent at once took 9.4 s with it, 1.7 s
+without), and a frame lost with a dead worker holds that socket's later
+frames back for ever.
+
+``in_socket_order`` uses the property that makes waiting cheap instead:
+workers pop a channel's messages first-in first-out, so by the time a worker
+holds frame *n*, every earlier frame of that socket is already being handled
+by another worker (or was lost with one). The worker waits, polling the
+channel session, until the previous frame has finished, for at most
+``ORDER_WAIT_SECONDS``, and then goes ahead regardless.
+"""
+import functools
+import logging
+import time
+
+from channels.sessions import channel_session, session_for_reply_channel
+
+logger = logging.getLogger(__name__)
+
+# The channel session key holding the next ``order`` this socket expects.
+NEXT_ORDER_KEY = "next_order"
+
+# How long a frame waits for the socket's previous frame, in seconds. Longer
+# than any frame takes to handle; reached only when that frame was lost with
+# a worker that died mid-way.
+ORDER_WAIT_SECONDS = 5.0
+
+# How often the wait re-reads the channel session, in seconds.
+ORDER_POLL_SECONDS = 0.002
+
+
+def in_socket_order(consumer):
+    """Decorate a consumer of ``websocket.connect`` or ``websocket.receive``
+    so that one socket's messages run one at a time, in ``order``.
+
+    The consumer gets ``message.channel_session`` as with ``channel_session``,
+    read after the previous frame's changes were saved. Whatever the consumer
+    does, raises included, the socket's next frame is then released.
+    """
+
+    @channel_session
+    @functools.wraps(consumer)
+    def inner(message, *args, **kwargs):
+        order = int(message.content.get("order", 0))
+        if message.channel_session.get(NEXT_ORDER_KEY, 0) < order:
+            _wait_for_turn(message, order)
+        try:
+            return consumer(message, *args, **kwargs)
+        finally:
+            message.channel_session[NEXT_ORDER_KEY] = order + 1
+            message.channel_session.save()
+
+    return inner
+
+
+def _wait_for_turn(message, order):
+    session = message.channel_session
+    deadline = time.monotonic() + ORDER_WAIT_SECONDS
+    while session.load().get(NEXT_ORDER_KEY, 0) < order:
+        if time.monotonic() > deadline:
+            logger.warning(
+                "Frame %d of %s waited %.1f s for its predecessor; handling it anyway",
+                order,
+                message.reply_channel.name,
+                ORDER_WAIT_SECONDS,
+            )
+            break
+        time.sleep(ORDER_POLL_SECONDS)
+    # A fresh session object, so the consumer sees what the previous frame saved.
+    message.channel_session = session_for_reply_channel(message.reply_channel.name)
