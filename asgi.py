@@ -1,4 +1,5 @@
 """The ASGI entry point that Daphne serves: ``daphne asgi:channel_layer``."""
+
 import os
 
 from channels.asgi import get_channel_layer

@@ -1,7 +1,8 @@
 """The project's ``channel_routing``: which consumer handles each channel."""
+
 from channels.routing import include, route
 
-from chat.consumers import ws_refuse, ws_ignore
+from chat.consumers import ws_ignore, ws_refuse
 
 channel_routing = [
     include("chat.routing.channel_routing"),

@@ -4,6 +4,7 @@ Each is read from a Django setting of the same name when set, so a deployment
 (or a test, through ``override_settings``) can change it; otherwise the
 default here applies. Lengths are in characters (Unicode code points).
 """
+
 import re
 
 from django.conf import settings

@@ -3,6 +3,7 @@
 Each socket's room lives in its ``channel_session``; each room is a Group.
 docs/architecture.md follows a message through them.
 """
+
 import functools
 import json
 import logging
@@ -62,7 +63,7 @@ def ws_connect(message, label):
         room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
     except DatabaseError:
         logger.exception("Could not open room %s", label)
-        raise DenyConnection
+        raise DenyConnection from None
     message.channel_session["room"] = room.pk
     message.channel_session["label"] = room.label
     room.group.add(message.reply_channel)
@@ -89,7 +90,7 @@ def ws_receive(message, label):
         room.send_message(handle, text)
     except DatabaseError:
         logger.exception("Could not store a message in room %s", room.label)
-        raise ClientError("UNAVAILABLE", "The message could not be stored; try again.")
+        raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None
 
 
 @channel_session

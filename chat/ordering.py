@@ -18,6 +18,7 @@ by another worker (or was lost with one). The worker waits, polling the
 channel session, until the previous frame has finished, for at most
 ``ORDER_WAIT_SECONDS``, and then goes ahead regardless.
 """
+
 import functools
 import logging
 import time

@@ -4,6 +4,7 @@ docs/protocol.md describes the frames. Everything here raises
 ``ClientError`` for input it refuses, never anything else, so one place in
 the consumers can turn every refusal into an error frame.
 """
+
 import json
 import re
 
@@ -51,14 +52,12 @@ def parse_chat_frame(content):
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
-        raise ClientError("INVALID_JSON", "The frame is not valid JSON.")
+        raise ClientError("INVALID_JSON", "The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise ClientError("INVALID_FRAME", "The frame must be a JSON object.")
     unknown = sorted(set(frame) - set(CHAT_FIELDS))
     if unknown:
-        raise ClientError(
-            "INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown))
-        )
+        raise ClientError("INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown)))
     for field in CHAT_FIELDS:
         if field not in frame:
             raise ClientError("MISSING_FIELD", "The field %r is required." % field)
@@ -68,9 +67,7 @@ def parse_chat_frame(content):
     handle = frame["handle"].strip()
     _check_text("handle", handle, conf.get("CHAT_HANDLE_MAX_LENGTH"), HANDLE_FORBIDDEN_RE)
     message = frame["message"]
-    _check_text(
-        "message", message, conf.get("CHAT_MESSAGE_MAX_LENGTH"), MESSAGE_FORBIDDEN_RE
-    )
+    _check_text("message", message, conf.get("CHAT_MESSAGE_MAX_LENGTH"), MESSAGE_FORBIDDEN_RE)
     return handle, message
 
 

@@ -1,4 +1,5 @@
 """The chat's WebSocket routes, one per channel, filtered by path."""
+
 from channels.routing import route
 
 from chat.consumers import ws_connect, ws_disconnect, ws_receive

@@ -10,6 +10,7 @@ channel layer, with DEBUG on. A deployment sets:
 - ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off.
 - ``ALLOWED_HOSTS``: comma-separated host names, also the allowed WebSocket origins.
 """
+
 import os
 from pathlib import Path
 
@@ -46,9 +47,7 @@ if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
         )
     SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
-ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
-)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -125,9 +124,7 @@ if REDIS_URLS:
                 # drops the rest without a word. Size it for the largest room a
                 # single Daphne serves, plus headroom for rooms sending together.
                 "channel_capacity": {
-                    "daphne.response*": int(
-                        os.environ.get("CHANNEL_RESPONSE_CAPACITY", 20000)
-                    ),
+                    "daphne.response*": int(os.environ.get("CHANNEL_RESPONSE_CAPACITY", 20000)),
                     "http.request": 1000,
                     "websocket.receive": 2000,
                     "websocket.connect": 2000,

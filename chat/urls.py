@@ -3,7 +3,6 @@ from django.urls import include, path
 
 from chat import views
 
-
 chat_patterns = [
     path("", views.index, name="index"),
     path("new/", views.new_room, name="new"),

@@ -8,6 +8,7 @@ backend does the same and changes nothing else. Select it with
 ``ENGINE = "chat.db_backend.postgresql"`` (settings.py does so for
 ``postgres://`` URLs).
 """
+
 import datetime
 
 from django.conf import settings
