@@ -1,0 +1,206 @@
+"""Run the Procfile's process types as child processes.
+
+The integration tests and the benchmark run the chat exactly as a Procfile
+runner or Heroku would: the ``release`` command, one ``web`` process
+(Daphne) and any number of ``worker`` processes (``runworker``), each
+started from its own Procfile line. Unlike ``honcho start``, which stops
+everything when one process exits, this keeps the others running, so a test
+can kill one worker and watch the rest carry on.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def procfile_commands(path=PROJECT_DIR / "Procfile"):
+    """The Procfile's process types: a dict of name (str) to shell command (str)."""
+    return dict(parse_procfile(Path(path).read_text()).processes)
+
+
+class ProcessFailed(RuntimeError):
+    """A process of the split exited or never became ready."""
+
+
+class Split:
+    """Daphne and ``runworker`` processes started from the Procfile.
+
+    ``env`` (dict of str) is added to this process's environment for every
+    child: ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY`` and so on. The
+    ``web`` process listens on ``port`` (int; a free one when None). Each
+    process writes its output to a file in ``log_dir``, which ``logs()``
+    reads back.
+    """
+
+    def __init__(self, env, port=None, log_dir=None, procfile=PROJECT_DIR / "Procfile"):
+        self.commands = procfile_commands(procfile)
+        self.port = port or _free_port()
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="chat-split-"))
+        self.env = dict(os.environ)
+        self.env.update(env)
+        self.env["PORT"] = str(self.port)
+        self.env["PYTHONUNBUFFERED"] = "1"
+        # The Procfile says `daphne` and `python`: they must be this
+        # interpreter's, whatever the caller's PATH says.
+        bin_dir = str(Path(sys.executable).parent)
+        self.env["PATH"] = bin_dir + os.pathsep + self.env.get("PATH", "")
+        self.web = None
+        self.workers = []
+        self._started = 0
+
+    @property
+    def base_url(self):
+        """The web process's HTTP root, e.g. ``http://127.0.0.1:8000``."""
+        return "http://127.0.0.1:%d" % self.port
+
+    def ws_url(self, path):
+        """The WebSocket URL (str) of ``path`` on the web process."""
+        return "ws://127.0.0.1:%d%s" % (self.port, path)
+
+    def release(self, timeout=120):
+        """Run the ``release`` command (migrations) and ``collectstatic`` to
+        completion. Raises ``ProcessFailed`` if either fails."""
+        self._run_to_end(self.commands["release"], "release", timeout)
+        self._run_to_end("python manage.py collectstatic --noinput -v0", "collectstatic", timeout)
+
+    def start(self, workers=2, timeout=60):
+        """Start the web process and ``workers`` worker processes, and wait
+        until the chat answers HTTP (``timeout`` in seconds). Returns self.
+
+        Raises ``ProcessFailed`` if a process exits or the chat never answers.
+        """
+        self.start_web()
+        for _ in range(workers):
+            self.start_worker()
+        self.wait_ready(timeout)
+        return self
+
+    def start_web(self, extra_args=""):
+        """Start (or restart) the ``web`` process; returns its ``Popen``.
+        ``extra_args`` (str) is appended to the Procfile command."""
+        self.web = self._spawn("web", (self.commands["web"] + " " + extra_args).strip())
+        return self.web
+
+    def start_worker(self):
+        """Start one more ``worker`` process; returns its ``Popen``."""
+        worker = self._spawn("worker", self.commands["worker"])
+        self.workers.append(worker)
+        return worker
+
+    def wait_ready(self, timeout=60):
+        """Wait until every worker listens and the chat serves ``/`` (200).
+
+        ``timeout`` is in seconds. Raises ``ProcessFailed`` otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if all("Listening on channels" in self.log_of(w) for w in self.workers):
+                try:
+                    with urllib.request.urlopen(self.base_url + "/", timeout=5) as response:
+                        if response.status == 200:
+                            return
+                except (urllib.error.URLError, OSError):
+                    pass
+            time.sleep(0.1)
+        raise ProcessFailed("The split did not become ready in %d s.\n%s" % (timeout, self.logs()))
+
+    def check_alive(self):
+        """Raise ``ProcessFailed`` if the web process or a worker has exited."""
+        for process in [self.web] + self.workers:
+            if process is not None and process.poll() is not None:
+                raise ProcessFailed(
+                    "%s exited with %s.\n%s" % (process.name, process.returncode, self.logs())
+                )
+
+    def kill(self, process, sig=signal.SIGKILL):
+        """Send ``sig`` to one process of the split and reap it."""
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=30)
+        if process in self.workers:
+            self.workers.remove(process)
+        if process is self.web:
+            self.web = None
+
+    def stop(self):
+        """Stop every process: SIGTERM, then SIGKILL after 10 s."""
+        processes = [p for p in [self.web] + self.workers if p is not None]
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.web = None
+        self.workers = []
+
+    def log_of(self, process):
+        """Everything ``process`` has written so far (str)."""
+        return Path(process.log_path).read_text(errors="replace")
+
+    def logs(self, tail=40):
+        """The last ``tail`` lines of every process's output, for failure reports."""
+        parts = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()[-tail:]
+            parts.append("--- %s ---\n%s" % (path.name, "\n".join(lines)))
+        return "\n".join(parts)
+
+    def _spawn(self, kind, command):
+        self._started += 1
+        name = "%s.%d" % (kind, self._started)
+        log_path = self.log_dir / ("%s.log" % name)
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", "exec " + command],
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        process.name = name
+        process.log_path = log_path
+        return process
+
+    def _run_to_end(self, command, name, timeout):
+        result = subprocess.run(
+            ["/bin/sh", "-c", command],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise ProcessFailed(
+                "%s failed (%s):\n%s%s" % (name, result.returncode, result.stdout, result.stderr)
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

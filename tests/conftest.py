@@ -1,0 +1,67 @@
+import os
+import uuid
+
+import pytest
+
+from chat.split import Split
+from tests import services
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The URL (str) of a real Redis server, started for the session if need be."""
+    url, server = services.find_redis()
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL (str) of a real PostgreSQL server's maintenance database."""
+    url, server = services.find_postgres()
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def redis_prefix(redis_url):
+    """A key prefix (str) of the test's own in the real Redis; its keys are
+    deleted afterwards."""
+    prefix = "test-%s-%s:" % (os.getpid(), uuid.uuid4().hex[:8])
+    yield prefix
+    services.delete_redis_prefix(redis_url, prefix)
+
+
+@pytest.fixture(scope="session")
+def split_env(redis_url, postgres_url):
+    """The environment (dict of str) for a production-like split: a scratch
+    PostgreSQL database, its own channel-layer prefix in the real Redis,
+    DEBUG off and a random SECRET_KEY. The database is dropped and the
+    Redis keys deleted afterwards."""
+    tag = "%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
+    prefix = "asgi-test-%s:" % tag
+    with services.scratch_database(postgres_url, "chat_test_%s" % tag) as database_url:
+        yield {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CHANNEL_LAYER_PREFIX": prefix,
+            "SECRET_KEY": uuid.uuid4().hex * 2,
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "0",
+        }
+    services.delete_redis_prefix(redis_url, prefix)
+
+
+@pytest.fixture(scope="session")
+def split(split_env):
+    """The real split, as the Procfile runs it: migrations, one Daphne and
+    two ``runworker`` processes, against real Redis and PostgreSQL. Shared by
+    the session's tests, which each use rooms of their own."""
+    with Split(split_env) as running:
+        running.release()
+        running.start(workers=2)
+        yield running
+        running.check_alive()

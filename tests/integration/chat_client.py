@@ -1,0 +1,58 @@
+"""A WebSocket client of the chat protocol, for tests against the real split."""
+
+import json
+import uuid
+
+import psycopg2
+import websocket
+
+
+def unique_label(stem):
+    """A room label (str) no other test uses."""
+    return "%s-%s" % (stem, uuid.uuid4().hex[:8])
+
+
+class ChatClient:
+    """One member of a room: a real WebSocket to ``/chat/<label>/``.
+
+    ``timeout`` (seconds) bounds every receive; a message that never comes
+    fails the test instead of hanging it.
+    """
+
+    def __init__(self, split, label, timeout=30, origin=None):
+        self.socket = websocket.create_connection(
+            split.ws_url("/chat/%s/" % label),
+            timeout=timeout,
+            origin=origin or split.base_url,
+        )
+
+    def send(self, handle, message):
+        self.socket.send(json.dumps({"handle": handle, "message": message}))
+
+    def send_raw(self, text):
+        self.socket.send(text)
+
+    def receive(self):
+        """The next frame, decoded from JSON (dict)."""
+        return json.loads(self.socket.recv())
+
+    def receive_many(self, count):
+        """The next ``count`` frames (list of dict)."""
+        return [self.receive() for _ in range(count)]
+
+    def close(self):
+        self.socket.close()
+
+
+def stored_messages(database_url, label):
+    """The rows of room ``label`` in PostgreSQL, oldest first: a list of
+    ``(id, handle, message)`` tuples, read with a connection of its own."""
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.id, m.handle, m.message FROM chat_message m "
+            "JOIN chat_room r ON r.id = m.room_id WHERE r.label = %s ORDER BY m.id",
+            [label],
+        )
+        rows = cursor.fetchall()
+    connection.close()
+    return rows

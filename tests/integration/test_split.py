@@ -1,0 +1,110 @@
+"""The chat on the real split: Daphne and two runworker processes, real
+Redis and PostgreSQL, real WebSocket clients."""
+
+import urllib.request
+
+import pytest
+import websocket
+
+from tests.integration.chat_client import ChatClient, stored_messages, unique_label
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_member_receives_every_message_in_one_order_and_rows_are_stored(split, split_env):
+    label = unique_label("order")
+    members = [ChatClient(split, label) for _ in range(3)]
+    per_sender = 10
+    for n in range(per_sender):
+        for i, member in enumerate(members):
+            member.send("member-%d" % i, "message %d" % n)
+
+    received = [member.receive_many(per_sender * len(members)) for member in members]
+
+    # Every member saw the same messages in the same order, which is id order.
+    ids = [[m["id"] for m in frames] for frames in received]
+    assert ids[0] == ids[1] == ids[2]
+    assert ids[0] == sorted(ids[0]) and len(set(ids[0])) == per_sender * len(members)
+    # Each sender's messages arrived in the order they were sent.
+    for i in range(len(members)):
+        texts = [m["message"] for m in received[0] if m["handle"] == "member-%d" % i]
+        assert texts == ["message %d" % n for n in range(per_sender)]
+    # And PostgreSQL holds exactly those messages.
+    rows = stored_messages(split_env["DATABASE_URL"], label)
+    assert rows == [(m["id"], m["handle"], m["message"]) for m in received[0]]
+    for member in members:
+        member.close()
+
+
+def test_the_room_page_shows_what_was_said(split):
+    label = unique_label("page")
+    member = ChatClient(split, label)
+    member.send("ann", "hello <b>page</b>")
+    echoed = member.receive()
+    member.close()
+
+    with urllib.request.urlopen("%s/%s/" % (split.base_url, label)) as response:
+        page = response.read().decode()
+
+    assert 'data-id="%d"' % echoed["id"] in page
+    assert "hello &lt;b&gt;page&lt;/b&gt;" in page
+
+
+def test_a_fifty_member_room_receives_twenty_messages_without_loss(split):
+    label = unique_label("fanout")
+    members = [ChatClient(split, label, timeout=60) for _ in range(50)]
+    sent = ["fan-out %d" % n for n in range(20)]
+    for text in sent:
+        members[0].send("speaker", text)
+
+    for member in members:
+        assert [m["message"] for m in member.receive_many(len(sent))] == sent
+    for member in members:
+        member.close()
+
+
+def test_a_refused_frame_gets_an_error_only_to_its_sender_and_nothing_is_stored(split, split_env):
+    label = unique_label("refuse")
+    sender, other = ChatClient(split, label), ChatClient(split, label)
+
+    sender.send_raw("{not json")
+    assert sender.receive()["error"] == "INVALID_JSON"
+    # The socket stays open and usable, and the other member saw only this.
+    sender.send("ann", "still here")
+    assert sender.receive()["message"] == "still here"
+    assert other.receive()["message"] == "still here"
+    assert [row[2] for row in stored_messages(split_env["DATABASE_URL"], label)] == ["still here"]
+    sender.close()
+    other.close()
+
+
+@pytest.mark.parametrize(
+    "path, origin",
+    [
+        ("/chat/not a slug/", None),
+        ("/chat/%s/" % ("x" * 51), None),
+        ("/elsewhere/", None),
+        ("/chat/lobby/", "http://evil.example.com"),
+    ],
+)
+def test_a_bad_label_path_or_origin_is_refused_at_the_handshake(split, path, origin):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(
+            split.ws_url(path.replace(" ", "%20")), timeout=30, origin=origin or split.base_url
+        )
+    assert refused.value.status_code == 403
+
+
+def test_static_files_are_served_by_the_web_process(split):
+    with urllib.request.urlopen(split.base_url + "/static/chat/chat.js") as response:
+        body = response.read().decode()
+    assert response.status == 200
+    assert "new WebSocket(url)" in body
+
+
+def test_a_room_opened_over_websocket_is_listed_on_the_index(split):
+    label = unique_label("listed")
+    ChatClient(split, label).close()
+    with urllib.request.urlopen(split.base_url + "/") as response:
+        page = response.read().decode()
+    assert 'href="/%s/"' % label in page

@@ -1,0 +1,210 @@
+"""Real Redis and PostgreSQL servers for the integration tests.
+
+Each service comes from, in order: the environment (``REDIS_URL``,
+``DATABASE_URL``), the default local port, or a throwaway server started
+from the binaries on the PATH. When none is reachable the test is skipped
+with the reason, except under CI (``CI`` set), where it fails instead.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+import redis
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def unavailable(reason):
+    """Skip the calling test for a missing service, or fail it under CI.
+
+    Raises ``pytest.skip.Exception`` or, when ``CI`` is set, ``pytest.fail.Exception``.
+    """
+    if os.environ.get("CI"):
+        pytest.fail("%s (a missing service is a failure under CI)" % reason)
+    pytest.skip(reason)
+
+
+def free_port():
+    """An unused TCP port (int) on 127.0.0.1, for a server about to start."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check, timeout, what):
+    """Call ``check()`` until it returns a true value, and return that value.
+
+    ``timeout`` is in seconds. Raises ``TimeoutError`` naming ``what`` if it
+    never does; exceptions from ``check`` count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as error:  # noqa: BLE001 - any failure means "not yet"
+            last_error = error
+        else:
+            if result:
+                return result
+        time.sleep(0.05)
+    raise TimeoutError("%s not ready after %.0f s (last error: %r)" % (what, timeout, last_error))
+
+
+def redis_is_up(url):
+    """True when a Redis server answers PING at ``url``."""
+    try:
+        return redis.StrictRedis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port, keeping nothing on disk.
+
+    ``url`` is its ``redis://`` URL (database 0). ``stop()`` kills it;
+    ``start()`` starts it again on the same port (for restart tests).
+    """
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        self.process = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not on the PATH")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", tempfile.gettempdir()],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: redis_is_up(self.url), 10, "redis-server on port %d" % self.port)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+def find_redis():
+    """The URL (str) of a reachable Redis, and the ``RedisServer`` started for
+    it or None. Skips (or fails under CI) when there is none."""
+    url = os.environ.get("REDIS_URL", "").split(",")[0] or DEFAULT_REDIS_URL
+    if redis_is_up(url):
+        return url, None
+    try:
+        server = RedisServer().start()
+    except (OSError, TimeoutError) as error:
+        unavailable("No Redis at %s and none could be started: %s" % (url, error))
+    return server.url, server
+
+
+def postgres_is_up(url):
+    """True when PostgreSQL accepts a connection at ``url``."""
+    try:
+        psycopg2.connect(url, connect_timeout=2).close()
+    except psycopg2.Error:
+        return False
+    return True
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (initdb) on a free port, in a temporary
+    directory. PostgreSQL refuses to run as root, so this works only as an
+    ordinary user."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.directory = tempfile.mkdtemp(prefix="chat-pg-")
+        self.url = "postgres://%s@127.0.0.1:%d/postgres" % (os.environ.get("USER", ""), self.port)
+        self.process = None
+
+    def start(self):
+        for binary in ("initdb", "postgres"):
+            if shutil.which(binary) is None:
+                raise FileNotFoundError("%s is not on the PATH" % binary)
+        if os.geteuid() == 0:
+            raise PermissionError("PostgreSQL cannot be started as root")
+        data = os.path.join(self.directory, "data")
+        subprocess.run(
+            ["initdb", "-D", data, "-A", "trust", "-U", os.environ.get("USER", "postgres")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.process = subprocess.Popen(
+            ["postgres", "-D", data, "-p", str(self.port), "-k", self.directory, "-h", "127.0.0.1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: postgres_is_up(self.url), 30, "PostgreSQL on port %d" % self.port)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+            self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def find_postgres():
+    """The URL (str) of a reachable PostgreSQL server's maintenance database,
+    and the ``PostgresServer`` started for it or None. Skips (or fails under
+    CI) when there is none."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        url = DEFAULT_DATABASE_URL
+    if postgres_is_up(url):
+        return url, None
+    try:
+        server = PostgresServer().start()
+    except (OSError, subprocess.CalledProcessError, TimeoutError) as error:
+        unavailable("No PostgreSQL at %s and none could be started: %s" % (url, error))
+    return server.url, server
+
+
+def with_database(url, name):
+    """``url`` (a ``postgres://`` URL) pointing at database ``name`` instead."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def scratch_database(server_url, name):
+    """Create the empty PostgreSQL database ``name`` on the server at
+    ``server_url`` for the ``with`` block, yield its URL, then drop it."""
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
+            cursor.execute('CREATE DATABASE "%s"' % name)
+        yield with_database(server_url, name)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            )
+            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
+        admin.close()
+
+
+def delete_redis_prefix(url, prefix):
+    """Delete every key under ``prefix`` (str) in the Redis at ``url``."""
+    client = redis.StrictRedis.from_url(url)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        client.delete(key)
