@@ -1,0 +1,78 @@
+import json
+
+import pytest
+from django.test import override_settings
+
+from chat.exceptions import ClientError
+from chat.protocol import max_frame_length, parse_chat_frame
+
+
+def frame(**fields):
+    return {"text": json.dumps(fields)}
+
+
+def test_a_valid_frame_gives_the_stripped_handle_and_the_message_as_sent():
+    assert parse_chat_frame(frame(handle="  ann ", message=" hi\n there ")) == (
+        "ann",
+        " hi\n there ",
+    )
+
+
+def test_unicode_beyond_the_basic_plane_is_accepted():
+    assert parse_chat_frame(frame(handle="zoë", message="🎉 ok")) == ("zoë", "🎉 ok")
+
+
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        ({"bytes": b'{"handle": "a", "message": "b"}'}, "BINARY_FRAME"),
+        ({"text": "{not json"}, "INVALID_JSON"),
+        ({"text": "[" * 100000 + "]" * 100000}, "FRAME_TOO_LARGE"),
+        ({"text": "[" * 5000 + "]" * 5000}, "INVALID_JSON"),
+        ({"text": '["handle", "message"]'}, "INVALID_FRAME"),
+        ({"text": '"a string"'}, "INVALID_FRAME"),
+        (frame(handle="ann", message="hi", extra=1), "INVALID_FRAME"),
+        (frame(message="hi"), "MISSING_FIELD"),
+        (frame(handle="ann"), "MISSING_FIELD"),
+        (frame(handle=1, message="hi"), "INVALID_FIELD"),
+        (frame(handle="ann", message=None), "INVALID_FIELD"),
+        (frame(handle="ann", message=["hi"]), "INVALID_FIELD"),
+        (frame(handle="   ", message="hi"), "HANDLE_EMPTY"),
+        (frame(handle="ann", message=""), "MESSAGE_EMPTY"),
+        (frame(handle="ann", message=" \n\t "), "MESSAGE_EMPTY"),
+        (frame(handle="a" * 51, message="hi"), "HANDLE_TOO_LONG"),
+        (frame(handle="ann", message="m" * 2001), "MESSAGE_TOO_LONG"),
+        (frame(handle="ann", message="nul \x00 here"), "INVALID_FIELD"),
+        (frame(handle="ann", message="bell \x07"), "INVALID_FIELD"),
+        (frame(handle="a\nb", message="hi"), "INVALID_FIELD"),
+        ({"text": '{"handle": "ann", "message": "lone \\ud800 surrogate"}'}, "INVALID_FIELD"),
+    ],
+)
+def test_a_refused_frame_raises_a_client_error_with_its_code(content, code):
+    with pytest.raises(ClientError) as refused:
+        parse_chat_frame(content)
+    assert refused.value.code == code
+    assert refused.value.as_dict() == {"error": code, "detail": refused.value.detail}
+    assert refused.value.detail
+
+
+def test_the_longest_valid_message_and_handle_are_accepted():
+    handle, message = parse_chat_frame(frame(handle="h" * 50, message="m" * 2000))
+    assert (len(handle), len(message)) == (50, 2000)
+
+
+def test_the_frame_size_limit_admits_the_longest_valid_frame_fully_escaped():
+    # Every character of a maximal frame written as a \\uXXXX surrogate pair.
+    escaped = json.dumps({"handle": "😀" * 50, "message": "😀" * 2000}, ensure_ascii=True)
+    assert len(escaped) <= max_frame_length()
+    assert parse_chat_frame({"text": escaped}) == ("😀" * 50, "😀" * 2000)
+
+
+@override_settings(CHAT_MESSAGE_MAX_LENGTH=10, CHAT_HANDLE_MAX_LENGTH=3)
+def test_the_limits_come_from_settings():
+    with pytest.raises(ClientError) as refused:
+        parse_chat_frame(frame(handle="ann", message="m" * 11))
+    assert refused.value.code == "MESSAGE_TOO_LONG"
+    with pytest.raises(ClientError) as refused:
+        parse_chat_frame(frame(handle="anne", message="m"))
+    assert refused.value.code == "HANDLE_TOO_LONG"

@@ -1,0 +1,93 @@
+"""Settings from the environment, each read in a fresh interpreter."""
+
+import json
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from chat.split import PROJECT_DIR
+
+CLEAN = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "chat.settings"}
+PRODUCTION = dict(
+    CLEAN, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="chat.example.com"
+)
+
+
+def read_settings(env, *names):
+    """The named settings (dict) as a process with ``env`` sees them."""
+    code = (
+        "import json; from django.conf import settings as s; "
+        "print(json.dumps({n: getattr(s, n) for n in %r}, default=str))" % (names,)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr)
+    return json.loads(result.stdout)
+
+
+def test_with_nothing_set_it_runs_on_sqlite_and_the_in_memory_layer_in_debug():
+    found = read_settings(CLEAN, "DEBUG", "DATABASES", "CHANNEL_LAYERS", "ALLOWED_HOSTS")
+    assert found["DEBUG"] is True
+    assert found["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert found["CHANNEL_LAYERS"]["default"]["BACKEND"] == "asgiref.inmemory.ChannelLayer"
+    assert "localhost" in found["ALLOWED_HOSTS"]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "False", "no", "off"])
+def test_debug_off_values_turn_it_off(value):
+    assert read_settings(dict(PRODUCTION, DEBUG=value), "DEBUG")["DEBUG"] is False
+
+
+@pytest.mark.parametrize("secret", [None, "", "development-only-not-secret"])
+def test_production_refuses_to_start_without_a_real_secret_key(secret):
+    env = dict(PRODUCTION)
+    env.pop("SECRET_KEY")
+    if secret is not None:
+        env["SECRET_KEY"] = secret
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        read_settings(env, "DEBUG")
+
+
+def test_database_and_redis_urls_select_postgresql_and_redis():
+    env = dict(
+        PRODUCTION,
+        DATABASE_URL="postgres://chat:pw@db.example.com:5432/chat",
+        REDIS_URL="redis://cache.example.com:6379/2",
+    )
+    found = read_settings(env, "DATABASES", "CHANNEL_LAYERS")
+    database = found["DATABASES"]["default"]
+    assert database["ENGINE"] == "chat.db_backend.postgresql"
+    assert (database["HOST"], database["NAME"], database["USER"]) == (
+        "db.example.com",
+        "chat",
+        "chat",
+    )
+    layer = found["CHANNEL_LAYERS"]["default"]
+    assert layer["BACKEND"] == "asgi_redis.RedisChannelLayer"
+    assert layer["CONFIG"]["hosts"] == ["redis://cache.example.com:6379/2"]
+    # A 1,000-member room's broadcast must fit one Daphne's response channel.
+    assert layer["CONFIG"]["channel_capacity"]["daphne.response*"] >= 1000
+
+
+def test_allowed_hosts_are_comma_separated():
+    env = dict(PRODUCTION, ALLOWED_HOSTS="a.example.com, b.example.com,")
+    assert read_settings(env, "ALLOWED_HOSTS")["ALLOWED_HOSTS"] == [
+        "a.example.com",
+        "b.example.com",
+    ]
+
+
+def test_the_deploy_checklist_is_clean_under_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=PRODUCTION,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
