@@ -1,0 +1,109 @@
+"""The room page in headless Chromium, against the real split."""
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from chat.split import Split
+from tests.integration.chat_client import unique_label
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+WAIT_SECONDS = 30
+
+
+def wait_until_connected(page, connected=True):
+    """Wait for chat.js to report its socket open (or closed)."""
+    expected = "true" if connected else "false"
+    WebDriverWait(page, WAIT_SECONDS).until(
+        lambda driver: (
+            driver.find_element(By.TAG_NAME, "body").get_attribute("data-connected") == expected
+        )
+    )
+
+
+def open_room(browser, split, label):
+    page = browser()
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    return page
+
+
+def say(page, handle, text):
+    page.find_element(By.ID, "handle").clear()
+    page.find_element(By.ID, "handle").send_keys(handle)
+    page.find_element(By.ID, "message").send_keys(text)
+    page.find_element(By.CSS_SELECTOR, "#chatform button").click()
+
+
+def shown_texts(page):
+    return [li.text for li in page.find_elements(By.CSS_SELECTOR, "#messages .text")]
+
+
+def wait_for_text(page, text):
+    WebDriverWait(page, WAIT_SECONDS).until(lambda driver: text in shown_texts(driver))
+
+
+def test_a_message_typed_in_one_page_appears_in_both(browser, split):
+    label = unique_label("browser")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+
+    say(ann, "ann", "hello from ann")
+
+    wait_for_text(ann, "hello from ann")
+    wait_for_text(bob, "hello from ann")
+    handles = [h.text for h in bob.find_elements(By.CSS_SELECTOR, "#messages .handle")]
+    assert handles == ["ann"]
+
+
+def test_html_in_a_message_shows_as_text_and_never_runs(browser, split):
+    label = unique_label("xss")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+    attack = "<img src=x onerror=\"document.body.dataset.pwned='yes'\">"
+
+    say(ann, "<b>ann</b>", attack)
+
+    for page in (ann, bob):
+        wait_for_text(page, attack)
+        assert page.find_elements(By.CSS_SELECTOR, "#messages img") == []
+        assert page.find_element(By.TAG_NAME, "body").get_attribute("data-pwned") is None
+    # After a reload the same message comes from the server-rendered history.
+    bob.refresh()
+    wait_for_text(bob, attack)
+    assert bob.find_elements(By.CSS_SELECTOR, "#messages img") == []
+    assert bob.find_element(By.CSS_SELECTOR, "#messages .handle").text == "<b>ann</b>"
+
+
+def test_an_error_frame_is_shown_to_the_user(browser, split):
+    page = open_room(browser, split, unique_label("errors"))
+    # The input's maxlength stops a browser user; an oversized message can
+    # still reach the server from a script, and its error must be shown.
+    page.execute_script("document.getElementById('message').removeAttribute('maxlength')")
+
+    say(page, "ann", "m" * 2001)
+
+    error = page.find_element(By.ID, "error")
+    WebDriverWait(page, WAIT_SECONDS).until(
+        expected_conditions.visibility_of_element_located((By.ID, "error"))
+    )
+    assert "2000" in error.text
+    assert shown_texts(page) == []
+
+
+def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
+    # A split of its own, so restarting its Daphne disturbs no other test.
+    with Split(split_env) as own:
+        own.release()
+        own.start(workers=1)
+        label = unique_label("reconnect")
+        page = open_room(browser, own, label)
+
+        own.kill(own.web)
+        wait_until_connected(page, False)
+        own.start_web()
+        own.wait_ready()
+        wait_until_connected(page)
+
+        say(page, "ann", "back again")
+        wait_for_text(page, "back again")
