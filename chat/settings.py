@@ -109,7 +109,23 @@ if "TEST_DATABASE_NAME" in os.environ:
 # The channel layer. Without REDIS_URL it is in-memory, which works only
 # inside one process: runserver, or the unit tests.
 REDIS_URLS = env_list("REDIS_URL")
-if REDIS_URLS:
+# CHANNEL_LAYER=stock runs plain asgi_redis with its defaults, for the
+# benchmark's side-by-side comparison; nothing else should use it.
+CHANNEL_LAYER_FLAVOUR = os.environ.get("CHANNEL_LAYER", "chat")
+if CHANNEL_LAYER_FLAVOUR not in ("chat", "stock"):
+    raise ImproperlyConfigured("CHANNEL_LAYER must be 'chat' or 'stock'.")
+if REDIS_URLS and CHANNEL_LAYER_FLAVOUR == "stock":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgi_redis.RedisChannelLayer",
+            "ROUTING": "routing.channel_routing",
+            "CONFIG": {
+                "hosts": REDIS_URLS,
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:"),
+            },
+        },
+    }
+elif REDIS_URLS:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "asgi_redis.RedisChannelLayer",
