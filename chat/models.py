@@ -1,8 +1,10 @@
 import contextlib
 import json
+import threading
 
 from channels import Group
 from django.db import connection, models
+from django.db.models import Max
 from django.utils import timezone
 
 from chat import conf
@@ -34,23 +36,31 @@ class Room(models.Model):
         stored ``Message``. Raises ``django.db.DatabaseError`` when it cannot
         be stored, in which case nothing was stored or sent.
 
-        Messages of one room are stored and sent one at a time, under
-        ``broadcast_lock``, so every member receives them in the same order,
-        and that order is the order of their ids.
+        Messages of one room are numbered, stored and sent one at a time,
+        under ``broadcast_lock``, so every member receives them in the same
+        order, the order of their ``seq`` (1, 2, 3, … with no gaps) and of
+        their ids.
         """
         with broadcast_lock(self):
-            message = self.messages.create(handle=handle, message=text)
+            last = self.messages.aggregate(last=Max("seq"))["last"] or 0
+            message = self.messages.create(handle=handle, message=text, seq=last + 1)
             # Sent now, not when the consumer returns (channels' default), so
             # that it goes out while the lock is held.
             self.group.send({"text": json.dumps(message.as_dict())}, immediately=True)
         return message
 
-    def recent_messages(self, limit=None):
-        """Return the room's last ``limit`` messages (default
-        ``CHAT_HISTORY_LENGTH``) as a list, oldest first."""
-        limit = conf.get("CHAT_HISTORY_LENGTH") if limit is None else limit
-        newest_first = self.messages.order_by("-timestamp", "-id")[:limit]
-        return list(reversed(newest_first))
+    def messages_after(self, after_id, limit):
+        """Up to ``limit`` (int) messages with an id above ``after_id`` (int),
+        oldest first, as a list."""
+        return list(self.messages.filter(id__gt=after_id).order_by("seq")[:limit])
+
+    def messages_before(self, before_id, limit):
+        """The last ``limit`` (int) messages with an id below ``before_id``
+        (int, or None for no bound), oldest first, as a list."""
+        messages = self.messages.all()
+        if before_id is not None:
+            messages = messages.filter(id__lt=before_id)
+        return list(reversed(messages.order_by("-seq")[:limit]))
 
 
 class Message(models.Model):
@@ -60,6 +70,14 @@ class Message(models.Model):
     handle = models.TextField()
     message = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    # The message's place in its room: 1, 2, 3, … with no gaps, so a client
+    # that receives seq n + 2 after n knows it missed one and can catch up.
+    seq = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="message_seq_unique_in_room")
+        ]
 
     def __str__(self):
         return "[{timestamp}] {handle}: {message}".format(**self.as_dict())
@@ -67,13 +85,14 @@ class Message(models.Model):
     def as_dict(self):
         """The one payload shape for a message, as sent to clients.
 
-        Returns ``{"id": int, "timestamp": str, "handle": str, "message": str}``,
-        where ``timestamp`` is ISO 8601 in UTC with a ``Z`` suffix and
-        microseconds, e.g. ``"2017-05-01T12:00:00.123456Z"``.
+        Returns ``{"id": int, "seq": int, "timestamp": str, "handle": str,
+        "message": str}``, where ``timestamp`` is ISO 8601 in UTC with a ``Z``
+        suffix and microseconds, e.g. ``"2017-05-01T12:00:00.123456Z"``.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         return {
             "id": self.pk,
+            "seq": self.seq,
             "timestamp": timestamp.isoformat(timespec="microseconds") + "Z",
             "handle": self.handle,
             "message": self.message,
@@ -85,6 +104,8 @@ class Message(models.Model):
 # these locks apart from any other advisory lock on the same database.
 BROADCAST_LOCK_NAMESPACE = 0x63686174
 
+_local_broadcast_lock = threading.Lock()
+
 
 @contextlib.contextmanager
 def broadcast_lock(room):
@@ -93,10 +114,11 @@ def broadcast_lock(room):
     On PostgreSQL this is a session-level advisory lock, so it spans a
     committed insert and the broadcast after it, and it is released if the
     holder's connection dies. Other databases (SQLite, for ``runserver``)
-    already serialise writers, and get no extra lock.
+    serve only one process (runserver), so a lock within the process does.
     """
     if connection.vendor != "postgresql":
-        yield
+        with _local_broadcast_lock:
+            yield
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk])

@@ -7,6 +7,7 @@ chat_patterns = [
     path("", views.index, name="index"),
     path("new/", views.new_room, name="new"),
     path("<slug:label>/", views.room, name="room"),
+    path("<slug:label>/messages", views.messages, name="messages"),
 ]
 
 urlpatterns = [

@@ -1,10 +1,14 @@
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.crypto import get_random_string
 
 from chat import conf
 from chat.forms import NewRoomForm
 from chat.models import Room
+
+# Page sizes of the messages endpoint, in messages.
+PAGE_SIZE_DEFAULT = 100
+PAGE_SIZE_MAX = 500
 
 RANDOM_LABEL_LENGTH = 10
 RANDOM_LABEL_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -44,13 +48,81 @@ def room(request, label):
     if not conf.is_valid_label(label):
         raise Http404("No such room.")
     room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
+    limit = conf.get("CHAT_HISTORY_LENGTH")
+    history = room.messages_before(None, limit + 1)
     return render(
         request,
         "chat/room.html",
         {
             "room": room,
-            "history": room.recent_messages(),
+            "history": history[-limit:],
+            "has_older": len(history) > limit,
             "handle_max_length": conf.get("CHAT_HANDLE_MAX_LENGTH"),
             "message_max_length": conf.get("CHAT_MESSAGE_MAX_LENGTH"),
         },
     )
+
+
+def messages(request, label):
+    """``/<label>/messages``: a page of the room's messages as JSON, for
+    catching up after a reconnect and for paging back through history.
+
+    Query parameters (all optional, non-negative integers):
+    ``after=<id>`` gives the messages with an id above it, oldest first;
+    ``before=<id>`` gives the last messages with an id below it, oldest first;
+    ``limit=<n>`` is the page size (default 100, at most 500). With neither
+    ``after`` nor ``before`` it gives the room's last messages.
+
+    Returns ``{"messages": [Message.as_dict(), ...], "has_more": bool}``,
+    where ``has_more`` says another page lies beyond this one in the
+    direction asked. A bad parameter gets 400 with ``{"error", "detail"}``;
+    an unknown room gets 404 with the same shape. docs/protocol.md has the
+    details.
+    """
+    try:
+        after = _optional_int(request.GET, "after")
+        before = _optional_int(request.GET, "before")
+        limit = _optional_int(request.GET, "limit")
+    except ValueError as error:
+        return JsonResponse({"error": "INVALID_PARAMETER", "detail": str(error)}, status=400)
+    if after is not None and before is not None:
+        return JsonResponse(
+            {"error": "INVALID_PARAMETER", "detail": "Give 'after' or 'before', not both."},
+            status=400,
+        )
+    if limit is None:
+        limit = PAGE_SIZE_DEFAULT
+    if not 1 <= limit <= PAGE_SIZE_MAX:
+        return JsonResponse(
+            {
+                "error": "INVALID_PARAMETER",
+                "detail": "'limit' must be between 1 and %d." % PAGE_SIZE_MAX,
+            },
+            status=400,
+        )
+    room = Room.objects.filter(label=label).first() if conf.is_valid_label(label) else None
+    if room is None:
+        return JsonResponse({"error": "NOT_FOUND", "detail": "No such room."}, status=404)
+
+    # One more than asked tells whether another page follows.
+    if after is not None:
+        page = room.messages_after(after, limit + 1)
+        has_more = len(page) > limit
+        page = page[:limit]
+    else:
+        page = room.messages_before(before, limit + 1)
+        has_more = len(page) > limit
+        page = page[-limit:] if has_more else page
+    return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
+
+
+def _optional_int(params, name):
+    """The query parameter ``name`` as a non-negative int, or None when absent.
+
+    Raises ``ValueError`` with a sentence fit for the client otherwise."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ValueError("'%s' must be a non-negative integer." % name)
+    return int(value)

@@ -13,8 +13,9 @@ def make_room(label="lobby", name=None):
 
 
 def make_messages(room, count, start=None):
-    """``count`` saved messages in ``room``, one second apart from ``start``
-    (default: an hour ago), oldest first. Returns them as a list."""
+    """``count`` saved messages in an empty ``room``, numbered 1 to ``count``
+    and one second apart from ``start`` (default: an hour ago), oldest first.
+    Returns them as a list."""
     start = start or timezone.now() - datetime.timedelta(hours=1)
     return [
         Message.objects.create(
@@ -22,6 +23,7 @@ def make_messages(room, count, start=None):
             handle="user%d" % n,
             message="message %d" % n,
             timestamp=start + datetime.timedelta(seconds=n),
+            seq=n + 1,
         )
         for n in range(count)
     ]

@@ -99,7 +99,7 @@ def test_static_files_are_served_by_the_web_process(split):
     with urllib.request.urlopen(split.base_url + "/static/chat/chat.js") as response:
         body = response.read().decode()
     assert response.status == 200
-    assert "new WebSocket(url)" in body
+    assert "new WebSocket(socketUrl)" in body
 
 
 def test_a_room_opened_over_websocket_is_listed_on_the_index(split):
