@@ -16,6 +16,11 @@ DEFAULTS = {
     "CHAT_HANDLE_MAX_LENGTH": 50,
     # How many messages a room page shows, newest last.
     "CHAT_HISTORY_LENGTH": 50,
+    # How long a channel session outlives its socket's last frame, in seconds:
+    # a day, the longest Daphne keeps a socket open by default (its
+    # websocket_timeout defaults to the layer's group_expiry, 86,400 s), plus
+    # an hour. A session whose disconnect never ran expires after this.
+    "CHAT_CHANNEL_SESSION_SECONDS": 90000,
 }
 
 # Longest room label, in characters. It is the width of the Room.label column,

@@ -25,6 +25,8 @@ import time
 
 from channels.sessions import channel_session, session_for_reply_channel
 
+from chat import conf
+
 logger = logging.getLogger(__name__)
 
 # The channel session key holding the next ``order`` this socket expects.
@@ -45,28 +47,34 @@ def in_socket_order(consumer):
 
     The consumer gets ``message.channel_session`` as with ``channel_session``,
     read after the previous frame's changes were saved. Whatever the consumer
-    does, raises included, the socket's next frame is then released.
+    does, raises included, the socket's next frame is then released, and the
+    session saved to expire ``CHAT_CHANNEL_SESSION_SECONDS`` later.
     """
 
     @channel_session
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
         order = int(message.content.get("order", 0))
-        if message.channel_session.get(NEXT_ORDER_KEY, 0) < order:
+        # No key at all means the session is gone (expired, or lost with a
+        # Redis restart): there is no predecessor to wait for.
+        if message.channel_session.get(NEXT_ORDER_KEY, order) < order:
             _wait_for_turn(message, order)
         try:
             return consumer(message, *args, **kwargs)
         finally:
             message.channel_session[NEXT_ORDER_KEY] = order + 1
+            message.channel_session.set_expiry(conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
             message.channel_session.save()
 
     return inner
 
 
 def _wait_for_turn(message, order):
-    session = message.channel_session
+    name = message.reply_channel.name
     deadline = time.monotonic() + ORDER_WAIT_SECONDS
-    while session.load().get(NEXT_ORDER_KEY, 0) < order:
+    # A fresh session object each time: loading a missing session resets the
+    # object's key, and the consumer must see what the previous frame saved.
+    while session_for_reply_channel(name).get(NEXT_ORDER_KEY, order) < order:
         if time.monotonic() > deadline:
             logger.warning(
                 "Frame %d of %s waited %.1f s for its predecessor; handling it anyway",
@@ -76,5 +84,4 @@ def _wait_for_turn(message, order):
             )
             break
         time.sleep(ORDER_POLL_SECONDS)
-    # A fresh session object, so the consumer sees what the previous frame saved.
-    message.channel_session = session_for_reply_channel(message.reply_channel.name)
+    message.channel_session = session_for_reply_channel(name)

@@ -157,10 +157,25 @@ else:
         },
     }
 
-# Channel sessions, like HTTP ones, live in the database. ws_disconnect
-# deletes a socket's session; `manage.py clearsessions` removes any left by a
-# process that died before its disconnect ran.
+# Channel sessions (a socket's room and its next expected frame) live in a
+# cache, where every entry expires on its own: in Redis when there is one,
+# else in process memory, which is enough for runserver's single process.
+# HTTP sessions (the admin's) stay in the database.
+if REDIS_URLS:
+    CHANNEL_SESSION_CACHE = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URLS[0],
+        "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:") + "session",
+    }
+else:
+    CHANNEL_SESSION_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "channel_sessions": CHANNEL_SESSION_CACHE,
+}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+CHANNEL_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_CACHE_ALIAS = "channel_sessions"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -5,6 +5,7 @@ from unittest import mock
 
 from channels import Group
 from channels.exceptions import DenyConnection
+from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
 from django.db import DatabaseError
 
@@ -165,9 +166,8 @@ class DisconnectTests(ConsumerTestCase):
         )
 
     def test_disconnect_deletes_the_channel_session(self):
-        from django.contrib.sessions.models import Session
-
         leaver = self.join()
-        self.assertTrue(Session.objects.filter(pk=leaver.session.session_key).exists())
+        key = leaver.session.session_key
+        self.assertTrue(leaver.session.exists(key))
         leaver.send_and_consume("websocket.disconnect", {"code": 1000}, path="/chat/lobby/")
-        self.assertFalse(Session.objects.filter(pk=leaver.session.session_key).exists())
+        self.assertFalse(session_for_reply_channel(leaver.reply_channel).exists(key))

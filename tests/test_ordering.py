@@ -6,9 +6,9 @@ import uuid
 
 from channels.message import Message as ChannelMessage
 from channels.sessions import session_for_reply_channel
-from django.test import SimpleTestCase, override_settings
+from django.test import SimpleTestCase
 
-from chat import ordering
+from chat import conf, ordering
 from chat.ordering import NEXT_ORDER_KEY, in_socket_order
 
 
@@ -25,9 +25,6 @@ def frame(socket, order):
     )
 
 
-# Sessions in the process-local cache: SQLite's shared in-memory test database
-# locks a table against a second thread, and these tests need two threads.
-@override_settings(CHANNEL_SESSION_ENGINE="django.contrib.sessions.backends.cache")
 class InSocketOrderTests(SimpleTestCase):
     def test_a_frame_releases_the_next_one_when_it_is_done(self):
         socket = new_socket()
@@ -50,34 +47,52 @@ class InSocketOrderTests(SimpleTestCase):
         session = session_for_reply_channel(socket)
         self.assertEqual(session.load()[NEXT_ORDER_KEY], 1)
 
-    def test_an_overtaking_frame_sees_what_its_predecessor_saved(self):
+    def test_an_overtaking_frame_waits_and_sees_what_its_predecessor_saved(self):
         socket = new_socket()
         handled = []
 
         def consumer(message):
-            handled.append((message.content["order"], message.channel_session.get("room")))
-            if message.content["order"] == 0:
-                message.channel_session["room"] = 7
+            order = message.content["order"]
+            handled.append((order, message.channel_session.get("said")))
+            message.channel_session["said"] = order
 
         ordered = in_socket_order(consumer)
-        waiter = threading.Thread(target=ordered, args=(frame(socket, 1),))
+        ordered(frame(socket, 0))
+        waiter = threading.Thread(target=ordered, args=(frame(socket, 2),))
         waiter.start()
         time.sleep(0.2)
-        # Frame 1 is still waiting: frame 0 has not run.
-        self.assertEqual(handled, [])
-        ordered(frame(socket, 0))
+        # Frame 2 is still waiting: frame 1 has not run.
+        self.assertEqual(handled, [(0, None)])
+        ordered(frame(socket, 1))
         waiter.join(timeout=10)
-        self.assertEqual(handled, [(0, None), (1, 7)])
+        self.assertEqual(handled, [(0, None), (1, 0), (2, 1)])
 
     def test_a_frame_whose_predecessor_was_lost_goes_ahead_after_the_wait(self):
         socket = new_socket()
         handled = []
         ordering_wait = ordering.ORDER_WAIT_SECONDS
         ordering.ORDER_WAIT_SECONDS = 0.2
+        consumer = in_socket_order(lambda m: handled.append(m.content["order"]))
+        consumer(frame(socket, 0))
         try:
             with self.assertLogs("chat.ordering", "WARNING") as logs:
-                in_socket_order(lambda m: handled.append(m.content["order"]))(frame(socket, 3))
+                consumer(frame(socket, 3))
         finally:
             ordering.ORDER_WAIT_SECONDS = ordering_wait
-        self.assertEqual(handled, [3])
+        self.assertEqual(handled, [0, 3])
         self.assertIn("waited", logs.output[0])
+
+    def test_a_frame_whose_session_is_gone_goes_ahead_at_once(self):
+        # As after a Redis restart: no session, so no predecessor to wait for.
+        socket = new_socket()
+        handled = []
+        started = time.monotonic()
+        in_socket_order(lambda m: handled.append(m.content["order"]))(frame(socket, 7))
+        self.assertEqual(handled, [7])
+        self.assertLess(time.monotonic() - started, ordering.ORDER_WAIT_SECONDS)
+
+    def test_the_session_is_saved_to_expire(self):
+        socket = new_socket()
+        in_socket_order(lambda m: None)(frame(socket, 0))
+        session = session_for_reply_channel(socket)
+        self.assertEqual(session.get_expiry_age(), conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
