@@ -16,6 +16,12 @@ DEFAULTS = {
     "CHAT_HANDLE_MAX_LENGTH": 50,
     # How many messages a room page shows, newest last.
     "CHAT_HISTORY_LENGTH": 50,
+    # Per-socket rate limit, a token bucket: a socket may send this many
+    # frames at once (messages)...
+    "CHAT_RATE_LIMIT_BURST": 10,
+    # ...and this many per minute after that (messages/minute); 0 turns the
+    # limit off.
+    "CHAT_RATE_LIMIT_PER_MINUTE": 120,
     # How long a channel session outlives its socket's last frame, in seconds:
     # a day, the longest Daphne keeps a socket open by default (its
     # websocket_timeout defaults to the layer's group_expiry, 86,400 s), plus

@@ -18,6 +18,7 @@ from chat.exceptions import ClientError
 from chat.models import Room
 from chat.ordering import in_socket_order
 from chat.protocol import parse_chat_frame
+from chat.ratelimit import take_token
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ def ws_receive(message, label):
     room = room_from_session(message.channel_session)
     if room is None:
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
+    if not take_token(message.channel_session):
+        raise ClientError("RATE_LIMITED", "Too many messages; wait a moment and try again.")
     handle, text = parse_chat_frame(message.content)
     try:
         room.send_message(handle, text)

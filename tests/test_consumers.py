@@ -8,6 +8,7 @@ from channels.exceptions import DenyConnection
 from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
 from django.db import DatabaseError
+from django.test import override_settings
 
 from chat.models import Message, Room
 from chat.ordering import NEXT_ORDER_KEY
@@ -79,6 +80,8 @@ class ConnectTests(ConsumerTestCase):
             client.consume("websocket.connect", check_accept=False)
 
 
+# The rate limit has tests of its own; these send more frames than its burst.
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
 class ReceiveTests(ConsumerTestCase):
     def test_a_message_is_broadcast_to_every_member_the_sender_included(self):
         ann, bob, cat = self.join(), self.join(), self.join()
@@ -171,3 +174,22 @@ class DisconnectTests(ConsumerTestCase):
         self.assertTrue(leaver.session.exists(key))
         leaver.send_and_consume("websocket.disconnect", {"code": 1000}, path="/chat/lobby/")
         self.assertFalse(session_for_reply_channel(leaver.reply_channel).exists(key))
+
+
+class RateLimitTests(ConsumerTestCase):
+    @override_settings(CHAT_RATE_LIMIT_BURST=3, CHAT_RATE_LIMIT_PER_MINUTE=1)
+    def test_a_flood_gets_rate_limited_frames_and_other_members_go_on(self):
+        flooder, other = self.join(), self.join()
+        for n in range(6):
+            self.say(flooder, handle="flood", message="spam %d" % n)
+        frames = [flooder.receive() for _ in range(6)]
+
+        self.assertEqual([f.get("message") for f in frames[:3]], ["spam 0", "spam 1", "spam 2"])
+        self.assertEqual([f.get("error") for f in frames[3:]], ["RATE_LIMITED"] * 3)
+        self.assertEqual(Message.objects.count(), 3)
+        # Everyone else is untouched: they saw the three, and can still speak.
+        self.assertEqual(
+            [other.receive()["message"] for _ in range(3)], ["spam 0", "spam 1", "spam 2"]
+        )
+        self.say(other, handle="bob", message="my turn")
+        self.assertEqual(other.receive()["message"], "my turn")

@@ -1,0 +1,34 @@
+from django.test import override_settings
+
+from chat.ratelimit import take_token
+
+
+def spend(session, count, now):
+    return [take_token(session, now=now) for _ in range(count)]
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=3, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_a_burst_is_allowed_then_refused():
+    session = {}
+    assert spend(session, 5, now=1000.0) == [True, True, True, False, False]
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=3, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_tokens_come_back_at_the_sustained_rate_up_to_the_burst():
+    session = {}
+    spend(session, 3, now=1000.0)
+    assert spend(session, 2, now=1001.0) == [True, False]  # one per second
+    assert spend(session, 4, now=1100.0) == [True, True, True, False]  # never above 3
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=2, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_a_clock_stepping_back_does_not_drain_the_bucket():
+    session = {}
+    spend(session, 1, now=1000.0)
+    assert take_token(session, now=900.0) is True
+
+
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+def test_a_zero_rate_turns_the_limit_off():
+    session = {}
+    assert all(spend(session, 1000, now=1000.0))
