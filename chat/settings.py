@@ -17,6 +17,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from chat.conf import DEFAULTS as CHAT_TUNABLES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -176,6 +178,13 @@ CACHES = {
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CHANNEL_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 SESSION_CACHE_ALIAS = "channel_sessions"
+
+# The chat's tunables (chat/conf.py) may also come from the environment, as
+# integers: the benchmark, for one, lifts the rate limit with
+# CHAT_RATE_LIMIT_PER_MINUTE=0.
+for _name in CHAT_TUNABLES:
+    if os.environ.get(_name, "").strip():
+        globals()[_name] = int(os.environ[_name])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

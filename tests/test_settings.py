@@ -91,3 +91,9 @@ def test_the_deploy_checklist_is_clean_under_production_settings():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_chat_tunables_can_come_from_the_environment():
+    env = dict(CLEAN, CHAT_RATE_LIMIT_PER_MINUTE="0", CHAT_MESSAGE_MAX_LENGTH="500")
+    found = read_settings(env, "CHAT_RATE_LIMIT_PER_MINUTE", "CHAT_MESSAGE_MAX_LENGTH")
+    assert found == {"CHAT_RATE_LIMIT_PER_MINUTE": 0, "CHAT_MESSAGE_MAX_LENGTH": 500}

@@ -108,3 +108,14 @@ def test_a_room_opened_over_websocket_is_listed_on_the_index(split):
     with urllib.request.urlopen(split.base_url + "/") as response:
         page = response.read().decode()
     assert 'href="/%s/"' % label in page
+
+
+def test_a_megabyte_frame_is_refused_and_the_socket_stays_usable(split, split_env):
+    label = unique_label("huge")
+    sender = ChatClient(split, label)
+    sender.send("ann", "m" * 1_000_000)
+    assert sender.receive()["error"] == "FRAME_TOO_LARGE"
+    sender.send("ann", "small")
+    assert sender.receive()["message"] == "small"
+    assert [row[2] for row in stored_messages(split_env["DATABASE_URL"], label)] == ["small"]
+    sender.close()
