@@ -1,0 +1,273 @@
+"""A steady chat load whose members keep the chat's delivery promise the way
+the room page does: catch up over HTTP after every (re)connect, fill any gap
+in ``seq``, reconnect with backoff, and check now and then that the socket
+has not silently stopped receiving (docs/protocol.md, "Keeping up").
+
+It runs on its own asyncio loop in a thread, so a test can inject a fault
+while the load goes on, then ask whether every member converged on exactly
+what PostgreSQL holds.
+"""
+
+import asyncio
+import collections
+import random
+import threading
+import time
+import uuid
+
+import aiohttp
+import psycopg2
+
+# Reconnection backoff, seconds: doubled per failure, with full jitter.
+MIN_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 2.0
+# How often a member checks for stored messages it never received live, and
+# how long such a message may take to arrive before it counts as missed (s).
+# The room page uses 30 s and 5 s; a test has less time to spare.
+CHECK_EVERY_S = 1.0
+ARRIVAL_GRACE_S = 2.0
+PAGE_SIZE = 500
+
+
+class Member:
+    """One socket's worth of chat client; see the module docstring."""
+
+    def __init__(self, load, label, name, sends):
+        self.load = load
+        self.label = label
+        self.name = name
+        self.sends = sends
+        self.shown = []  # ids, in the order shown
+        self.shown_set = set()
+        self.duplicates = 0  # ids shown twice: must stay 0
+        self.last_id = 0
+        self.last_seq = 0
+        self.pending = []
+        self.sync_lock = asyncio.Lock()
+        self.errors = collections.Counter()
+        self.sent = 0
+        self.accepted_at = []  # monotonic times our own messages came back
+        self.connects = 0
+        self.socket = None
+
+    def show(self, message):
+        self.last_id, self.last_seq = message["id"], message["seq"]
+        if message["id"] in self.shown_set:
+            self.duplicates += 1
+            return
+        self.shown.append(message["id"])
+        self.shown_set.add(message["id"])
+        if message["handle"] == self.name:
+            self.accepted_at.append(time.monotonic())
+
+    async def fetch(self, query):
+        url = "%s/%s/messages?%s" % (self.load.base_url, self.label, query)
+        async with self.load.http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def sync(self):
+        async with self.sync_lock:
+            while True:
+                page = await self.fetch("after=%d&limit=%d" % (self.last_id, PAGE_SIZE))
+                for message in page["messages"]:
+                    self.show(message)
+                if not page["has_more"]:
+                    break
+            held, self.pending = sorted(self.pending, key=lambda m: m["seq"]), []
+        for message in held:
+            self.receive(message)
+
+    def receive(self, message):
+        if self.sync_lock.locked():
+            self.pending.append(message)
+        elif message["seq"] <= self.last_seq:
+            return
+        elif message["seq"] == self.last_seq + 1:
+            self.show(message)
+        else:
+            self.pending.append(message)
+            asyncio.ensure_future(self.sync_quietly())
+
+    async def sync_quietly(self):
+        try:
+            await self.sync()
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            self.errors["sync failed"] += 1
+
+    async def check(self):
+        while True:
+            await asyncio.sleep(CHECK_EVERY_S)
+            try:
+                page = await self.fetch("after=%d&limit=1" % self.last_id)
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                continue
+            if page["messages"]:
+                missing = page["messages"][0]["id"]
+                await asyncio.sleep(ARRIVAL_GRACE_S)
+                if missing not in self.shown_set and self.socket is not None:
+                    self.errors["missed live"] += 1
+                    await self.sync_quietly()
+                    await self.socket.close()
+
+    async def speak(self):
+        interval = 1.0 / self.load.rate_per_sender
+        await asyncio.sleep(random.uniform(0, interval))
+        while self.load.sending:
+            self.sent += 1
+            await self.socket.send_json(
+                {"handle": self.name, "message": "%s:%d" % (self.name, self.sent)}
+            )
+            await asyncio.sleep(interval)
+
+    async def run(self):
+        backoff = MIN_BACKOFF_S
+        url = self.load.base_url.replace("http", "ws", 1) + "/chat/%s/" % self.label
+        while not self.load.stopping:
+            tasks = []
+            try:
+                async with self.load.http.ws_connect(
+                    url, origin=self.load.base_url, heartbeat=None, timeout=10
+                ) as socket:
+                    self.socket = socket
+                    self.connects += 1
+                    backoff = MIN_BACKOFF_S
+                    await self.sync()
+                    tasks.append(asyncio.ensure_future(self.check()))
+                    if self.sends:
+                        tasks.append(asyncio.ensure_future(self.speak()))
+                    async for frame in socket:
+                        if frame.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        data = frame.json()
+                        if "error" in data:
+                            self.errors[data["error"]] += 1
+                            if data["error"] == "NOT_JOINED":
+                                break
+                        else:
+                            self.receive(data)
+            except (TimeoutError, aiohttp.ClientError, OSError, ConnectionError):
+                self.errors["connect failed"] += 1
+            finally:
+                self.socket = None
+                for task in tasks:
+                    task.cancel()
+            if self.load.stopping:
+                break
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+class ChatLoad:
+    """``rooms`` rooms of ``members`` members each against the split at
+    ``base_url``; in each room ``senders`` members send ``rate_per_sender``
+    messages/s while ``sending`` is on."""
+
+    def __init__(self, base_url, rooms=3, members=3, senders=2, rate_per_sender=4.0):
+        self.base_url = base_url
+        self.rate_per_sender = rate_per_sender
+        self.labels = ["fault-%s-%d" % (uuid.uuid4().hex[:6], n) for n in range(rooms)]
+        self.members = [
+            Member(self, label, "m%d-%d" % (r, i), sends=i < senders)
+            for r, label in enumerate(self.labels)
+            for i in range(members)
+        ]
+        self.sending = True
+        self.stopping = False
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),))
+        self.http = None
+
+    async def _main(self):
+        async with aiohttp.ClientSession() as http:
+            self.http = http
+            await asyncio.gather(*(member.run() for member in self.members))
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def accepted(self):
+        """How many messages came back to their senders so far (int)."""
+        return sum(len(m.accepted_at) for m in self.members)
+
+    def wait_for_accepted(self, count, timeout):
+        """Wait until ``count`` more messages have been accepted; returns the
+        seconds it took (float). Raises ``TimeoutError``."""
+        target = self.accepted() + count
+        started = time.monotonic()
+        while self.accepted() < target:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(
+                    "Only %d of %d accepted after %.0f s; errors: %s"
+                    % (self.accepted(), target, timeout, self.errors())
+                )
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def errors(self):
+        total = collections.Counter()
+        for member in self.members:
+            total.update(member.errors)
+        return dict(total)
+
+    def stop_sending(self):
+        self.sending = False
+
+    def stop(self):
+        self.sending = False
+        self.stopping = True
+
+        async def close_all():
+            for member in self.members:
+                if member.socket is not None:
+                    await member.socket.close()
+
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=30)
+            self.thread.join(timeout=30)
+
+    def stored_ids(self, database_url):
+        """Each room's message ids in PostgreSQL, in seq order: {label: [id, ...]}."""
+        with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.label, m.id FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
+                "WHERE r.label = ANY(%s) ORDER BY m.seq",
+                [self.labels],
+            )
+            rows = cursor.fetchall()
+        connection.close()
+        stored = {label: [] for label in self.labels}
+        for label, message_id in rows:
+            stored[label].append(message_id)
+        return stored
+
+    def converge(self, database_url, timeout=60):
+        """Stop sending, then wait until every member shows exactly what
+        PostgreSQL holds for its room, in order, each message once.
+
+        Returns a summary dict. Raises ``AssertionError`` naming the members
+        that did not converge within ``timeout`` seconds."""
+        self.stop_sending()
+        deadline = time.monotonic() + timeout
+        while True:
+            stored = self.stored_ids(database_url)
+            behind = [m for m in self.members if m.shown != stored[m.label]]
+            if not behind or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        report = {
+            "stored": sum(len(ids) for ids in stored.values()),
+            "sent": sum(m.sent for m in self.members),
+            "accepted": self.accepted(),
+            "duplicates_shown": sum(m.duplicates for m in self.members),
+            "reconnects": sum(m.connects - 1 for m in self.members),
+            "errors": self.errors(),
+        }
+        assert not behind, "%d members never converged: %s; %s" % (
+            len(behind),
+            [(m.name, len(m.shown), len(stored[m.label])) for m in behind],
+            report,
+        )
+        assert report["duplicates_shown"] == 0, report
+        return report
