@@ -11,7 +11,7 @@ import logging
 from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from channels.sessions import channel_session
-from django.db import DatabaseError
+from django import db
 
 from chat import conf
 from chat.exceptions import ClientError
@@ -62,7 +62,9 @@ def ws_connect(message, label):
         raise DenyConnection
     try:
         room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
-    except DatabaseError:
+    # db.Error, not DatabaseError: a connection lost mid-query raises
+    # InterfaceError, which is not a DatabaseError.
+    except db.Error:
         logger.exception("Could not open room %s", label)
         raise DenyConnection from None
     message.channel_session["room"] = room.pk
@@ -91,7 +93,7 @@ def ws_receive(message, label):
     handle, text = parse_chat_frame(message.content)
     try:
         room.send_message(handle, text)
-    except DatabaseError:
+    except db.Error:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None
 

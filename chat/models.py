@@ -1,13 +1,16 @@
 import contextlib
 import json
+import logging
 import threading
 
 from channels import Group
-from django.db import connection, models
+from django.db import Error, connection, models
 from django.db.models import Max
 from django.utils import timezone
 
 from chat import conf
+
+logger = logging.getLogger(__name__)
 
 
 class Room(models.Model):
@@ -33,7 +36,7 @@ class Room(models.Model):
         """Store a message in the room and broadcast it to the room's Group.
 
         Takes the already-validated ``handle`` and ``text`` (str). Returns the
-        stored ``Message``. Raises ``django.db.DatabaseError`` when it cannot
+        stored ``Message``. Raises ``django.db.Error`` when it cannot
         be stored, in which case nothing was stored or sent.
 
         Messages of one room are numbered, stored and sent one at a time,
@@ -125,5 +128,14 @@ def broadcast_lock(room):
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk])
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk]
+                )
+        except Error:
+            # The connection is broken, and PostgreSQL releases a session's
+            # locks when it ends. Whatever the block did stands; closing
+            # makes sure the session has ended.
+            logger.warning("Could not release the broadcast lock of room %s", room.pk)
+            connection.close()

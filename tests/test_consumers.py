@@ -7,7 +7,7 @@ from channels import Group
 from channels.exceptions import DenyConnection
 from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.test import override_settings
 
 from chat.models import Message, Room
@@ -140,13 +140,16 @@ class ReceiveTests(ConsumerTestCase):
 
     def test_a_database_failure_gets_unavailable_without_exception_text(self):
         sender, other = self.join(), self.join()
-        failure = DatabaseError("connection to 10.0.0.5 refused, password=hunter2")
-        with mock.patch.object(Room, "send_message", side_effect=failure):
-            self.say(sender, handle="ann", message="lost?")
-        error = sender.receive()
-        self.assertEqual(error["error"], "UNAVAILABLE")
-        self.assertNotIn("10.0.0.5", json.dumps(error))
-        self.assertIsNone(other.receive())
+        for failure in (
+            OperationalError("connection to 10.0.0.5 refused, password=hunter2"),
+            InterfaceError("connection to 10.0.0.5 already closed"),
+        ):
+            with mock.patch.object(Room, "send_message", side_effect=failure):
+                self.say(sender, handle="ann", message="lost?")
+            error = sender.receive()
+            self.assertEqual(error["error"], "UNAVAILABLE")
+            self.assertNotIn("10.0.0.5", json.dumps(error))
+            self.assertIsNone(other.receive())
 
     def test_a_frame_from_a_socket_that_never_joined_gets_not_joined(self):
         stranger = WSClient(ordered=True)

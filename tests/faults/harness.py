@@ -46,6 +46,10 @@ class Member:
         self.sync_lock = asyncio.Lock()
         self.errors = collections.Counter()
         self.sent = 0
+        # Texts of frames sent and not yet answered, oldest first. A socket's
+        # answers (its own message back, or an error frame) come in the order
+        # its frames were sent, so an error frame answers the oldest.
+        self.unanswered = collections.deque()
         self.accepted_at = []  # monotonic times our own messages came back
         self.connects = 0
         self.socket = None
@@ -59,6 +63,8 @@ class Member:
         self.shown_set.add(message["id"])
         if message["handle"] == self.name:
             self.accepted_at.append(time.monotonic())
+            if message["message"] in self.unanswered:
+                self.unanswered.remove(message["message"])
 
     async def fetch(self, query):
         url = "%s/%s/messages?%s" % (self.load.base_url, self.label, query)
@@ -115,9 +121,9 @@ class Member:
         await asyncio.sleep(random.uniform(0, interval))
         while self.load.sending:
             self.sent += 1
-            await self.socket.send_json(
-                {"handle": self.name, "message": "%s:%d" % (self.name, self.sent)}
-            )
+            text = "%s:%d" % (self.name, self.sent)
+            self.unanswered.append(text)
+            await self.socket.send_json({"handle": self.name, "message": text})
             await asyncio.sleep(interval)
 
     async def run(self):
@@ -142,6 +148,8 @@ class Member:
                         data = frame.json()
                         if "error" in data:
                             self.errors[data["error"]] += 1
+                            if self.unanswered:
+                                self.unanswered.popleft()
                             if data["error"] == "NOT_JOINED":
                                 break
                         else:
@@ -210,6 +218,17 @@ class ChatLoad:
         for member in self.members:
             total.update(member.errors)
         return dict(total)
+
+    def wait_for_answers(self, timeout=30):
+        """Wait until every frame sent has been answered, by its message
+        coming back (live or through a catch-up) or by an error frame.
+        Raises ``AssertionError`` listing what is still unanswered after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while any(m.unanswered for m in self.members) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        unanswered = [text for m in self.members for text in m.unanswered]
+        assert not unanswered, "Frames never answered: %s" % unanswered
 
     def stop_sending(self):
         self.sending = False
