@@ -128,26 +128,17 @@ if REDIS_URLS and CHANNEL_LAYER_FLAVOUR == "stock":
         },
     }
 elif REDIS_URLS:
+    # chat/layer.py: asgi_redis, plus batched receives on one persistent
+    # connection, a Group send in one round trip per shard, capacities sized
+    # so a 1,000-member room's broadcast fits one Daphne's response channel,
+    # and every refused send counted and logged (docs/channel-layer.md).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "asgi_redis.RedisChannelLayer",
+            "BACKEND": "chat.layer.ChatChannelLayer",
             "ROUTING": "routing.channel_routing",
             "CONFIG": {
                 "hosts": REDIS_URLS,
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:"),
-                # asgi_redis's default capacity is 100 messages per channel, and
-                # every socket of one Daphne process shares the list behind
-                # "daphne.response.<process>!". A Group.send to a big room puts
-                # one message per member on it at once; past capacity, send_group
-                # drops the rest without a word. Size it for the largest room a
-                # single Daphne serves, plus headroom for rooms sending together.
-                "channel_capacity": {
-                    "daphne.response*": int(os.environ.get("CHANNEL_RESPONSE_CAPACITY", 20000)),
-                    "http.request": 1000,
-                    "websocket.receive": 2000,
-                    "websocket.connect": 2000,
-                    "websocket.disconnect": 2000,
-                },
             },
         },
     }

@@ -67,10 +67,15 @@ def test_database_and_redis_urls_select_postgresql_and_redis():
         "chat",
     )
     layer = found["CHANNEL_LAYERS"]["default"]
-    assert layer["BACKEND"] == "asgi_redis.RedisChannelLayer"
+    assert layer["BACKEND"] == "chat.layer.ChatChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://cache.example.com:6379/2"]
-    # A 1,000-member room's broadcast must fit one Daphne's response channel.
-    assert layer["CONFIG"]["channel_capacity"]["daphne.response*"] >= 1000
+
+
+def test_the_stock_layer_can_be_chosen_for_comparison():
+    env = dict(PRODUCTION, REDIS_URL="redis://cache.example.com:6379/2", CHANNEL_LAYER="stock")
+    layer = read_settings(env, "CHANNEL_LAYERS")["CHANNEL_LAYERS"]["default"]
+    assert layer["BACKEND"] == "asgi_redis.RedisChannelLayer"
+    assert set(layer["CONFIG"]) == {"hosts", "prefix"}
 
 
 def test_allowed_hosts_are_comma_separated():

@@ -53,12 +53,18 @@ def test_the_room_page_shows_what_was_said(split):
 def test_a_fifty_member_room_receives_twenty_messages_without_loss(split):
     label = unique_label("fanout")
     members = [ChatClient(split, label, timeout=60) for _ in range(50)]
-    sent = ["fan-out %d" % n for n in range(20)]
-    for text in sent:
-        members[0].send("speaker", text)
+    # Four speakers, five messages each: within every socket's rate limit.
+    sent = {"speaker-%d: %d" % (s, n) for s in range(4) for n in range(5)}
+    for n in range(5):
+        for s, speaker in enumerate(members[:4]):
+            speaker.send("speaker-%d" % s, "speaker-%d: %d" % (s, n))
 
+    orders = []
     for member in members:
-        assert [m["message"] for m in member.receive_many(len(sent))] == sent
+        frames = member.receive_many(len(sent))
+        assert {f["message"] for f in frames} == sent
+        orders.append([f["id"] for f in frames])
+    assert all(order == orders[0] for order in orders)
     for member in members:
         member.close()
 
