@@ -1,0 +1,18 @@
+"""``manage.py chatbench``: a load generator that speaks the chat protocol.
+
+It opens WebSockets to a running chat (``--url``) or to splits it boots
+itself (``--sweep``), sends identifiable messages at a fixed rate, times
+and counts every delivery, samples each process's CPU, and reports one JSON
+line per scenario. docs/benchmark.md explains the scenarios and every field.
+
+Modules, one job each:
+
+- ``scenarios``: the named loads (rooms, members, senders, rate).
+- ``client``: the asyncio clients and the send schedule; yields raw counts and timings.
+- ``monitor``: per-process CPU and memory samples with psutil.
+- ``services``: a scratch PostgreSQL database and Redis key clean-up.
+- ``sweep``: booting the split (Daphne and W workers) for each layer and W.
+- ``report``: raw results and samples into the JSON record.
+- ``plots``: the PNG figures.
+- ``runner``: ties them together; ``run_benchmark`` is the Python API.
+"""

@@ -1,0 +1,188 @@
+"""The benchmark's figures, as PNG files drawn with matplotlib's Agg canvas
+(no display needed, and no pyplot global state)."""
+
+import logging
+import random
+from pathlib import Path
+
+import numpy
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+# At most this many latency samples are drawn per run; a random subset
+# of a larger run has the same shape and draws far faster.
+MAX_PLOTTED_SAMPLES = 200_000
+
+# Figure size in inches and resolution in dots per inch.
+FIGSIZE = (11, 4.5)
+WIDE_FIGSIZE = (15, 4.5)
+DPI = 110
+
+# One colour per layer in every figure, so that stock and chat read the same
+# way throughout; runs of one layer with different worker counts differ in
+# line style.
+LAYER_COLOURS = {"chat": "tab:blue", "stock": "tab:orange"}
+OTHER_COLOUR = "tab:green"
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def run_label(record):
+    """A short legend label (str) for a record: its layer and worker count
+    when known, else its target URL."""
+    parts = []
+    if record.get("layer"):
+        parts.append(record["layer"])
+    if record.get("workers") is not None:
+        parts.append("W=%d" % record["workers"])
+    return " ".join(parts) or record["target"]["url"]
+
+
+def _style(record, runs):
+    """The colour and line style (str, str) of ``record``'s run among ``runs``
+    (a list of records): its layer's colour, and a style per worker count."""
+    colour = LAYER_COLOURS.get(record.get("layer"), OTHER_COLOUR)
+    same_layer = sorted(
+        {r.get("workers") or 0 for r in runs if r.get("layer") == record.get("layer")}
+    )
+    style = LINE_STYLES[same_layer.index(record.get("workers") or 0) % len(LINE_STYLES)]
+    return colour, style
+
+
+def _subsample(samples):
+    values = list(samples)
+    if len(values) > MAX_PLOTTED_SAMPLES:
+        values = random.Random(0).sample(values, MAX_PLOTTED_SAMPLES)
+    return numpy.sort(numpy.asarray(values, dtype=float))
+
+
+def latency_figure(scenario, runs, path):
+    """Draw the latency distribution of ``scenario`` (str) to ``path``:
+    a histogram and a CDF (logarithmic ms axis), one line per run.
+
+    ``runs`` is a list of ``(record, latencies_ms)`` pairs. Returns the
+    ``Path`` written, or None when no run has a sample.
+    """
+    runs = [(record, _subsample(samples)) for record, samples in runs if len(samples)]
+    if not runs:
+        return None
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(figure)
+    histogram, cdf = figure.subplots(1, 2)
+    low = max(min(values[0] for _, values in runs), 0.01)
+    high = max(max(values[-1] for _, values in runs), low * 10)
+    bins = numpy.geomspace(low, high, 60)
+    records = [record for record, _ in runs]
+    for record, values in runs:
+        colour, style = _style(record, records)
+        label = "%s (p50 %.1f, p99 %.1f ms)" % (
+            run_label(record),
+            record["latency_ms"]["p50"],
+            record["latency_ms"]["p99"],
+        )
+        histogram.hist(
+            numpy.clip(values, low, high),
+            bins=bins,
+            histtype="step",
+            label=label,
+            color=colour,
+            linestyle=style,
+        )
+        cdf.plot(
+            values,
+            numpy.arange(1, values.size + 1) / values.size,
+            label=run_label(record),
+            color=colour,
+            linestyle=style,
+        )
+    for axes in (histogram, cdf):
+        axes.set_xscale("log")
+        axes.set_xlabel("latency (ms)")
+        axes.grid(True, which="both", alpha=0.3)
+    histogram.set_ylabel("deliveries")
+    histogram.set_title("%s: latency histogram" % scenario)
+    histogram.legend(fontsize="small")
+    cdf.set_ylabel("share of deliveries")
+    cdf.set_ylim(0, 1.0)
+    cdf.set_title("%s: latency CDF" % scenario)
+    cdf.legend(fontsize="small", loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def throughput_figure(scenario, records, path):
+    """Draw messages/s, deliveries/s and delivered % against the worker
+    count for ``scenario`` (str) to ``path``, one line per layer.
+
+    ``records`` is a list of JSON records (dicts) from booted splits.
+    Returns the ``Path`` written, or None when no record has a worker count.
+    """
+    by_layer = {}
+    for record in records:
+        if record.get("workers") is None:
+            continue
+        by_layer.setdefault(record.get("layer") or "?", []).append(record)
+    if not by_layer:
+        return None
+    figure = Figure(figsize=WIDE_FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, 3)
+    fields = [
+        ("messages_per_s", "messages handled per second", "%s: messages"),
+        ("deliveries_per_s", "deliveries per second", "%s: deliveries"),
+        ("delivered_pct", "delivered (% of expected)", "%s: delivered"),
+    ]
+    for layer, layer_records in sorted(by_layer.items()):
+        layer_records.sort(key=lambda record: record["workers"])
+        workers = [record["workers"] for record in layer_records]
+        colour = LAYER_COLOURS.get(layer, OTHER_COLOUR)
+        for axes, (key, _, _) in zip(panels, fields, strict=True):
+            values = [record.get(key) or 0 for record in layer_records]
+            axes.plot(workers, values, "o-", label=layer, color=colour)
+    all_workers = sorted({r["workers"] for rs in by_layer.values() for r in rs})
+    for axes, (_, ylabel, title) in zip(panels, fields, strict=True):
+        axes.set_xlabel("workers")
+        axes.set_ylabel(ylabel)
+        axes.set_title(title % scenario)
+        axes.set_xticks(all_workers)
+        axes.set_ylim(bottom=0)
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    panels[2].set_ylim(0, 105)
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def write_plots(directory, runs, sweep):
+    """Write every figure into ``directory`` (created if need be).
+
+    ``runs`` is a list of ``(record, latencies_ms)`` pairs in run order;
+    ``sweep`` (bool) adds a throughput figure per scenario. Files are named
+    ``latency-<scenario>.png`` and ``throughput-<scenario>.png``. Returns
+    the list of ``Path``s written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    scenarios = []
+    for record, _ in runs:
+        if record["scenario"] not in scenarios:
+            scenarios.append(record["scenario"])
+    written = []
+    for scenario in scenarios:
+        mine = [(record, samples) for record, samples in runs if record["scenario"] == scenario]
+        path = latency_figure(scenario, mine, directory / ("latency-%s.png" % scenario))
+        if path:
+            written.append(path)
+        if sweep:
+            records = [record for record, _ in mine]
+            path = throughput_figure(
+                scenario, records, directory / ("throughput-%s.png" % scenario)
+            )
+            if path:
+                written.append(path)
+    for path in written:
+        logger.info("Wrote %s", path)
+    return written

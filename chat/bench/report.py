@@ -1,0 +1,206 @@
+"""The JSON record of one run: counts, rates, latency percentiles, errors,
+and which process was busiest. docs/benchmark.md defines every field.
+"""
+
+import json
+import os
+from datetime import UTC, datetime
+
+import numpy
+
+from chat.bench import monitor
+
+# A process at or above this share of one core (percent) counts as
+# saturated: an event loop or a worker that busy has no slack left, and
+# sampling over a few seconds rarely reads a full 100.
+SATURATION_PCT = 90.0
+
+# Decimal places kept in the record for milliseconds, seconds and percentages.
+DIGITS = 3
+
+
+def percentiles(samples):
+    """Summarise ``samples`` (a sequence of floats, ms): a dict with ``p50``,
+    ``p90``, ``p99``, ``max`` and ``mean`` (ms) and ``count``. The
+    percentiles interpolate linearly between samples, so p50 <= p90 <= p99
+    <= max always holds. With no samples every value but ``count`` is None."""
+    if len(samples) == 0:
+        return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None, "count": 0}
+    values = numpy.asarray(samples, dtype=float)
+    p50, p90, p99 = numpy.percentile(values, [50, 90, 99])
+    return {
+        "p50": round(float(p50), DIGITS),
+        "p90": round(float(p90), DIGITS),
+        "p99": round(float(p99), DIGITS),
+        "max": round(float(values.max()), DIGITS),
+        "mean": round(float(values.mean()), DIGITS),
+        "count": int(values.size),
+    }
+
+
+def _rate(count, seconds):
+    return round(count / seconds, DIGITS) if seconds and seconds > 0 else None
+
+
+def cpu_report(first, second):
+    """The CPU section of a record from two ``monitor.Snapshot``s.
+
+    Returns ``(cpu, saturation)``. ``cpu`` holds ``processes`` (name to
+    percent of one core; PostgreSQL backends summed as ``postgres``),
+    ``postgres_backends`` (how many), ``postgres_max_pct`` (the busiest
+    one), ``host_pct`` (share of all cores, 0 to 100), ``cpus`` and
+    ``window_s``. ``saturation`` names the single process closest to 100 %
+    of one core (``process``, ``cpu_pct``), says whether it reached
+    ``SATURATION_PCT`` (``saturated``), and whether the whole host did
+    (``host_saturated``).
+    """
+    _, cpu_pct, host_pct = monitor.cpu_between(first, second)
+    processes = {}
+    backends = []
+    for name, pct in sorted(cpu_pct.items()):
+        if name.startswith(monitor.POSTGRES_PREFIX):
+            backends.append(pct)
+        else:
+            processes[name] = round(pct, 1)
+    if backends:
+        processes["postgres"] = round(sum(backends), 1)
+    # Each process here does its work on one thread (the event loops, the
+    # workers, Redis, each PostgreSQL backend), so one core is its ceiling,
+    # and backends count one by one rather than summed.
+    busiest = max(cpu_pct, key=cpu_pct.get) if cpu_pct else None
+    if busiest is not None and busiest.startswith(monitor.POSTGRES_PREFIX):
+        label = "postgres backend %s" % busiest[len(monitor.POSTGRES_PREFIX) :]
+    else:
+        label = busiest
+    cpu = {
+        "window_s": round(second.monotonic - first.monotonic, DIGITS),
+        "processes": processes,
+        "postgres_backends": len(backends),
+        "postgres_max_pct": round(max(backends), 1) if backends else None,
+        "host_pct": round(host_pct, 1),
+        "cpus": os.cpu_count(),
+    }
+    saturation = {
+        "process": label,
+        "cpu_pct": round(cpu_pct[busiest], 1) if busiest else None,
+        "saturated": bool(busiest) and cpu_pct[busiest] >= SATURATION_PCT,
+        "threshold_pct": SATURATION_PCT,
+        "host_saturated": host_pct >= SATURATION_PCT,
+    }
+    return cpu, saturation
+
+
+def worker_cpu_ms_per_message(first, second, handled):
+    """The workers' CPU time per handled message (ms): the CPU seconds
+    spent by every process named ``worker.*`` between two snapshots,
+    divided by ``handled`` (int). None with no workers watched or no
+    message handled."""
+    cpu_s, _, _ = monitor.cpu_between(first, second)
+    spent = [seconds for name, seconds in cpu_s.items() if name.startswith("worker.")]
+    if not spent or not handled:
+        return None
+    return round(sum(spent) * 1000.0 / handled, DIGITS)
+
+
+def daphne_bytes_per_connection(first, second, sockets):
+    """Daphne's resident memory growth per open socket (bytes, int) between
+    two snapshots, or None when Daphne was not watched or no socket opened."""
+    early = first.processes.get("daphne")
+    late = second.processes.get("daphne")
+    if early is None or late is None or early.pid != late.pid or not sockets:
+        return None
+    return int((late.rss - early.rss) / sockets)
+
+
+def build_record(
+    scenario, result, snapshots, target, duration, drain, message_size, stored=None, backlog=None
+):
+    """The JSON record (dict) of one run.
+
+    Takes the ``Scenario``, its ``client.LoadResult``, ``snapshots`` (a
+    dict of phase name to ``monitor.Snapshot``), the ``sweep.Target``, and
+    the conditions: ``duration`` and ``drain`` (s) and ``message_size``
+    (characters). ``stored`` (messages the database holds for the run) and
+    ``backlog`` (messages still queued in the layer when the drain ended)
+    are ints when the server side could be seen, else None.
+    """
+    phases = result.phases
+    send_s = phases.send_end - phases.send_start
+    active_s = (result.last_delivery - phases.send_start) if result.last_delivery else None
+    expected = result.expected
+    record = {
+        "scenario": scenario.name,
+        "layer": target.layer,
+        "workers": target.workers,
+        "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat(timespec="seconds"),
+        "conditions": dict(
+            scenario.conditions(),
+            duration_s=duration,
+            drain_s=drain,
+            sockets=scenario.sockets,
+            message_chars=message_size or None,
+        ),
+        "sent": result.sent,
+        "expected": expected,
+        "delivered": result.delivered,
+        "delivered_pct": round(result.delivered / expected * 100.0, 2) if expected else None,
+        "handled": result.handled,
+        "stored": stored,
+        "backlog": backlog,
+        # One broadcast has no rate to speak of; only its spread does.
+        "sent_per_s": None if scenario.idle else _rate(result.sent, send_s),
+        "messages_per_s": None if scenario.idle else _rate(result.handled, active_s),
+        "deliveries_per_s": _rate(result.delivered, active_s),
+        "latency_ms": percentiles(result.latencies_ms),
+        "send_lag_ms": percentiles(result.send_lag_ms) if scenario.rate else None,
+        "connect_time_s": round(phases.connected - phases.connect_start, DIGITS),
+        "connect_ms": percentiles(result.connect_ms),
+        "joined": result.joined,
+        "errors": {
+            "error_frames": sum(result.error_codes.values()),
+            "error_codes": dict(result.error_codes),
+            "failed_pages": result.failed_pages,
+            "failed_connects": result.failed_connects,
+            "disconnects": result.disconnects,
+            "close_codes": dict(result.close_codes),
+            "send_failures": result.send_failures,
+            "duplicates": result.duplicates,
+            "foreign_frames": result.foreign_frames,
+            "echo_timeouts": result.echo_timeouts,
+        },
+    }
+    # The saturation window is the steady load: the sending for message
+    # scenarios, the connecting for the idle one (its single broadcast is
+    # too short to sample).
+    if scenario.idle:
+        window = (snapshots["connect_start"], snapshots["connected"])
+    else:
+        window = (snapshots["send_start"], snapshots["send_end"])
+    record["cpu"], record["saturation"] = cpu_report(*window)
+    # Per-message cost counts the drain as well, so that messages handled
+    # after the sending stopped are paid for; and it divides by what the
+    # workers stored when that is known, since a message can be handled
+    # and still wait in Daphne's queue, unseen by any client.
+    record["worker_cpu_ms_per_message"] = worker_cpu_ms_per_message(
+        snapshots["send_start"],
+        snapshots["drain_end"],
+        stored if stored is not None else result.handled,
+    )
+    if scenario.idle:
+        record["daphne_bytes_per_connection"] = daphne_bytes_per_connection(
+            snapshots["connect_start"], snapshots["held"], result.joined
+        )
+    record["target"] = target.describe()
+    return record
+
+
+def write_line(record, stream):
+    """Write ``record`` (dict) to ``stream`` as one JSON line and flush."""
+    stream.write(json.dumps(record) + "\n")
+    stream.flush()
+
+
+def append_to_file(record, path):
+    """Append ``record`` (dict) as one JSON line to the file at ``path``."""
+    with open(path, "a") as output:
+        write_line(record, output)

@@ -1,0 +1,184 @@
+"""The benchmark's named loads.
+
+A scenario says how many rooms, how many members per room, how many of
+each room's members send, and how fast: an open-loop total rate in
+messages/s, or a closed loop with a window of messages in flight per
+sender. ``connections`` instead holds its members idle and ends with one
+broadcast. docs/benchmark.md describes each one.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+# How many idle sockets ``connections`` opens unless told otherwise.
+DEFAULT_CONNECTIONS = 5000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load shape.
+
+    ``rooms`` and ``members`` (per room) are counts; the first ``senders``
+    members of each room send. ``rate`` is the total send rate across all
+    senders in messages/s, or None for a closed loop in which each sender
+    keeps at most ``window`` messages waiting for their own echo. ``idle``
+    marks the ``connections`` shape: hold the sockets open, then one
+    member sends a single message.
+    """
+
+    name: str
+    rooms: int
+    members: int
+    senders: int
+    rate: float | None
+    window: int = 1
+    idle: bool = False
+    summary: str = ""
+
+    @property
+    def sockets(self):
+        """The number of WebSockets the scenario opens (int)."""
+        return self.rooms * self.members
+
+    def conditions(self):
+        """The scenario's load as a dict for the JSON record: rooms, members
+        (per room), senders (per room), rate (messages/s, None for a closed
+        loop), window (messages in flight per sender, closed loop only)."""
+        return {
+            "rooms": self.rooms,
+            "members": self.members,
+            "senders": self.senders,
+            "rate": self.rate,
+            "window": self.window if self.rate is None and not self.idle else None,
+        }
+
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in [
+        Scenario(
+            "latency",
+            rooms=1,
+            members=2,
+            senders=2,
+            rate=50.0,
+            summary="two members talking; round-trip latency under light load",
+        ),
+        Scenario(
+            "fanout-50",
+            rooms=1,
+            members=50,
+            senders=1,
+            rate=20.0,
+            summary="one speaker, 50 listeners",
+        ),
+        Scenario(
+            "fanout-200",
+            rooms=1,
+            members=200,
+            senders=1,
+            rate=20.0,
+            summary="one speaker, 200 listeners",
+        ),
+        Scenario(
+            "fanout-1000",
+            rooms=1,
+            members=1000,
+            senders=1,
+            rate=5.0,
+            summary="one speaker, 1000 listeners",
+        ),
+        Scenario(
+            "rooms",
+            rooms=10,
+            members=10,
+            senders=10,
+            rate=200.0,
+            summary="ten busy rooms of ten, everyone talking",
+        ),
+        # One sender per room with one message in flight keeps 50 frames
+        # queued for the workers: enough to keep any sensible number of them
+        # busy, and under half of stock asgi_redis's capacity of 100 per
+        # channel, past which Daphne closes sockets (code 1013) instead of
+        # queueing, and the run would measure that rather than the workers.
+        Scenario(
+            "workers",
+            rooms=50,
+            members=2,
+            senders=1,
+            rate=None,
+            window=1,
+            summary="many small rooms sending as fast as the workers answer",
+        ),
+        Scenario(
+            "connections",
+            rooms=1,
+            members=DEFAULT_CONNECTIONS,
+            senders=1,
+            rate=None,
+            idle=True,
+            summary="idle sockets held open, then one broadcast to all of them",
+        ),
+    ]
+}
+
+
+def select(names):
+    """The scenarios named in ``names`` (an iterable of str, each possibly
+    comma-separated; ``all`` means every one), in the order given, without
+    repeats. Returns a list of ``Scenario``.
+
+    Raises ``ValueError`` for an unknown name or an empty selection.
+    """
+    chosen = []
+    for item in names:
+        for name in (part.strip() for part in item.split(",")):
+            if not name:
+                continue
+            if name == "all":
+                picks = list(SCENARIOS.values())
+            elif name in SCENARIOS:
+                picks = [SCENARIOS[name]]
+            else:
+                raise ValueError(
+                    "Unknown scenario %r; choose from %s or all."
+                    % (name, ", ".join(sorted(SCENARIOS)))
+                )
+            chosen.extend(pick for pick in picks if pick not in chosen)
+    if not chosen:
+        raise ValueError("No scenario selected.")
+    return chosen
+
+
+def override(
+    scenario, rooms=None, members=None, senders=None, rate=None, window=None, connections=None
+):
+    """``scenario`` with the given fields replaced; None leaves one as is.
+
+    ``members`` applies to every scenario but ``connections``, whose member
+    count is ``connections``. ``rate`` (messages/s) turns a closed-loop
+    scenario into an open-loop one. ``senders`` is capped at the member
+    count. Returns a new ``Scenario``; raises ``ValueError`` for a count
+    below 1 or a rate not above 0.
+    """
+    changes = {}
+    if rooms is not None:
+        changes["rooms"] = rooms
+    if scenario.idle:
+        if connections is not None:
+            changes["members"] = connections
+    elif members is not None:
+        changes["members"] = members
+    if senders is not None and not scenario.idle:
+        changes["senders"] = senders
+    if rate is not None and not scenario.idle:
+        changes["rate"] = float(rate)
+    if window is not None:
+        changes["window"] = window
+    result = dataclasses.replace(scenario, **changes)
+    for field in ("rooms", "members", "senders", "window"):
+        if getattr(result, field) < 1:
+            raise ValueError("%s must be at least 1." % field)
+    if result.rate is not None and result.rate <= 0:
+        raise ValueError("rate must be above 0 messages/s.")
+    return dataclasses.replace(result, senders=min(result.senders, result.members))

@@ -1,0 +1,159 @@
+"""The services a booted split needs: a scratch PostgreSQL database and a
+key prefix of its own in Redis, both removed afterwards.
+
+(The test suite has the same helpers in ``tests/services.py``; the
+benchmark ships with the chat and so carries its own.)
+"""
+
+import contextlib
+import logging
+import os
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import redis
+
+logger = logging.getLogger(__name__)
+
+# Where the services are when neither REDIS_URL nor DATABASE_URL says:
+# their default local ports, as in tests/services.py.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def default_redis_url():
+    """The Redis URL (str) to use: the first of ``REDIS_URL``, or the local default."""
+    return os.environ.get("REDIS_URL", "").split(",")[0].strip() or DEFAULT_REDIS_URL
+
+
+def default_postgres_url():
+    """The PostgreSQL server URL (str) to create scratch databases on:
+    ``DATABASE_URL`` when it is a PostgreSQL one, or the local default."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        return url
+    return DEFAULT_POSTGRES_URL
+
+
+def with_database(url, name):
+    """``url`` (a ``postgres://`` URL) pointing at database ``name`` instead."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def scratch_database(server_url, name):
+    """Create the empty database ``name`` on the PostgreSQL server at
+    ``server_url`` for the ``with`` block, yield its URL (str), then drop it.
+
+    Raises ``psycopg2.Error`` when the server refuses.
+    """
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
+            cursor.execute('CREATE DATABASE "%s"' % name)
+        yield with_database(server_url, name)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            )
+            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
+        admin.close()
+
+
+def database_exists(server_url, name):
+    """True when the PostgreSQL server at ``server_url`` has a database ``name``."""
+    with contextlib.closing(psycopg2.connect(server_url)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return cursor.fetchone() is not None
+
+
+def count_stored_messages(database_url, label_prefix):
+    """How many messages (int) the chat stored in rooms whose label starts
+    with ``label_prefix`` (str), in the database at ``database_url``: what
+    the workers handled, whether or not Daphne delivered it yet."""
+    with contextlib.closing(psycopg2.connect(database_url)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
+                "WHERE r.label LIKE %s",
+                [label_prefix.replace("_", "\\_") + "%"],
+            )
+            return cursor.fetchone()[0]
+
+
+def redis_port(url):
+    """The TCP port (int) of a ``redis://`` URL."""
+    return urlsplit(url).port or 6379
+
+
+def delete_redis_prefix(url, prefix):
+    """Delete every key under ``prefix`` (str) in the Redis at ``url``."""
+    client = redis.StrictRedis.from_url(url)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        client.delete(key)
+
+
+def count_redis_prefix(url, prefix):
+    """The number of keys (int) under ``prefix`` in the Redis at ``url``."""
+    client = redis.StrictRedis.from_url(url)
+    return sum(1 for _ in client.scan_iter(match=prefix + "*", count=1000))
+
+
+# The channels the chat's workers consume (routing.py); only their queues
+# are awaited.
+CONSUMED_CHANNELS = (
+    "http.request",
+    "websocket.connect",
+    "websocket.receive",
+    "websocket.disconnect",
+)
+
+# Channels Daphne sends to but no consumer takes (routing.py has no route
+# for them), so their messages wait until they expire; not a backlog.
+UNCONSUMED_CHANNELS = ("http.disconnect",)
+
+
+def count_queued_messages(url, prefix):
+    """How many messages (int) wait in the channel layer's queues under
+    ``prefix`` in the Redis at ``url``: the length of every Redis list
+    there, except channels no consumer takes (``UNCONSUMED_CHANNELS``)."""
+    client = redis.StrictRedis.from_url(url)
+    skip = {(prefix + channel).encode() for channel in UNCONSUMED_CHANNELS}
+    waiting = 0
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        if key not in skip and client.type(key) == b"list":
+            waiting += client.llen(key)
+    return waiting
+
+
+def wait_for_empty_queues(url, prefix, timeout):
+    """Wait until the queues of ``CONSUMED_CHANNELS`` under ``prefix`` in
+    the Redis at ``url`` are empty, for at most ``timeout`` seconds.
+    Returns True when they emptied, False on timeout.
+
+    The channel layer keeps each channel's queue as a Redis list (asgi_redis
+    names it ``<prefix><channel>``), so empty lists mean the workers have
+    caught up with what the last run left behind, such as the disconnects
+    of its sockets.
+    """
+    client = redis.StrictRedis.from_url(url)
+    keys = [prefix + channel for channel in CONSUMED_CHANNELS]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = 0
+        for key in keys:
+            if client.type(key) == b"list":
+                waiting += client.llen(key)
+        if waiting == 0:
+            return True
+        if time.monotonic() >= deadline:
+            logger.warning(
+                "%d messages still queued under %s after %.0f s", waiting, prefix, timeout
+            )
+            return False
+        time.sleep(0.2)

@@ -1,0 +1,175 @@
+"""``manage.py chatbench``: load the chat over its WebSocket protocol and
+report one JSON line per scenario. The work is done in ``chat.bench``;
+docs/benchmark.md is the manual."""
+
+import signal
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from chat.bench import scenarios, sweep
+from chat.bench.report import write_line
+from chat.bench.runner import BenchOptions, run_benchmark
+from chat.split import ProcessFailed
+
+
+def int_list(value):
+    """``"1,2,4"`` as ``[1, 2, 4]``; raises ``ValueError`` otherwise."""
+    return [int(part) for part in value.split(",") if part.strip()]
+
+
+def name_list(value):
+    """``"stock,chat"`` as ``["stock", "chat"]``."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def watch_pair(value):
+    """``"name=pid"`` as ``("name", pid)``; raises ``ValueError`` otherwise."""
+    name, _, pid = value.partition("=")
+    if not name or not pid:
+        raise ValueError(value)
+    return name, int(pid)
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the chat with WebSocket clients and print one JSON line per scenario: "
+        "against a running chat (--url) or splits booted for each worker count "
+        "(--sweep, --workers). Scenarios: %s, or all." % ", ".join(scenarios.SCENARIOS)
+    )
+    # The command needs no database of its own, and a sweep brings its own.
+    requires_system_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--scenario",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="scenario(s) to run, comma-separated or repeated; 'all' for every one "
+            "(default: latency)",
+        )
+        target = parser.add_mutually_exclusive_group()
+        target.add_argument(
+            "--url",
+            help="base URL of a running chat (default http://127.0.0.1:8000 "
+            "when no sweep is asked for)",
+        )
+        target.add_argument(
+            "--sweep",
+            type=int_list,
+            metavar="W,W,...",
+            help="boot Daphne plus W workers for each W, and run every scenario on each",
+        )
+        target.add_argument("--workers", type=int, metavar="W", help="same as --sweep W")
+        parser.add_argument(
+            "--layer",
+            type=name_list,
+            default=["chat"],
+            metavar="LAYER,...",
+            help="channel layer(s) to boot in a sweep: chat, stock or both (default chat); "
+            "with --url it only labels the records",
+        )
+        parser.add_argument(
+            "--duration",
+            type=float,
+            default=10.0,
+            metavar="S",
+            help="seconds of sending (idle hold for connections); default 10",
+        )
+        parser.add_argument(
+            "--drain",
+            type=float,
+            default=10.0,
+            metavar="S",
+            help="at most this many seconds to wait for stragglers; default 10",
+        )
+        parser.add_argument(
+            "--rate",
+            type=float,
+            metavar="MSG/S",
+            help="total send rate, overriding each scenario's",
+        )
+        parser.add_argument("--rooms", type=int, help="rooms, overriding each scenario's")
+        parser.add_argument("--members", type=int, help="members per room, overriding")
+        parser.add_argument("--senders", type=int, help="senders per room, overriding")
+        parser.add_argument(
+            "--window", type=int, help="messages in flight per sender in closed-loop scenarios"
+        )
+        parser.add_argument(
+            "--connections",
+            type=int,
+            default=scenarios.DEFAULT_CONNECTIONS,
+            help="idle sockets for the connections scenario (default %d)"
+            % scenarios.DEFAULT_CONNECTIONS,
+        )
+        parser.add_argument(
+            "--message-size",
+            type=int,
+            default=0,
+            metavar="CHARS",
+            help="pad each message to this many characters (at most 2000)",
+        )
+        parser.add_argument(
+            "--connect-concurrency",
+            type=int,
+            default=50,
+            metavar="N",
+            help="members joining at once (default 50)",
+        )
+        parser.add_argument("--plot", metavar="DIR", help="write PNG figures into DIR")
+        parser.add_argument("--output", metavar="FILE", help="append the JSON lines to FILE")
+        parser.add_argument(
+            "--watch",
+            type=watch_pair,
+            action="append",
+            default=[],
+            metavar="NAME=PID",
+            help="with --url, another process to sample (e.g. worker.1=1234)",
+        )
+        parser.add_argument("--redis-url", help="Redis for a sweep (default REDIS_URL or local)")
+        parser.add_argument(
+            "--postgres-url",
+            help="PostgreSQL server for a sweep's scratch database (default DATABASE_URL or local)",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def handle(self, *args, **options):
+        worker_counts = options["sweep"] or ([options["workers"]] if options["workers"] else [])
+        url = options["url"]
+        if url is None and not worker_counts:
+            url = "http://127.0.0.1:8000"
+        unknown = [layer for layer in options["layer"] if layer not in sweep.LAYERS]
+        if unknown or not options["layer"]:
+            raise CommandError("--layer takes %s." % " and/or ".join(sweep.LAYERS))
+        if not 0 <= options["message_size"] <= 2000:
+            raise CommandError("--message-size must be 0 to 2000 characters.")
+        bench = BenchOptions(
+            scenarios=options["scenario"] or ["latency"],
+            url=url,
+            worker_counts=worker_counts,
+            layers=options["layer"],
+            duration=options["duration"],
+            drain=options["drain"],
+            overrides={
+                key: options[key]
+                for key in ("rooms", "members", "senders", "rate", "window", "connections")
+            },
+            connect_concurrency=options["connect_concurrency"],
+            message_size=options["message_size"],
+            progress=not options["no_progress"],
+            plot_dir=options["plot"],
+            output=options["output"],
+            watch=dict(options["watch"]),
+            redis_url=options["redis_url"],
+            postgres_url=options["postgres_url"],
+        )
+        # A SIGTERM unwinds like Ctrl-C, so the splits this command started
+        # are stopped and their scratch database dropped.
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        try:
+            run_benchmark(bench, emit=lambda record: write_line(record, self.stdout))
+        except (ValueError, ProcessFailed) as error:
+            raise CommandError(str(error)) from error
+        finally:
+            signal.signal(signal.SIGTERM, previous)

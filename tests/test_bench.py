@@ -1,0 +1,147 @@
+"""The benchmark: its pure parts, a tiny run against the session's split
+through ``manage.py chatbench --url``, and a sweep that boots and tears
+down a split of its own. Only the sanity of the numbers is checked, never
+their size: these run on small shared machines."""
+
+import io
+import json
+from array import array
+
+import psutil
+import pytest
+from django.core.management import call_command
+
+from chat.bench import client, report, scenarios, services
+from chat.bench.runner import BenchOptions, run_benchmark
+
+RECORD_KEYS = {
+    "scenario",
+    "layer",
+    "workers",
+    "conditions",
+    "sent",
+    "expected",
+    "delivered",
+    "delivered_pct",
+    "deliveries_per_s",
+    "latency_ms",
+    "connect_time_s",
+    "errors",
+    "cpu",
+    "saturation",
+    "worker_cpu_ms_per_message",
+    "target",
+}
+
+
+def assert_sane(record, members):
+    """A tiny, unhurried run: every message reached every member, and the
+    numbers hang together."""
+    assert RECORD_KEYS <= set(record)
+    assert record["sent"] > 0
+    assert record["expected"] == record["sent"] * members
+    assert record["delivered"] == record["expected"]
+    assert record["delivered_pct"] == 100.0
+    latency = record["latency_ms"]
+    assert latency["count"] == record["delivered"]
+    assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert record["connect_time_s"] > 0
+    errors = record["errors"]
+    assert errors["error_frames"] == errors["failed_connects"] == errors["disconnects"] == 0
+    assert {"duration_s", "rate", "rooms", "members"} <= set(record["conditions"])
+    assert "chatbench" in record["cpu"]["processes"]
+    assert record["saturation"]["process"] and record["saturation"]["cpu_pct"] >= 0
+
+
+def test_select_takes_names_commas_and_all_without_repeats():
+    assert [s.name for s in scenarios.select(["latency,rooms", "latency"])] == ["latency", "rooms"]
+    assert len(scenarios.select(["all"])) == len(scenarios.SCENARIOS)
+    with pytest.raises(ValueError):
+        scenarios.select(["nope"])
+
+
+def test_override_changes_only_what_it_is_given():
+    fanout = scenarios.override(scenarios.SCENARIOS["fanout-50"], members=3, rate=5)
+    assert (fanout.members, fanout.rate, fanout.rooms) == (3, 5.0, 1)
+    idle = scenarios.override(scenarios.SCENARIOS["connections"], members=3, connections=7)
+    assert idle.members == 7
+    with pytest.raises(ValueError):
+        scenarios.override(scenarios.SCENARIOS["latency"], rooms=0)
+
+
+def test_percentiles_are_ordered_and_empty_samples_give_none():
+    summary = report.percentiles(array("d", [5.0, 1.0, 3.0, 100.0, 2.0]))
+    assert summary["p50"] <= summary["p90"] <= summary["p99"] <= summary["max"] == 100.0
+    assert summary["count"] == 5
+    assert report.percentiles(array("d"))["p50"] is None
+
+
+def test_the_ledger_reads_only_its_own_runs_messages():
+    ledger = client.Ledger(client.LoadResult(run_id="abc", sockets=1), message_size=40)
+    text = ledger.text(7, 12)
+    assert len(text) == 40
+    assert ledger.parse(text) == (7, 12)
+    assert ledger.parse("b:other:7:12:") is None
+    assert ledger.parse("hello") is None
+
+
+@pytest.mark.integration
+def test_a_tiny_latency_run_against_the_running_split(split, tmp_path):
+    output = tmp_path / "bench.jsonl"
+    stdout = io.StringIO()
+    watch = ["worker.%d=%d" % (n, worker.pid) for n, worker in enumerate(split.workers, 1)]
+    # 10 messages/s from two senders stays inside the chat's per-socket
+    # rate limit, which this split keeps.
+    call_command(
+        "chatbench",
+        "--scenario=latency",
+        "--url=%s" % split.base_url,
+        "--duration=1",
+        "--rate=10",
+        "--drain=15",
+        "--no-progress",
+        "--output=%s" % output,
+        "--plot=%s" % (tmp_path / "plots"),
+        *("--watch=%s" % pair for pair in watch),
+        stdout=stdout,
+    )
+
+    (line,) = stdout.getvalue().splitlines()
+    record = json.loads(line)
+    assert json.loads(output.read_text()) == record
+    assert record["scenario"] == "latency"
+    assert_sane(record, members=2)
+    assert record["target"]["mode"] == "url"
+    assert record["worker_cpu_ms_per_message"] is not None
+    assert (tmp_path / "plots" / "latency-latency.png").stat().st_size > 0
+
+
+@pytest.mark.integration
+def test_a_sweep_boots_its_own_split_and_tears_it_down(redis_url, postgres_url, tmp_path):
+    options = BenchOptions(
+        scenarios=["latency"],
+        worker_counts=[1],
+        layers=["chat"],
+        duration=0.5,
+        drain=15,
+        overrides={"rate": 10},
+        progress=False,
+        plot_dir=str(tmp_path),
+        redis_url=redis_url,
+        postgres_url=postgres_url,
+    )
+
+    (record,) = run_benchmark(options)
+
+    assert_sane(record, members=2)
+    assert (record["layer"], record["workers"]) == ("chat", 1)
+    assert record["stored"] == record["sent"]
+    assert record["backlog"] == 0
+    target = record["target"]
+    assert set(target["pids"]) == {"daphne", "worker.1"}
+    assert {"daphne", "worker.1", "redis-server", "postgres"} <= set(record["cpu"]["processes"])
+    # Everything it started is gone: processes, database, Redis keys.
+    assert not any(psutil.pid_exists(pid) for pid in target["pids"].values())
+    assert not services.database_exists(postgres_url, target["database"])
+    assert services.count_redis_prefix(redis_url, target["redis_prefix"]) == 0
+    assert (tmp_path / "throughput-latency.png").stat().st_size > 0
