@@ -7,3 +7,8 @@ from channels.asgi import get_channel_layer
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat.settings")
 
 channel_layer = get_channel_layer()
+
+# Cut off WebSocket clients that stop reading (see chat/interface.py).
+from chat import interface  # noqa: E402
+
+interface.install()

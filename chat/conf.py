@@ -22,6 +22,13 @@ DEFAULTS = {
     # ...and this many per minute after that (messages/minute); 0 turns the
     # limit off.
     "CHAT_RATE_LIMIT_PER_MINUTE": 120,
+    # A WebSocket whose client leaves this many bytes unread is cut off at
+    # once (bytes; chat/interface.py)...
+    "CHAT_SOCKET_BUFFER_MAX_BYTES": 1048576,
+    # ...and one that leaves more than this unread (bytes)...
+    "CHAT_SOCKET_BUFFER_SOFT_BYTES": 65536,
+    # ...for longer than this (seconds).
+    "CHAT_SOCKET_STALL_SECONDS": 10,
     # How long a channel session outlives its socket's last frame, in seconds:
     # a day, the longest Daphne keeps a socket open by default (its
     # websocket_timeout defaults to the layer's group_expiry, 86,400 s), plus

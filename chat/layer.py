@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 
+import redis
 import txredisapi
 from asgi_redis import RedisChannelLayer
 from twisted.internet import defer
@@ -158,6 +159,9 @@ class ChatChannelLayer(RedisChannelLayer):
     # Measured on a 2-core box (docs/channel-layer.md): past 100, delivery
     # got no faster, while each script run (which blocks Redis) got longer.
     receive_batch_size = 100
+    # Seconds ``receive`` waits after finding Redis unreachable: long enough
+    # not to spin on a dead server, short against a restart's downtime.
+    unreachable_wait = 1.0
 
     # Most members named in a full-channel warning; the count is always whole.
     warn_members_shown = 10
@@ -284,7 +288,21 @@ class ChatChannelLayer(RedisChannelLayer):
         ``receive_batch_size`` messages per round trip; the rest are returned
         by the next calls, in order. Bodies are deleted as they are taken.
         Raises ``TypeError`` for an invalid channel name.
+
+        While Redis is unreachable (restarting, say) it logs a warning, waits
+        ``unreachable_wait`` seconds and returns ``(None, None)`` instead of
+        raising, so a worker's loop outlives the outage and picks up again
+        when Redis is back; redis-py reconnects by itself.
         """
+        try:
+            return self._receive(channels, block)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            logger.warning("Redis unreachable (%s); receiving again shortly", error)
+            time.sleep(self.unreachable_wait)
+            return None, None
+
+    def _receive(self, channels, block):
+
         buffered = self._take_buffered(channels)
         if buffered is not None:
             return buffered

@@ -11,6 +11,7 @@ what PostgreSQL holds.
 import asyncio
 import collections
 import random
+import socket
 import threading
 import time
 import uuid
@@ -29,11 +30,23 @@ ARRIVAL_GRACE_S = 2.0
 PAGE_SIZE = 500
 
 
+def small_receive_buffer_socket(addr_info):
+    """A client socket with a 4 KiB kernel receive buffer (aiohttp's
+    ``socket_factory``). Linux lets a loopback receive buffer grow to
+    tcp_rmem's maximum, often 32 MiB; a small one makes a member that stops
+    reading back up into Daphne within seconds, as over a slow link."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
 class Member:
     """One socket's worth of chat client; see the module docstring."""
 
-    def __init__(self, load, label, name, sends):
+    def __init__(self, load, label, name, sends, small_buffer=False):
         self.load = load
+        self.small_buffer = small_buffer
         self.label = label
         self.name = name
         self.sends = sends
@@ -53,6 +66,9 @@ class Member:
         self.accepted_at = []  # monotonic times our own messages came back
         self.connects = 0
         self.socket = None
+        # Cleared, the member stops reading its socket, as a frozen client would.
+        self.reading = asyncio.Event()
+        self.reading.set()
 
     def show(self, message):
         self.last_id, self.last_seq = message["id"], message["seq"]
@@ -104,6 +120,7 @@ class Member:
     async def check(self):
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
+            await self.reading.wait()  # a frozen client checks nothing either
             try:
                 page = await self.fetch("after=%d&limit=1" % self.last_id)
             except (TimeoutError, aiohttp.ClientError, OSError):
@@ -111,6 +128,7 @@ class Member:
             if page["messages"]:
                 missing = page["messages"][0]["id"]
                 await asyncio.sleep(ARRIVAL_GRACE_S)
+                await self.reading.wait()
                 if missing not in self.shown_set and self.socket is not None:
                     self.errors["missed live"] += 1
                     await self.sync_quietly()
@@ -121,7 +139,7 @@ class Member:
         await asyncio.sleep(random.uniform(0, interval))
         while self.load.sending:
             self.sent += 1
-            text = "%s:%d" % (self.name, self.sent)
+            text = ("%s:%d " % (self.name, self.sent)).ljust(self.load.message_size, "x")
             self.unanswered.append(text)
             await self.socket.send_json({"handle": self.name, "message": text})
             await asyncio.sleep(interval)
@@ -132,7 +150,8 @@ class Member:
         while not self.load.stopping:
             tasks = []
             try:
-                async with self.load.http.ws_connect(
+                http = self.load.small_buffer_http if self.small_buffer else self.load.http
+                async with http.ws_connect(
                     url, origin=self.load.base_url, heartbeat=None, timeout=10
                 ) as socket:
                     self.socket = socket
@@ -142,7 +161,9 @@ class Member:
                     tasks.append(asyncio.ensure_future(self.check()))
                     if self.sends:
                         tasks.append(asyncio.ensure_future(self.speak()))
-                    async for frame in socket:
+                    while True:
+                        await self.reading.wait()
+                        frame = await socket.receive()
                         if frame.type != aiohttp.WSMsgType.TEXT:
                             break
                         data = frame.json()
@@ -169,14 +190,32 @@ class Member:
 class ChatLoad:
     """``rooms`` rooms of ``members`` members each against the split at
     ``base_url``; in each room ``senders`` members send ``rate_per_sender``
-    messages/s while ``sending`` is on."""
+    messages/s of ``message_size`` characters while ``sending`` is on. The
+    last ``small_buffers`` members of each room read through a 4 KiB kernel
+    receive buffer."""
 
-    def __init__(self, base_url, rooms=3, members=3, senders=2, rate_per_sender=4.0):
+    def __init__(
+        self,
+        base_url,
+        rooms=3,
+        members=3,
+        senders=2,
+        rate_per_sender=4.0,
+        message_size=20,
+        small_buffers=0,
+    ):
         self.base_url = base_url
         self.rate_per_sender = rate_per_sender
+        self.message_size = message_size
         self.labels = ["fault-%s-%d" % (uuid.uuid4().hex[:6], n) for n in range(rooms)]
         self.members = [
-            Member(self, label, "m%d-%d" % (r, i), sends=i < senders)
+            Member(
+                self,
+                label,
+                "m%d-%d" % (r, i),
+                sends=i < senders,
+                small_buffer=i >= members - small_buffers,
+            )
             for r, label in enumerate(self.labels)
             for i in range(members)
         ]
@@ -187,8 +226,12 @@ class ChatLoad:
         self.http = None
 
     async def _main(self):
-        async with aiohttp.ClientSession() as http:
-            self.http = http
+        connector = aiohttp.TCPConnector(socket_factory=small_receive_buffer_socket)
+        async with (
+            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(connector=connector) as small_buffer_http,
+        ):
+            self.http, self.small_buffer_http = http, small_buffer_http
             await asyncio.gather(*(member.run() for member in self.members))
 
     def start(self):
@@ -212,6 +255,11 @@ class ChatLoad:
                 )
             time.sleep(0.05)
         return time.monotonic() - started
+
+    def set_reading(self, member, reading):
+        """Make ``member`` stop (False) or resume (True) reading its socket."""
+        event = member.reading
+        self.loop.call_soon_threadsafe(event.set if reading else event.clear)
 
     def errors(self):
         total = collections.Counter()

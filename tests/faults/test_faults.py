@@ -2,10 +2,12 @@
 counts: every message PostgreSQL stored reached every member of its room
 (live or through resync), shown once, and the processes recovered."""
 
+import re
 import signal
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 import pytest
 
 from chat.split import Split
@@ -81,3 +83,83 @@ def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
     assert unavailable_during_outage > 0, report
     assert report["accepted"] == report["stored"], report
     print("\npostgresql cut for 3 s: %s, %.1f s to %d more accepted" % (report, recovery, STEADY))
+
+
+@pytest.fixture
+def slow_reader_split(fault_env):
+    env = {k: v for k, v in fault_env.items() if isinstance(v, str)}
+    env["CHAT_SOCKET_BUFFER_MAX_BYTES"] = "262144"
+    with Split(env) as split:
+        split.release()
+        split.start(workers=2)
+        yield split
+
+
+def test_a_reader_that_stops_reading_is_cut_off_and_resyncs(slow_reader_split, fault_env):
+    split = slow_reader_split
+    load = ChatLoad(
+        split.base_url,
+        rooms=1,
+        members=4,
+        senders=2,
+        rate_per_sender=25,
+        message_size=1900,
+        small_buffers=1,
+    ).start()
+    slow = load.members[-1]
+    daphne = psutil.Process(split.web.pid)
+    try:
+        load.wait_for_accepted(STEADY, timeout=60)
+        rss_before = daphne.memory_info().rss
+
+        load.set_reading(slow, False)
+        cut_off = wait_for_log(split, split.web, "Cutting off", timeout=120)
+        # The room went on meanwhile, and Daphne did not keep what the slow
+        # reader would not take.
+        load.wait_for_accepted(STEADY, timeout=60)
+        rss_growth = daphne.memory_info().rss - rss_before
+
+        load.set_reading(slow, True)
+        report = load.converge(fault_env["DATABASE_URL"])
+    finally:
+        load.stop()
+    split.check_alive()
+    assert slow.connects >= 2  # it came back on a new socket
+    # Daphne held at most the limit (262,144 bytes) plus the send that crossed it.
+    held = int(re.search(r"has not read (\d+) bytes", split.log_of(split.web)).group(1))
+    assert 262144 < held <= 262144 + 4096, held
+    print(
+        "\nslow reader: cut off after %.1f s; Daphne grew %d bytes; %s"
+        % (cut_off, rss_growth, report)
+    )
+
+
+def wait_for_log(split, process, text, timeout):
+    """Seconds until ``text`` appears in ``process``'s output (float)."""
+    started = time.monotonic()
+    while text not in split.log_of(process):
+        assert time.monotonic() - started < timeout, "%r never logged:\n%s" % (text, split.logs())
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_a_redis_restart_is_survived_without_restarting_anything(fault_split, fault_env):
+    redis_server = fault_env["redis_server"]
+    load = ChatLoad(fault_split.base_url).start()
+    try:
+        load.wait_for_accepted(STEADY, timeout=60)
+
+        redis_server.stop()
+        time.sleep(2)
+        redis_server.start()
+        recovery = load.wait_for_accepted(STEADY, timeout=120)
+
+        report = load.converge(fault_env["DATABASE_URL"])
+    finally:
+        load.stop()
+    fault_split.check_alive()
+    assert len(fault_split.workers) == 2
+    print(
+        "\nredis restarted: %s, %.1f s after restart to %d more accepted"
+        % (report, recovery, STEADY)
+    )
