@@ -1,11 +1,15 @@
 """The room page in headless Chromium, against the real split."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chat.split import Split
+from chat.split import PROJECT_DIR, Split
 from tests.integration.chat_client import unique_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -107,3 +111,52 @@ def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
 
         say(page, "ann", "back again")
         wait_for_text(page, "back again")
+
+
+def send_from_a_worker(env, label, texts):
+    """Store and broadcast ``texts`` in room ``label`` as a worker would,
+    through ``Room.send_message``, in a process with the split's ``env``."""
+    code = (
+        "from chat.models import Room\n"
+        "room, _ = Room.objects.get_or_create(label=%r, defaults={'name': %r})\n"
+        "for text in %r:\n"
+        "    room.send_message('bob', text)\n"
+    ) % (label, label, list(texts))
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, check=True
+    )
+
+
+def test_older_history_pages_back_on_request(browser, split, split_env):
+    label = unique_label("history")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["old %d" % n for n in range(60)])
+
+    page = open_room(browser, split, label)
+    assert shown_texts(page) == ["old %d" % n for n in range(10, 60)]
+    page.find_element(By.ID, "older").click()
+    WebDriverWait(page, WAIT_SECONDS).until(lambda driver: len(shown_texts(driver)) == 60)
+    assert shown_texts(page) == ["old %d" % n for n in range(60)]
+    assert not page.find_element(By.ID, "older").is_displayed()
+
+
+def test_messages_sent_while_the_page_was_away_appear_once_it_is_back(browser, split_env):
+    with Split(split_env) as own:
+        own.release()
+        own.start(workers=1)
+        label = unique_label("away")
+        page = open_room(browser, own, label)
+        say(page, "ann", "before")
+        wait_for_text(page, "before")
+
+        own.kill(own.web)
+        wait_until_connected(page, False)
+        # Stored while the page had no socket: only a catch-up can bring it.
+        send_from_a_worker(own.env, label, ["while you were away"])
+        own.start_web()
+        own.wait_ready()
+        wait_until_connected(page)
+
+        wait_for_text(page, "while you were away")
+        say(page, "ann", "after")
+        wait_for_text(page, "after")
+        assert shown_texts(page) == ["before", "while you were away", "after"]

@@ -5,6 +5,8 @@ counts: every message PostgreSQL stored reached every member of its room
 import re
 import signal
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
@@ -68,7 +70,9 @@ def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
             load.wait_for_accepted(STEADY, timeout=60)
 
             proxy.cut()
-            time.sleep(3)
+            time.sleep(1.5)
+            page_status, page = fetch_page("%s/%s/" % (split.base_url, load.labels[0]))
+            time.sleep(1.5)
             unavailable_during_outage = load.errors().get("UNAVAILABLE", 0)
             proxy.restore()
             recovery = load.wait_for_accepted(STEADY, timeout=60)
@@ -81,6 +85,13 @@ def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
             proxy.stop()
         split.check_alive()
     assert unavailable_during_outage > 0, report
+    # A page that needs the database fails plainly, giving nothing away.
+    assert page_status == 500
+    assert (
+        "Traceback" not in page
+        and "psycopg2" not in page
+        and "Error" not in page.replace("Server Error", "")
+    )
     assert report["accepted"] == report["stored"], report
     print("\npostgresql cut for 3 s: %s, %.1f s to %d more accepted" % (report, recovery, STEADY))
 
@@ -132,6 +143,15 @@ def test_a_reader_that_stops_reading_is_cut_off_and_resyncs(slow_reader_split, f
         "\nslow reader: cut off after %.1f s; Daphne grew %d bytes; %s"
         % (cut_off, rss_growth, report)
     )
+
+
+def fetch_page(url):
+    """``(status, body)`` of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def wait_for_log(split, process, text, timeout):
