@@ -13,14 +13,19 @@ import socket
 import subprocess
 import tempfile
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 import redis
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+# The scratch database and Redis prefix helpers, and the services' default
+# URLs, are the benchmark's (it ships with the chat); the tests share them.
+from chat.bench.services import (  # noqa: F401 - re-exported for the fixtures
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    delete_redis_prefix,
+    scratch_database,
+)
 
 
 def unavailable(reason):
@@ -167,7 +172,7 @@ def find_postgres():
     CI) when there is none."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
-        url = DEFAULT_DATABASE_URL
+        url = DEFAULT_POSTGRES_URL
     if postgres_is_up(url):
         return url, None
     try:
@@ -175,36 +180,3 @@ def find_postgres():
     except (OSError, subprocess.CalledProcessError, TimeoutError) as error:
         unavailable("No PostgreSQL at %s and none could be started: %s" % (url, error))
     return server.url, server
-
-
-def with_database(url, name):
-    """``url`` (a ``postgres://`` URL) pointing at database ``name`` instead."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def scratch_database(server_url, name):
-    """Create the empty PostgreSQL database ``name`` on the server at
-    ``server_url`` for the ``with`` block, yield its URL, then drop it."""
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
-            cursor.execute('CREATE DATABASE "%s"' % name)
-        yield with_database(server_url, name)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-            )
-            cursor.execute('DROP DATABASE IF EXISTS "%s"' % name)
-        admin.close()
-
-
-def delete_redis_prefix(url, prefix):
-    """Delete every key under ``prefix`` (str) in the Redis at ``url``."""
-    client = redis.StrictRedis.from_url(url)
-    for key in client.scan_iter(match=prefix + "*", count=1000):
-        client.delete(key)

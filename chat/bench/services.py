@@ -1,8 +1,6 @@
 """The services a booted split needs: a scratch PostgreSQL database and a
-key prefix of its own in Redis, both removed afterwards.
-
-(The test suite has the same helpers in ``tests/services.py``; the
-benchmark ships with the chat and so carries its own.)
+key prefix of its own in Redis, both removed afterwards. The test suite's
+fixtures (``tests/services.py``) use these helpers too.
 """
 
 import contextlib
@@ -17,7 +15,7 @@ import redis
 logger = logging.getLogger(__name__)
 
 # Where the services are when neither REDIS_URL nor DATABASE_URL says:
-# their default local ports, as in tests/services.py.
+# their default local ports.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
