@@ -19,6 +19,7 @@ reads again. Nothing else in the room waits for it.
 in the process that runs ``daphne asgi:channel_layer``. It changes nothing
 in the worker processes.
 """
+
 import logging
 import time
 
