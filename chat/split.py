@@ -8,6 +8,7 @@ everything when one process exits, this keeps the others running, so a test
 can kill one worker and watch the rest carry on.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -196,6 +197,18 @@ class Split:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+@contextlib.contextmanager
+def running(env, workers=2, **options):
+    """A ``Split`` with ``env`` for the ``with`` block: released (migrated,
+    static files collected), started with ``workers`` workers and ready;
+    stopped afterwards. ``options`` go to ``Split``. Raises ``ProcessFailed``
+    if it cannot start."""
+    with Split(env, **options) as split:
+        split.release()
+        split.start(workers=workers)
+        yield split
 
 
 def _free_port():

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from chat.split import Split
+from chat import split as split_processes
 from tests import services
 
 
@@ -60,8 +60,6 @@ def split(split_env):
     """The real split, as the Procfile runs it: migrations, one Daphne and
     two ``runworker`` processes, against real Redis and PostgreSQL. Shared by
     the session's tests, which each use rooms of their own."""
-    with Split(split_env) as running:
-        running.release()
-        running.start(workers=2)
+    with split_processes.running(split_env, workers=2) as running:
         yield running
         running.check_alive()

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chat.split import PROJECT_DIR, Split
+from chat.split import PROJECT_DIR, running
 from tests.integration.chat_client import unique_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -97,9 +97,7 @@ def test_an_error_frame_is_shown_to_the_user(browser, split):
 
 def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
     # A split of its own, so restarting its Daphne disturbs no other test.
-    with Split(split_env) as own:
-        own.release()
-        own.start(workers=1)
+    with running(split_env, workers=1) as own:
         label = unique_label("reconnect")
         page = open_room(browser, own, label)
 
@@ -140,9 +138,7 @@ def test_older_history_pages_back_on_request(browser, split, split_env):
 
 
 def test_messages_sent_while_the_page_was_away_appear_once_it_is_back(browser, split_env):
-    with Split(split_env) as own:
-        own.release()
-        own.start(workers=1)
+    with running(split_env, workers=1) as own:
         label = unique_label("away")
         page = open_room(browser, own, label)
         say(page, "ann", "before")

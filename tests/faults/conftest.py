@@ -2,33 +2,33 @@ import uuid
 
 import pytest
 
-from chat.split import Split
+from chat.split import running
 from tests import services
 
 
 @pytest.fixture
-def fault_env(split_env):
-    """The session's production-like environment, with a throwaway Redis of
-    the test's own (so a test may kill it) and the rate limit lifted for the
-    steady load."""
-    redis_server = services.RedisServer().start()
-    env = dict(
+def fault_redis():
+    """A throwaway Redis server of the test's own, which the test may kill."""
+    server = services.RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fault_env(split_env, fault_redis):
+    """The session's production-like environment (dict of str), on the test's
+    own Redis, with the rate limit lifted for the steady load."""
+    return dict(
         split_env,
-        REDIS_URL=redis_server.url,
+        REDIS_URL=fault_redis.url,
         CHANNEL_LAYER_PREFIX="asgi-fault-%s:" % uuid.uuid4().hex[:6],
         CHAT_RATE_LIMIT_PER_MINUTE="0",
     )
-    env["redis_server"] = redis_server
-    yield env
-    redis_server.stop()
 
 
 @pytest.fixture
 def fault_split(fault_env):
     """A split of the test's own (one Daphne, two workers), which the test may
     wound; stopped afterwards."""
-    env = {k: v for k, v in fault_env.items() if isinstance(v, str)}
-    with Split(env) as split:
-        split.release()
-        split.start(workers=2)
+    with running(fault_env, workers=2) as split:
         yield split

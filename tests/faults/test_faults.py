@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import pytest
 
-from chat.split import Split
+from chat.split import running
 from tests.faults.harness import ChatLoad
 from tests.faults.proxy import CuttableProxy
 
@@ -58,13 +58,11 @@ def test_clients_reconnect_and_resync_after_daphne_is_killed_and_restarted(fault
 def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
     database = urlsplit(fault_env["DATABASE_URL"])
     proxy = CuttableProxy(database.hostname, database.port or 5432).start()
-    env = {k: v for k, v in fault_env.items() if isinstance(v, str)}
+    env = dict(fault_env)
     env["DATABASE_URL"] = urlunsplit(
         database._replace(netloc="%s@127.0.0.1:%d" % (database.username, proxy.port))
     )
-    with Split(env) as split:
-        split.release()
-        split.start(workers=2)
+    with running(env, workers=2) as split:
         load = ChatLoad(split.base_url).start()
         try:
             load.wait_for_accepted(STEADY, timeout=60)
@@ -98,11 +96,8 @@ def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
 
 @pytest.fixture
 def slow_reader_split(fault_env):
-    env = {k: v for k, v in fault_env.items() if isinstance(v, str)}
-    env["CHAT_SOCKET_BUFFER_MAX_BYTES"] = "262144"
-    with Split(env) as split:
-        split.release()
-        split.start(workers=2)
+    env = dict(fault_env, CHAT_SOCKET_BUFFER_MAX_BYTES="262144")
+    with running(env, workers=2) as split:
         yield split
 
 
@@ -110,7 +105,7 @@ def test_a_reader_that_stops_reading_is_cut_off_and_resyncs(slow_reader_split, f
     split = slow_reader_split
     load = ChatLoad(
         split.base_url,
-        rooms=1,
+        rooms=2,
         members=4,
         senders=2,
         rate_per_sender=25,
@@ -163,8 +158,10 @@ def wait_for_log(split, process, text, timeout):
     return time.monotonic() - started
 
 
-def test_a_redis_restart_is_survived_without_restarting_anything(fault_split, fault_env):
-    redis_server = fault_env["redis_server"]
+def test_a_redis_restart_is_survived_without_restarting_anything(
+    fault_split, fault_env, fault_redis
+):
+    redis_server = fault_redis
     load = ChatLoad(fault_split.base_url).start()
     try:
         load.wait_for_accepted(STEADY, timeout=60)

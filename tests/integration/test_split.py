@@ -125,3 +125,23 @@ def test_a_megabyte_frame_is_refused_and_the_socket_stays_usable(split, split_en
     assert sender.receive()["message"] == "small"
     assert [row[2] for row in stored_messages(split_env["DATABASE_URL"], label)] == ["small"]
     sender.close()
+
+
+def test_a_flood_is_rate_limited_and_the_rest_of_the_room_goes_on(split, split_env):
+    label = unique_label("flood")
+    flooder, other = ChatClient(split, label), ChatClient(split, label)
+    for n in range(30):
+        flooder.send("flood", "spam %d" % n)
+    frames = flooder.receive_many(30)
+
+    limited = [f for f in frames if f.get("error") == "RATE_LIMITED"]
+    accepted = [f["message"] for f in frames if "message" in f]
+    assert len(limited) >= 15 and len(limited) + len(accepted) == 30
+    # The other member gets through at once, and saw only what was stored.
+    other.send("bob", "my turn")
+    seen = [f["message"] for f in other.receive_many(len(accepted) + 1)]
+    assert seen == accepted + ["my turn"]
+    stored = [row[2] for row in stored_messages(split_env["DATABASE_URL"], label)]
+    assert stored == accepted + ["my turn"]
+    flooder.close()
+    other.close()
