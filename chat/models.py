@@ -1,4 +1,3 @@
-import contextlib
 import json
 import logging
 import threading
@@ -40,17 +39,54 @@ class Room(models.Model):
         be stored, in which case nothing was stored or sent.
 
         Messages of one room are numbered, stored and sent one at a time,
-        under ``broadcast_lock``, so every member receives them in the same
-        order, the order of their ``seq`` (1, 2, 3, … with no gaps) and of
-        their ids.
+        under the room's broadcast lock, so every member receives them in the
+        same order, the order of their ``seq`` (1, 2, 3, … with no gaps) and
+        of their ids. On PostgreSQL that takes two round trips in all
+        (``_store_numbered_postgresql``); elsewhere (SQLite, for
+        ``runserver``) the ORM does it under a lock within the process.
         """
-        with broadcast_lock(self):
+        if connection.vendor == "postgresql":
+            try:
+                message = self._store_numbered_postgresql(handle, text)
+                self._broadcast(message)
+            finally:
+                _release_broadcast_lock(self)
+            return message
+        with _local_broadcast_lock:
             last = self.messages.aggregate(last=Max("seq"))["last"] or 0
             message = self.messages.create(handle=handle, message=text, seq=last + 1)
-            # Sent now, not when the consumer returns (channels' default), so
-            # that it goes out while the lock is held.
-            self.group.send({"text": json.dumps(message.as_dict())}, immediately=True)
+            self._broadcast(message)
         return message
+
+    def _store_numbered_postgresql(self, handle, text):
+        """Take the room's broadcast lock, then store the message numbered
+        one past the room's last, in one round trip; the lock stays held.
+
+        The two statements go as one query string, which PostgreSQL runs in
+        order: the insert starts, and takes its snapshot, only once the lock
+        is held, so it sees every message the lock's previous holder stored.
+        """
+        message = Message(room=self, handle=handle, message=text, timestamp=timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _LOCK_AND_INSERT_SQL,
+                [
+                    BROADCAST_LOCK_NAMESPACE,
+                    self.pk,
+                    self.pk,
+                    handle,
+                    text,
+                    message.timestamp,
+                    self.pk,
+                ],
+            )
+            message.pk, message.seq = cursor.fetchone()
+        return message
+
+    def _broadcast(self, message):
+        # Sent now, not when the consumer returns (channels' default), so
+        # that it goes out while the lock is held.
+        self.group.send({"text": json.dumps(message.as_dict())}, immediately=True)
 
     def messages_after(self, after_id, limit):
         """Up to ``limit`` (int) messages with an id above ``after_id`` (int),
@@ -107,35 +143,30 @@ class Message(models.Model):
 # these locks apart from any other advisory lock on the same database.
 BROADCAST_LOCK_NAMESPACE = 0x63686174
 
+# Taking the lock and inserting the next message, in one query string.
+# Session-level, so the lock outlives the insert's commit and spans the
+# broadcast; it is released when the holder's connection ends, if not before.
+_MESSAGE_TABLE = Message._meta.db_table
+_LOCK_AND_INSERT_SQL = (
+    "SELECT pg_advisory_lock(%s, %s); "
+    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, seq) "
+    "SELECT %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
+    f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
+    "RETURNING id, seq"
+)
+
+# The lock of rooms on databases other than PostgreSQL, which serve only one
+# process (runserver): a lock within the process is enough.
 _local_broadcast_lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def broadcast_lock(room):
-    """Hold an exclusive per-room lock for the ``with`` block.
-
-    On PostgreSQL this is a session-level advisory lock, so it spans a
-    committed insert and the broadcast after it, and it is released if the
-    holder's connection dies. Other databases (SQLite, for ``runserver``)
-    serve only one process (runserver), so a lock within the process does.
-    """
-    if connection.vendor != "postgresql":
-        with _local_broadcast_lock:
-            yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk])
+def _release_broadcast_lock(room):
+    """Release ``room``'s PostgreSQL broadcast lock. If the connection is
+    broken, close it instead: PostgreSQL releases a session's locks when it
+    ends. Returns None; never raises ``django.db.Error``."""
     try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk]
-                )
-        except Error:
-            # The connection is broken, and PostgreSQL releases a session's
-            # locks when it ends. Whatever the block did stands; closing
-            # makes sure the session has ended.
-            logger.warning("Could not release the broadcast lock of room %s", room.pk)
-            connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BROADCAST_LOCK_NAMESPACE, room.pk])
+    except Error:
+        logger.warning("Could not release the broadcast lock of room %s", room.pk)
+        connection.close()

@@ -24,6 +24,7 @@ import logging
 import time
 
 from channels.sessions import channel_session, session_for_reply_channel
+from django.contrib.sessions.backends.base import UpdateError
 
 from chat import conf
 
@@ -62,9 +63,17 @@ def in_socket_order(consumer):
         try:
             return consumer(message, *args, **kwargs)
         finally:
-            message.channel_session[NEXT_ORDER_KEY] = order + 1
-            message.channel_session.set_expiry(conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
-            message.channel_session.save()
+            session = message.channel_session
+            session[NEXT_ORDER_KEY] = order + 1
+            session.set_expiry(conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
+            try:
+                session.save()
+            except UpdateError:
+                # The socket's disconnect, handled meanwhile by another
+                # worker, deleted the session: no later frame will come.
+                logger.info(
+                    "The channel session of %s ended with its socket", message.reply_channel.name
+                )
 
     return inner
 

@@ -167,7 +167,8 @@ CACHES = {
     "channel_sessions": CHANNEL_SESSION_CACHE,
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-CHANNEL_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+# chat/sessions.py: the cache store in two round trips per message.
+CHANNEL_SESSION_ENGINE = "chat.sessions"
 SESSION_CACHE_ALIAS = "channel_sessions"
 
 # The chat's tunables (chat/conf.py) may also come from the environment, as

@@ -1,0 +1,66 @@
+"""The channel session engine (``CHANNEL_SESSION_ENGINE``): Django's cache
+session store, in two cache round trips per message instead of six.
+
+``channel_session`` and ``in_socket_order`` handle every frame with Django's
+``cache`` session store as follows: load the session (GET), check that it
+exists (EXISTS), and after the consumer save it twice, once in
+``in_socket_order`` and once more in ``channel_session`` (the store leaves
+``modified`` set), each save a GET to check the session still exists and a
+SET. Measured with py-spy in a worker under the benchmark's ``latency``
+scenario, that was a fifth of the worker's time (docs/performance.md).
+
+This store keeps the same data under the same keys and changes three things:
+
+* ``exists()`` of the key this store has just loaded answers from that load:
+  the session was there a moment ago, when the message's handling began.
+* ``save()`` on django-redis is one ``SET … XX``: written only if the key is
+  still there, which is the cache store's own update check made atomic.
+* After a save, ``modified`` is cleared, so nothing is written twice.
+
+A missing session still costs a real ``exists()``, and any other cache (the
+in-process one ``runserver`` uses) gets the parent's ``save()``.
+"""
+
+from django.contrib.sessions.backends import cache
+from django.contrib.sessions.backends.base import UpdateError
+from django_redis.cache import RedisCache
+
+
+class SessionStore(cache.SessionStore):
+    """A ``django.contrib.sessions`` store over ``SESSION_CACHE_ALIAS``.
+
+    Takes and raises what Django's cache ``SessionStore`` does: ``save()``
+    raises ``UpdateError`` when the session was deleted since it was loaded
+    (its socket disconnected, say) and ``CreateError`` when a new key is taken.
+    """
+
+    def __init__(self, session_key=None):
+        super().__init__(session_key)
+        # The key (str) whose load found a session, or None.
+        self._found_key = None
+
+    def load(self):
+        key = self._session_key
+        data = super().load()
+        # The parent forgets the key when there was nothing under it.
+        self._found_key = key if self._session_key is not None else None
+        return data
+
+    def exists(self, session_key):
+        if session_key is not None and session_key == self._found_key:
+            return True
+        return super().exists(session_key)
+
+    def save(self, must_create=False):
+        if self.session_key is None:
+            return self.create()
+        if must_create or not isinstance(self._cache, RedisCache):
+            super().save(must_create=must_create)
+        else:
+            written = self._cache.set(
+                self.cache_key, self._get_session(), self.get_expiry_age(), xx=True
+            )
+            if not written:
+                raise UpdateError
+        self._found_key = self._session_key
+        self.modified = False

@@ -1,0 +1,106 @@
+"""chat.sessions, the channel session store, against a real Redis through
+django-redis, and through channels' ``channel_session``."""
+
+import uuid
+from unittest import mock
+
+import pytest
+import redis
+from channels.message import Message as ChannelMessage
+from channels.sessions import channel_session, session_for_reply_channel
+from django.contrib.sessions.backends.base import UpdateError
+from django.core.cache import caches
+from django.test import override_settings
+
+from chat.sessions import SessionStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def redis_sessions(redis_url, redis_prefix):
+    """The ``channel_sessions`` cache on the real Redis, under the test's own
+    prefix; yields a raw redis-py client to look at the keys."""
+    cache = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": redis_url,
+        "KEY_PREFIX": redis_prefix + "session",
+    }
+    with override_settings(
+        CACHES={"default": cache, "channel_sessions": cache},
+        SESSION_CACHE_ALIAS="channel_sessions",
+        CHANNEL_SESSION_ENGINE="chat.sessions",
+    ):
+        yield redis.StrictRedis.from_url(redis_url)
+
+
+def new_socket():
+    return "daphne.response.test!%s" % uuid.uuid4().hex
+
+
+def stored_session(socket):
+    """A store of ``socket``'s session holding ``{"room": 1}``, saved."""
+    session = session_for_reply_channel(socket)
+    session.save(must_create=True)
+    session["room"] = 1
+    session.save()
+    return session
+
+
+def test_a_loaded_session_answers_exists_without_asking_redis(redis_sessions):
+    socket = new_socket()
+    stored_session(socket)
+
+    session = session_for_reply_channel(socket)
+    with mock.patch.object(caches["channel_sessions"], "has_key", side_effect=AssertionError):
+        assert session.exists(session.session_key)
+    assert session["room"] == 1
+
+
+def test_a_missing_session_is_looked_up(redis_sessions):
+    session = session_for_reply_channel(new_socket())
+    assert not session.exists(session.session_key)
+
+
+def test_a_save_is_one_write_and_clears_modified(redis_sessions):
+    socket = new_socket()
+    session = stored_session(socket)
+    session["room"] = 2
+    cache = caches["channel_sessions"]
+    with mock.patch.object(cache, "get", side_effect=AssertionError):
+        session.save()
+
+    assert not session.modified
+    assert session_for_reply_channel(socket)["room"] == 2
+    assert (
+        0
+        < redis_sessions.pttl(cache.make_key(session.cache_key))
+        <= 1000 * session.get_expiry_age()
+    )
+
+
+def test_saving_a_session_deleted_meanwhile_raises_and_does_not_bring_it_back(redis_sessions):
+    socket = new_socket()
+    session = stored_session(socket)
+    session_for_reply_channel(socket).flush()
+
+    session["room"] = 3
+    with pytest.raises(UpdateError):
+        session.save()
+    assert not session_for_reply_channel(socket).exists(session.session_key)
+
+
+def test_channel_session_keeps_state_between_messages(redis_sessions):
+    socket = new_socket()
+
+    @channel_session
+    def consumer(message):
+        message.channel_session["count"] = message.channel_session.get("count", 0) + 1
+        return message.channel_session["count"]
+
+    counts = [
+        consumer(ChannelMessage({"reply_channel": socket}, "websocket.receive", None))
+        for _ in range(3)
+    ]
+    assert counts == [1, 2, 3]
+    assert isinstance(session_for_reply_channel(socket), SessionStore)
