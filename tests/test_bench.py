@@ -9,7 +9,7 @@ from array import array
 
 import psutil
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from chat.bench import client, report, scenarios, services
 from chat.bench.runner import BenchOptions, run_benchmark
@@ -69,6 +69,15 @@ def test_override_changes_only_what_it_is_given():
         scenarios.override(scenarios.SCENARIOS["latency"], rooms=0)
 
 
+def test_a_table_of_a_broken_file_names_the_line(tmp_path):
+    records = tmp_path / "runs.jsonl"
+    records.write_text('{"scenario": "latency"}\n\nnot json\n')
+    with pytest.raises(CommandError, match="line 3"):
+        call_command("chatbench", "--table=%s" % records)
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("chatbench", "--table=%s" % (tmp_path / "missing.jsonl"))
+
+
 def test_percentiles_are_ordered_and_empty_samples_give_none():
     summary = report.percentiles(array("d", [5.0, 1.0, 3.0, 100.0, 2.0]))
     assert summary["p50"] <= summary["p90"] <= summary["p99"] <= summary["max"] == 100.0
@@ -114,6 +123,15 @@ def test_a_tiny_latency_run_against_the_running_split(split, tmp_path):
     assert record["target"]["mode"] == "url"
     assert record["worker_cpu_ms_per_message"] is not None
     assert (tmp_path / "plots" / "latency-latency.png").stat().st_size > 0
+
+    table = io.StringIO()
+    call_command("chatbench", "--table=%s" % output, stdout=table)
+    header, rule, *rows = table.getvalue().splitlines()
+    assert header.split(" | ")[:3] == ["| scenario", "layer", "W"]
+    (cells,) = [row.strip("| ").split(" | ") for row in rows]
+    assert cells[0] == "latency"
+    assert cells[5] == "{:,}".format(record["delivered"])
+    assert cells[8] == "{:,.1f}".format(record["latency_ms"]["p50"])
 
 
 @pytest.mark.integration

@@ -181,10 +181,16 @@ def build_record(
     # after the sending stopped are paid for; and it divides by what the
     # workers stored when that is known, since a message can be handled
     # and still wait in Daphne's queue, unseen by any client.
-    record["worker_cpu_ms_per_message"] = worker_cpu_ms_per_message(
-        snapshots["send_start"],
-        snapshots["drain_end"],
-        stored if stored is not None else result.handled,
+    # One broadcast among thousands of joins has no per-message cost to
+    # speak of, as it has no rate.
+    record["worker_cpu_ms_per_message"] = (
+        None
+        if scenario.idle
+        else worker_cpu_ms_per_message(
+            snapshots["send_start"],
+            snapshots["drain_end"],
+            stored if stored is not None else result.handled,
+        )
     )
     if scenario.idle:
         record["daphne_bytes_per_connection"] = daphne_bytes_per_connection(

@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.bench import scenarios, sweep
+from chat.bench import scenarios, sweep, tables
 from chat.bench.report import write_line
 from chat.bench.runner import BenchOptions, run_benchmark
 from chat.split import ProcessFailed
@@ -133,8 +133,21 @@ class Command(BaseCommand):
             help="PostgreSQL server for a sweep's scratch database (default DATABASE_URL or local)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+        parser.add_argument(
+            "--table",
+            metavar="FILE",
+            help="print the runs recorded in FILE (as --output writes it) as a Markdown "
+            "table, and run nothing",
+        )
 
     def handle(self, *args, **options):
+        if options["table"]:
+            try:
+                records = tables.read_records(options["table"])
+            except (OSError, ValueError) as error:
+                raise CommandError(str(error)) from error
+            self.stdout.write(tables.markdown_table(records), ending="")
+            return
         worker_counts = options["sweep"] or ([options["workers"]] if options["workers"] else [])
         url = options["url"]
         if url is None and not worker_counts:
