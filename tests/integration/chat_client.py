@@ -5,6 +5,7 @@ import uuid
 
 import psycopg2
 import websocket
+from psycopg2 import sql
 
 
 def unique_label(stem):
@@ -44,15 +45,16 @@ class ChatClient:
         self.socket.close()
 
 
-def stored_messages(database_url, label):
+def stored_messages(database_url, label, columns=("id", "handle", "message")):
     """The rows of room ``label`` in PostgreSQL, oldest first: a list of
-    ``(id, handle, message)`` tuples, read with a connection of its own."""
+    tuples of ``columns`` (names of ``chat_message`` columns), read with a
+    connection of its own."""
+    query = sql.SQL(
+        "SELECT {} FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
+        "WHERE r.label = %s ORDER BY m.id"
+    ).format(sql.SQL(", ").join(sql.Identifier("m", column) for column in columns))
     with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT m.id, m.handle, m.message FROM chat_message m "
-            "JOIN chat_room r ON r.id = m.room_id WHERE r.label = %s ORDER BY m.id",
-            [label],
-        )
+        cursor.execute(query, [label])
         rows = cursor.fetchall()
     connection.close()
     return rows

@@ -5,11 +5,10 @@ import os
 import subprocess
 import sys
 
-import psycopg2
 import pytest
 
 from chat.split import PROJECT_DIR
-from tests.integration.chat_client import ChatClient, unique_label
+from tests.integration.chat_client import ChatClient, stored_messages, unique_label
 
 pytestmark = pytest.mark.integration
 
@@ -26,19 +25,6 @@ while not os.path.exists(%(go)r):
 for n in range(%(count)d):
     room.send_message(%(handle)r, "%%s %%d" %% (%(handle)r, n))
 """
-
-
-def stored_seqs(database_url, label):
-    """``(id, seq)`` of room ``label``'s rows in PostgreSQL, in id order."""
-    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT m.id, m.seq FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
-            "WHERE r.label = %s ORDER BY m.id",
-            [label],
-        )
-        rows = cursor.fetchall()
-    connection.close()
-    return rows
 
 
 def test_racing_senders_get_gapless_seqs_broadcast_in_seq_order(split, split_env, tmp_path):
@@ -79,7 +65,7 @@ def test_racing_senders_get_gapless_seqs_broadcast_in_seq_order(split, split_env
     # Numbered 1, 2, 3, … with no gap, broadcast in that order, and stored
     # with those numbers in the same order.
     assert [frame["seq"] for frame in frames] == list(range(1, len(frames) + 1))
-    assert stored_seqs(split_env["DATABASE_URL"], label) == [
+    assert stored_messages(split_env["DATABASE_URL"], label, ("id", "seq")) == [
         (frame["id"], frame["seq"]) for frame in frames
     ]
     # Each sender's messages kept their order.
