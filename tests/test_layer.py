@@ -288,10 +288,14 @@ def test_messages_from_the_stock_layer_are_understood_and_vice_versa(make_layer,
 def spread_members(layer):
     """Members of every kind (process-local, plain, single-reader) with
     some filed on each of ``layer``'s two shards."""
-    members = ["daphne.response.p%d!s%d" % (p, s) for p in range(8) for s in range(25)]
-    members += ["plain.member%d" % i for i in range(6)]
-    members += [layer.new_channel("reply.member?") for _ in range(6)]
+    # Names that differ in one character only can all hash to one shard
+    # ("daphne.response.p0!" … "p7!" do), so the fixed names are spread out
+    # by Knuth's multiplicative hash; the shards they land on never change.
+    spread = ["%08x" % (n * 2654435761 % 2**32) for n in range(8)]
+    members = ["daphne.response.%s!s%d" % (spread[p], s) for p in range(8) for s in range(25)]
+    members += ["plain.member-%s" % spread[i] for i in range(6)]
     assert {layer._member_index(member) for member in members} == {0, 1}
+    members += [layer.new_channel("reply.member?") for _ in range(6)]
     return members
 
 
