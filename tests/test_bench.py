@@ -11,7 +11,7 @@ import psutil
 import pytest
 from django.core.management import CommandError, call_command
 
-from chat.bench import client, report, scenarios, services
+from chat.bench import client, plots, report, scenarios, services
 from chat.bench.runner import BenchOptions, run_benchmark
 
 RECORD_KEYS = {
@@ -76,6 +76,21 @@ def test_a_table_of_a_broken_file_names_the_line(tmp_path):
         call_command("chatbench", "--table=%s" % records)
     with pytest.raises(CommandError, match="No such file"):
         call_command("chatbench", "--table=%s" % (tmp_path / "missing.jsonl"))
+
+
+def test_the_cpu_figure_sums_the_workers_and_keeps_the_other_processes_apart():
+    record = {
+        "cpu": {
+            "processes": {"daphne": 40.0, "worker.1": 20.0, "worker.2": 22.5, "postgres": 9.0},
+        }
+    }
+    assert plots.cpu_by_part(record) == {
+        "daphne": 40.0,
+        "workers": 42.5,
+        "postgres": 9.0,
+        "redis-server": 0.0,
+        "chatbench": 0.0,
+    }
 
 
 def test_percentiles_are_ordered_and_empty_samples_give_none():
@@ -163,3 +178,14 @@ def test_a_sweep_boots_its_own_split_and_tears_it_down(redis_url, postgres_url, 
     assert not services.database_exists(postgres_url, target["database"])
     assert services.count_redis_prefix(redis_url, target["redis_prefix"]) == 0
     assert (tmp_path / "throughput-latency.png").stat().st_size > 0
+    assert (tmp_path / "cpu-latency.png").stat().st_size > 0
+
+    # The figures that need only the records can be drawn again from a file.
+    records = tmp_path / "runs.jsonl"
+    records.write_text(json.dumps(record) + "\n")
+    again = tmp_path / "again"
+    call_command("chatbench", "--table=%s" % records, "--plot=%s" % again, stdout=io.StringIO())
+    assert sorted(path.name for path in again.iterdir()) == [
+        "cpu-latency.png",
+        "throughput-latency.png",
+    ]

@@ -156,33 +156,108 @@ def throughput_figure(scenario, records, path):
     return Path(path)
 
 
+# The processes of a split in the CPU figure, bottom to top, and their
+# colours; every "worker.N" is summed into "workers".
+CPU_PARTS = (
+    ("daphne", "tab:purple"),
+    ("workers", "tab:green"),
+    ("postgres", "tab:brown"),
+    ("redis-server", "tab:red"),
+    ("chatbench", "tab:gray"),
+)
+
+
+def cpu_by_part(record):
+    """A record's CPU over its measuring window as a dict of ``CPU_PARTS``
+    name to % of one core (float), the workers summed."""
+    parts = {name: 0.0 for name, _ in CPU_PARTS}
+    for process, pct in record["cpu"]["processes"].items():
+        name = "workers" if process.startswith("worker.") else process
+        if name in parts:
+            parts[name] += pct or 0.0
+    return parts
+
+
+def cpu_figure(scenario, records, path):
+    """Draw, for ``scenario`` (str) to ``path``, the CPU each process of
+    the split used (% of one core, stacked) against the worker count, one
+    panel per layer, with the machine's capacity (cores × 100 %) marked.
+
+    ``records`` is a list of JSON records (dicts) from booted splits.
+    Returns the ``Path`` written, or None when no record has a worker count.
+    """
+    by_layer = {}
+    for record in records:
+        if record.get("workers") is not None and record.get("cpu"):
+            by_layer.setdefault(record.get("layer") or "?", []).append(record)
+    if not by_layer:
+        return None
+    figure = Figure(figsize=(5.5 * len(by_layer), 4.5), dpi=DPI)
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, len(by_layer), squeeze=False)[0]
+    capacity = 100.0 * max(r["cpu"].get("cpus") or 1 for rs in by_layer.values() for r in rs)
+    for axes, (layer, layer_records) in zip(panels, sorted(by_layer.items()), strict=True):
+        layer_records.sort(key=lambda record: record["workers"])
+        positions = numpy.arange(len(layer_records))
+        bottoms = numpy.zeros(len(layer_records))
+        for name, colour in CPU_PARTS:
+            values = numpy.array([cpu_by_part(record)[name] for record in layer_records])
+            axes.bar(positions, values, bottom=bottoms, label=name, color=colour)
+            bottoms += values
+        axes.axhline(capacity, color="black", linestyle="--", linewidth=1)
+        axes.text(positions[0] - 0.4, capacity, "machine: %d cores" % (capacity / 100), va="bottom")
+        axes.set_xticks(positions, [str(record["workers"]) for record in layer_records])
+        axes.set_ylim(0, capacity * 1.15)
+        axes.set_xlabel("workers")
+        axes.set_ylabel("CPU (% of one core)")
+        axes.set_title("%s: CPU by process (%s)" % (scenario, layer))
+        axes.grid(True, axis="y", alpha=0.3)
+    panels[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def write_record_plots(directory, records):
+    """Write the figures drawn from records alone into ``directory``
+    (created if need be), per scenario among ``records`` (a list of JSON
+    records): ``throughput-<scenario>.png`` and ``cpu-<scenario>.png``.
+    Returns the list of ``Path``s written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario in _scenarios(records):
+        mine = [record for record in records if record["scenario"] == scenario]
+        for figure, name in ((throughput_figure, "throughput"), (cpu_figure, "cpu")):
+            path = figure(scenario, mine, directory / ("%s-%s.png" % (name, scenario)))
+            if path:
+                written.append(path)
+    return written
+
+
 def write_plots(directory, runs, sweep):
     """Write every figure into ``directory`` (created if need be).
 
     ``runs`` is a list of ``(record, latencies_ms)`` pairs in run order;
-    ``sweep`` (bool) adds a throughput figure per scenario. Files are named
-    ``latency-<scenario>.png`` and ``throughput-<scenario>.png``. Returns
-    the list of ``Path``s written.
+    ``sweep`` (bool) adds the figures of ``write_record_plots``. Files are
+    named ``latency-<scenario>.png``, ``throughput-<scenario>.png`` and
+    ``cpu-<scenario>.png``. Returns the list of ``Path``s written.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    scenarios = []
-    for record, _ in runs:
-        if record["scenario"] not in scenarios:
-            scenarios.append(record["scenario"])
     written = []
-    for scenario in scenarios:
+    for scenario in _scenarios(record for record, _ in runs):
         mine = [(record, samples) for record, samples in runs if record["scenario"] == scenario]
         path = latency_figure(scenario, mine, directory / ("latency-%s.png" % scenario))
         if path:
             written.append(path)
-        if sweep:
-            records = [record for record, _ in mine]
-            path = throughput_figure(
-                scenario, records, directory / ("throughput-%s.png" % scenario)
-            )
-            if path:
-                written.append(path)
+    if sweep:
+        written.extend(write_record_plots(directory, [record for record, _ in runs]))
     for path in written:
         logger.info("Wrote %s", path)
     return written
+
+
+def _scenarios(records):
+    """The scenario names (list of str) of ``records``, in first-seen order."""
+    return list(dict.fromkeys(record["scenario"] for record in records))

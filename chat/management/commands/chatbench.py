@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.bench import scenarios, sweep, tables
+from chat.bench import plots, scenarios, sweep, tables
 from chat.bench.report import write_line
 from chat.bench.runner import BenchOptions, run_benchmark
 from chat.split import ProcessFailed
@@ -137,7 +137,8 @@ class Command(BaseCommand):
             "--table",
             metavar="FILE",
             help="print the runs recorded in FILE (as --output writes it) as a Markdown "
-            "table, and run nothing",
+            "table, and with --plot draw the figures that need only the records "
+            "(throughput and CPU); run nothing",
         )
 
     def handle(self, *args, **options):
@@ -147,6 +148,8 @@ class Command(BaseCommand):
             except (OSError, ValueError) as error:
                 raise CommandError(str(error)) from error
             self.stdout.write(tables.markdown_table(records), ending="")
+            if options["plot"]:
+                plots.write_record_plots(options["plot"], records)
             return
         worker_counts = options["sweep"] or ([options["workers"]] if options["workers"] else [])
         url = options["url"]
