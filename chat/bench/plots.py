@@ -119,11 +119,7 @@ def throughput_figure(scenario, records, path):
     ``records`` is a list of JSON records (dicts) from booted splits.
     Returns the ``Path`` written, or None when no record has a worker count.
     """
-    by_layer = {}
-    for record in records:
-        if record.get("workers") is None:
-            continue
-        by_layer.setdefault(record.get("layer") or "?", []).append(record)
+    by_layer = _by_layer(records)
     if not by_layer:
         return None
     figure = Figure(figsize=WIDE_FIGSIZE, dpi=DPI)
@@ -135,7 +131,6 @@ def throughput_figure(scenario, records, path):
         ("delivered_pct", "delivered (% of expected)", "%s: delivered"),
     ]
     for layer, layer_records in sorted(by_layer.items()):
-        layer_records.sort(key=lambda record: record["workers"])
         workers = [record["workers"] for record in layer_records]
         colour = LAYER_COLOURS.get(layer, OTHER_COLOUR)
         for axes, (key, _, _) in zip(panels, fields, strict=True):
@@ -186,10 +181,7 @@ def cpu_figure(scenario, records, path):
     ``records`` is a list of JSON records (dicts) from booted splits.
     Returns the ``Path`` written, or None when no record has a worker count.
     """
-    by_layer = {}
-    for record in records:
-        if record.get("workers") is not None and record.get("cpu"):
-            by_layer.setdefault(record.get("layer") or "?", []).append(record)
+    by_layer = _by_layer(records)
     if not by_layer:
         return None
     figure = Figure(figsize=(5.5 * len(by_layer), 4.5), dpi=DPI)
@@ -197,7 +189,6 @@ def cpu_figure(scenario, records, path):
     panels = figure.subplots(1, len(by_layer), squeeze=False)[0]
     capacity = 100.0 * max(r["cpu"].get("cpus") or 1 for rs in by_layer.values() for r in rs)
     for axes, (layer, layer_records) in zip(panels, sorted(by_layer.items()), strict=True):
-        layer_records.sort(key=lambda record: record["workers"])
         positions = numpy.arange(len(layer_records))
         bottoms = numpy.zeros(len(layer_records))
         for name, colour in CPU_PARTS:
@@ -261,3 +252,13 @@ def write_plots(directory, runs, sweep):
 def _scenarios(records):
     """The scenario names (list of str) of ``records``, in first-seen order."""
     return list(dict.fromkeys(record["scenario"] for record in records))
+
+
+def _by_layer(records):
+    """The records (list of dict) that have a worker count, by layer name
+    (dict of str to list), each list in worker-count order."""
+    by_layer = {}
+    for record in sorted(records, key=lambda record: record.get("workers") or 0):
+        if record.get("workers") is not None:
+            by_layer.setdefault(record.get("layer") or "?", []).append(record)
+    return by_layer
