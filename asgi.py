@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat.settings")
 
 channel_layer = get_channel_layer()
 
-# Cut off WebSocket clients that stop reading (see chat/interface.py).
-from chat import interface  # noqa: E402
+# Cut off WebSocket clients that stop reading (chat/transport/daphne_websocket.py).
+from chat.transport import daphne_websocket  # noqa: E402
 
-interface.install()
+daphne_websocket.install()

@@ -1,7 +1,8 @@
 """The chat's tunables, in one place.
 
 Each is read from a Django setting of the same name when set, so a deployment
-(or a test, through ``override_settings``) can change it; otherwise the
+(through the environment variable of that name, read in chat/settings.py)
+or a test (through ``override_settings``) can change it; otherwise the
 default here applies. Lengths are in characters (Unicode code points).
 """
 
@@ -23,7 +24,7 @@ DEFAULTS = {
     # limit off.
     "CHAT_RATE_LIMIT_PER_MINUTE": 120,
     # A WebSocket whose client leaves this many bytes unread is cut off at
-    # once (bytes; chat/interface.py)...
+    # once (bytes; chat/transport/daphne_websocket.py)...
     "CHAT_SOCKET_BUFFER_MAX_BYTES": 1048576,
     # ...and one that leaves more than this unread (bytes)...
     "CHAT_SOCKET_BUFFER_SOFT_BYTES": 65536,
@@ -48,11 +49,13 @@ LABEL_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
 def get(name):
-    """Return the tunable ``name`` (a key of ``DEFAULTS``) as an int.
+    """Return the tunable ``name`` (a key of ``DEFAULTS``), an int: the
+    setting of that name (chat/settings.py reads it from the environment),
+    else the default here.
 
     Raises ``KeyError`` for a name that is not a chat tunable.
     """
-    return int(getattr(settings, name, DEFAULTS[name]))
+    return getattr(settings, name, DEFAULTS[name])
 
 
 def is_valid_label(label):

@@ -13,12 +13,12 @@ from channels.security.websockets import allowed_hosts_only
 from channels.sessions import channel_session
 from django import db
 
-from chat import conf
+from chat import services
 from chat.exceptions import ClientError
 from chat.models import Room
-from chat.ordering import in_socket_order
 from chat.protocol import parse_chat_frame
 from chat.ratelimit import take_token
+from chat.transport import in_socket_order
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ def ws_connect(message, label):
     use, remember it in the channel session, join its Group and accept.
 
     A cross-site Origin, or a label that is not a valid slug, is refused."""
-    if not conf.is_valid_label(label):
-        raise DenyConnection
     try:
-        room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
+        room = services.open_room(label)
+    except ClientError:
+        raise DenyConnection from None
     # db.Error, not DatabaseError: a connection lost mid-query raises
     # InterfaceError, which is not a DatabaseError.
     except db.Error:
@@ -92,7 +92,7 @@ def ws_receive(message, label):
         raise ClientError("RATE_LIMITED", "Too many messages; wait a moment and try again.")
     handle, text = parse_chat_frame(message.content)
     try:
-        room.send_message(handle, text)
+        services.post_message(room, handle, text)
     except db.Error:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None

@@ -4,12 +4,15 @@ class ClientError(Exception):
     ``code`` is a stable, upper-case identifier that clients may branch on
     (see docs/protocol.md); ``detail`` is a human-readable sentence. Neither
     ever carries exception text or anything else from the server's internals.
+    ``status`` (int) is the HTTP status it answers with where it refuses an
+    HTTP request instead of a frame: 400 unless given.
     """
 
-    def __init__(self, code, detail):
+    def __init__(self, code, detail, status=400):
         super().__init__(code)
         self.code = code
         self.detail = detail
+        self.status = status
 
     def as_dict(self):
         """The error frame's payload: ``{"error": str, "detail": str}``."""

@@ -7,41 +7,31 @@ channel layer, with DEBUG on. A deployment sets:
 - ``REDIS_URL``: e.g. ``redis://host:6379/0``; several, comma-separated, shard the
   channel layer. Unset means the in-memory layer, which only ``runserver`` can use.
 - ``SECRET_KEY``: required whenever DEBUG is off.
-- ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off.
+- ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off; ``1``, ``true``,
+  ``yes`` or ``on`` turn it on.
 - ``ALLOWED_HOSTS``: comma-separated host names, also the allowed WebSocket origins.
+
+Every variable is read once, here, through ``chat/env.py``; a value that
+cannot be read stops the process with an error naming the variable. The
+benchmark's stock-layer runs use ``bench/stock_settings.py``, which
+imports these and swaps the channel layer.
 """
 
-import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.conf import DEFAULTS as CHAT_TUNABLES
+from chat import conf
+from chat.env import env_bool, env_int, env_list, env_str, redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name, default):
-    """The environment variable ``name`` as a bool; ``default`` when unset."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
-def env_list(name, default=()):
-    """The comma-separated environment variable ``name`` as a list of str."""
-    value = os.environ.get(name, "")
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    return items or list(default)
-
 
 DEBUG = env_bool("DEBUG", True)
 
 # Only a development server may run on a key that is in the source code.
 DEVELOPMENT_SECRET_KEY = "development-only-not-secret"
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -52,6 +42,9 @@ if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [
+    # First, so that its runserver (channels', through WhiteNoise's wrapper,
+    # logging once per line) is the one manage.py finds.
+    "chat",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,7 +54,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
-    "chat",
+    # The load generator, manage.py chatbench; its command needs the
+    # development requirements and says so without them.
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -93,7 +88,7 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL URLs go to chat.db_backend.postgresql, which is Django's own
+# PostgreSQL URLs go to chat.transport.postgresql, which is Django's own
 # backend plus a fix for psycopg2 2.9 (see that module).
 DATABASES = {
     "default": dj_database_url.config(
@@ -104,50 +99,48 @@ if DATABASES["default"]["ENGINE"] in (
     "django.db.backends.postgresql",
     "django.db.backends.postgresql_psycopg2",
 ):
-    DATABASES["default"]["ENGINE"] = "chat.db_backend.postgresql"
-if "TEST_DATABASE_NAME" in os.environ:
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+    DATABASES["default"]["ENGINE"] = "chat.transport.postgresql"
+if env_str("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 
 # The channel layer. Without REDIS_URL it is in-memory, which works only
 # inside one process: runserver, or the unit tests.
-REDIS_URLS = env_list("REDIS_URL")
-# CHANNEL_LAYER=stock runs plain asgi_redis with its defaults, for the
-# benchmark's side-by-side comparison; nothing else should use it.
-CHANNEL_LAYER_FLAVOUR = os.environ.get("CHANNEL_LAYER", "chat")
-if CHANNEL_LAYER_FLAVOUR not in ("chat", "stock"):
-    raise ImproperlyConfigured("CHANNEL_LAYER must be 'chat' or 'stock'.")
-if REDIS_URLS and CHANNEL_LAYER_FLAVOUR == "stock":
+REDIS_URLS = redis_urls()
+# The key prefix of the channel layer and of channel sessions in Redis.
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "asgi:")
+CHANNEL_ROUTING = "routing.channel_routing"
+# Capacities (messages waiting) of the channels CHANNEL_ROUTING consumes, by
+# fnmatch glob: a few seconds of a busy site's requests and frames. A
+# channel the routing consumes that no entry matches gets the layer's
+# default of 100 and is logged when a worker starts; a custom channel's
+# capacity goes here, beside its route. The layer sizes Daphne's own
+# response channels itself (docs/channel-layer.md).
+CHANNEL_CAPACITY = {
+    "http.request": 1000,
+    "websocket.connect": 2000,
+    "websocket.receive": 2000,
+    "websocket.disconnect": 2000,
+}
+if REDIS_URLS:
+    # chat/transport/layer/: asgi_redis, plus batched receives on one
+    # persistent connection, a Group send in one round trip per shard,
+    # capacities sized so a 1,000-member room's broadcast fits one Daphne's
+    # response channel, and every refused send counted and logged
+    # (docs/channel-layer.md).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "asgi_redis.RedisChannelLayer",
-            "ROUTING": "routing.channel_routing",
+            "BACKEND": "chat.transport.layer.ChatChannelLayer",
+            "ROUTING": CHANNEL_ROUTING,
             "CONFIG": {
                 "hosts": REDIS_URLS,
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:"),
-            },
-        },
-    }
-elif REDIS_URLS:
-    # chat/layer.py: asgi_redis, plus batched receives on one persistent
-    # connection, a Group send in one round trip per shard, capacities sized
-    # so a 1,000-member room's broadcast fits one Daphne's response channel,
-    # and every refused send counted and logged (docs/channel-layer.md).
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "chat.layer.ChatChannelLayer",
-            "ROUTING": "routing.channel_routing",
-            "CONFIG": {
-                "hosts": REDIS_URLS,
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:"),
+                "prefix": CHANNEL_LAYER_PREFIX,
+                "channel_capacity": CHANNEL_CAPACITY,
             },
         },
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "asgiref.inmemory.ChannelLayer",
-            "ROUTING": "routing.channel_routing",
-        },
+        "default": {"BACKEND": "asgiref.inmemory.ChannelLayer", "ROUTING": CHANNEL_ROUTING},
     }
 
 # Channel sessions (a socket's room and its next expected frame) live in a
@@ -158,7 +151,7 @@ if REDIS_URLS:
     CHANNEL_SESSION_CACHE = {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URLS[0],
-        "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi:") + "session",
+        "KEY_PREFIX": CHANNEL_LAYER_PREFIX + "session",
     }
 else:
     CHANNEL_SESSION_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -167,16 +160,27 @@ CACHES = {
     "channel_sessions": CHANNEL_SESSION_CACHE,
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-# chat/sessions.py: the cache store in two round trips per message.
-CHANNEL_SESSION_ENGINE = "chat.sessions"
+# chat/transport/channel_sessions.py: the cache store in two round trips per message.
+CHANNEL_SESSION_ENGINE = "chat.transport.channel_sessions"
 SESSION_CACHE_ALIAS = "channel_sessions"
 
-# The chat's tunables (chat/conf.py) may also come from the environment, as
-# integers: the benchmark, for one, lifts the rate limit with
-# CHAT_RATE_LIMIT_PER_MINUTE=0.
-for _name in CHAT_TUNABLES:
-    if os.environ.get(_name, "").strip():
-        globals()[_name] = int(os.environ[_name])
+
+def _tunable(name):
+    return env_int(name, conf.DEFAULTS[name])
+
+
+# The chat's tunables (chat/conf.py has what each means and its default),
+# each overridable by the environment variable of the same name: the
+# benchmark, for one, lifts the rate limit with CHAT_RATE_LIMIT_PER_MINUTE=0.
+CHAT_MESSAGE_MAX_LENGTH = _tunable("CHAT_MESSAGE_MAX_LENGTH")
+CHAT_HANDLE_MAX_LENGTH = _tunable("CHAT_HANDLE_MAX_LENGTH")
+CHAT_HISTORY_LENGTH = _tunable("CHAT_HISTORY_LENGTH")
+CHAT_RATE_LIMIT_BURST = _tunable("CHAT_RATE_LIMIT_BURST")
+CHAT_RATE_LIMIT_PER_MINUTE = _tunable("CHAT_RATE_LIMIT_PER_MINUTE")
+CHAT_SOCKET_BUFFER_MAX_BYTES = _tunable("CHAT_SOCKET_BUFFER_MAX_BYTES")
+CHAT_SOCKET_BUFFER_SOFT_BYTES = _tunable("CHAT_SOCKET_BUFFER_SOFT_BYTES")
+CHAT_SOCKET_STALL_SECONDS = _tunable("CHAT_SOCKET_STALL_SECONDS")
+CHAT_CHANNEL_SESSION_SECONDS = _tunable("CHAT_CHANNEL_SESSION_SECONDS")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -197,7 +201,7 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
     CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 3600))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Preloading is a promise to browsers that is slow to take back, so it is
     # the site owner's call (SECURE_HSTS_PRELOAD=1), and the deploy check's
@@ -218,5 +222,5 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
 }

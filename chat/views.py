@@ -1,10 +1,12 @@
+import functools
+
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.crypto import get_random_string
 
-from chat import conf
+from chat import conf, selectors, services
+from chat.exceptions import ClientError
 from chat.forms import NewRoomForm
-from chat.models import Room
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -27,15 +29,15 @@ def index(request):
     else:
         form = NewRoomForm()
         status = 200
-    rooms = Room.objects.order_by("label")
-    return render(request, "chat/index.html", {"rooms": rooms, "form": form}, status=status)
+    context = {"rooms": selectors.rooms(), "form": form}
+    return render(request, "chat/index.html", context, status=status)
 
 
 def new_room(request):
     """``/new/``: redirect (302) to a room with a fresh random label."""
     while True:
         label = get_random_string(RANDOM_LABEL_LENGTH, RANDOM_LABEL_CHARS)
-        if not Room.objects.filter(label=label).exists():
+        if selectors.find_room(label) is None:
             return redirect("chat:room", label=label)
 
 
@@ -45,11 +47,12 @@ def room(request, label):
 
     Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH``; the URL
     pattern already admits only slugs."""
-    if not conf.is_valid_label(label):
-        raise Http404("No such room.")
-    room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
+    try:
+        room = services.open_room(label)
+    except ClientError:
+        raise Http404("No such room.") from None
     limit = conf.get("CHAT_HISTORY_LENGTH")
-    history = room.messages_before(None, limit + 1)
+    history = selectors.messages_before(room, None, limit + 1)
     return render(
         request,
         "chat/room.html",
@@ -63,6 +66,21 @@ def room(request, label):
     )
 
 
+def json_client_errors(view):
+    """Decorate a JSON view so that a ``ClientError`` it raises becomes its
+    ``{"error", "detail"}`` payload with the error's HTTP status."""
+
+    @functools.wraps(view)
+    def inner(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ClientError as error:
+            return JsonResponse(error.as_dict(), status=error.status)
+
+    return inner
+
+
+@json_client_errors
 def messages(request, label):
     """``/<label>/messages``: a page of the room's messages as JSON, for
     catching up after a reconnect and for paging back through history.
@@ -79,38 +97,26 @@ def messages(request, label):
     an unknown room gets 404 with the same shape. docs/protocol.md has the
     details.
     """
-    try:
-        after = _optional_int(request.GET, "after")
-        before = _optional_int(request.GET, "before")
-        limit = _optional_int(request.GET, "limit")
-    except ValueError as error:
-        return JsonResponse({"error": "INVALID_PARAMETER", "detail": str(error)}, status=400)
+    after = _optional_int(request.GET, "after")
+    before = _optional_int(request.GET, "before")
+    limit = _optional_int(request.GET, "limit")
     if after is not None and before is not None:
-        return JsonResponse(
-            {"error": "INVALID_PARAMETER", "detail": "Give 'after' or 'before', not both."},
-            status=400,
-        )
+        raise ClientError("INVALID_PARAMETER", "Give 'after' or 'before', not both.")
     if limit is None:
         limit = PAGE_SIZE_DEFAULT
     if not 1 <= limit <= PAGE_SIZE_MAX:
-        return JsonResponse(
-            {
-                "error": "INVALID_PARAMETER",
-                "detail": "'limit' must be between 1 and %d." % PAGE_SIZE_MAX,
-            },
-            status=400,
-        )
-    room = Room.objects.filter(label=label).first() if conf.is_valid_label(label) else None
+        raise ClientError("INVALID_PARAMETER", "'limit' must be between 1 and %d." % PAGE_SIZE_MAX)
+    room = selectors.find_room(label)
     if room is None:
-        return JsonResponse({"error": "NOT_FOUND", "detail": "No such room."}, status=404)
+        raise ClientError("NOT_FOUND", "No such room.", status=404)
 
     # One more than asked tells whether another page follows.
     if after is not None:
-        page = room.messages_after(after, limit + 1)
+        page = selectors.messages_after(room, after, limit + 1)
         has_more = len(page) > limit
         page = page[:limit]
     else:
-        page = room.messages_before(before, limit + 1)
+        page = selectors.messages_before(room, before, limit + 1)
         has_more = len(page) > limit
         page = page[-limit:] if has_more else page
     return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
@@ -119,10 +125,10 @@ def messages(request, label):
 def _optional_int(params, name):
     """The query parameter ``name`` as a non-negative int, or None when absent.
 
-    Raises ``ValueError`` with a sentence fit for the client otherwise."""
+    Raises ``ClientError("INVALID_PARAMETER")`` otherwise."""
     value = params.get(name)
     if value is None:
         return None
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ValueError("'%s' must be a non-negative integer." % name)
+        raise ClientError("INVALID_PARAMETER", "'%s' must be a non-negative integer." % name)
     return int(value)

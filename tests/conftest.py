@@ -3,7 +3,8 @@ import uuid
 
 import pytest
 
-from chat import split as split_processes
+from bench import split as split_processes
+from bench.split import production_env
 from tests import services
 
 
@@ -43,15 +44,7 @@ def split_env(redis_url, postgres_url):
     tag = "%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
     prefix = "asgi-test-%s:" % tag
     with services.scratch_database(postgres_url, "chat_test_%s" % tag) as database_url:
-        yield {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CHANNEL_LAYER_PREFIX": prefix,
-            "SECRET_KEY": uuid.uuid4().hex * 2,
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-        }
+        yield production_env(database_url, redis_url, prefix)
     services.delete_redis_prefix(redis_url, prefix)
 
 

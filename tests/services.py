@@ -6,10 +6,8 @@ from the binaries on the PATH. When none is reachable the test is skipped
 with the reason, except under CI (``CI`` set), where it fails instead.
 """
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,12 +16,14 @@ import psycopg2
 import pytest
 import redis
 
-# The scratch database and Redis prefix helpers, and the services' default
-# URLs, are the benchmark's (it ships with the chat); the tests share them.
-from chat.bench.services import (  # noqa: F401 - re-exported for the fixtures
-    DEFAULT_POSTGRES_URL,
-    DEFAULT_REDIS_URL,
+# The services' default URLs, the free-port, scratch-database and Redis
+# prefix helpers are the benchmark's (the dev-only app ``bench``); the tests
+# share that one copy.
+from bench.services import (  # noqa: F401 - re-exported for the fixtures
+    default_postgres_url,
+    default_redis_url,
     delete_redis_prefix,
+    free_port,
     scratch_database,
 )
 
@@ -36,13 +36,6 @@ def unavailable(reason):
     if os.environ.get("CI"):
         pytest.fail("%s (a missing service is a failure under CI)" % reason)
     pytest.skip(reason)
-
-
-def free_port():
-    """An unused TCP port (int) on 127.0.0.1, for a server about to start."""
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check, timeout, what):
@@ -108,7 +101,7 @@ class RedisServer:
 def find_redis():
     """The URL (str) of a reachable Redis, and the ``RedisServer`` started for
     it or None. Skips (or fails under CI) when there is none."""
-    url = os.environ.get("REDIS_URL", "").split(",")[0] or DEFAULT_REDIS_URL
+    url = default_redis_url()
     if redis_is_up(url):
         return url, None
     try:
@@ -170,9 +163,7 @@ def find_postgres():
     """The URL (str) of a reachable PostgreSQL server's maintenance database,
     and the ``PostgresServer`` started for it or None. Skips (or fails under
     CI) when there is none."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = DEFAULT_POSTGRES_URL
+    url = default_postgres_url()
     if postgres_is_up(url):
         return url, None
     try:

@@ -11,8 +11,8 @@ import psutil
 import pytest
 from django.core.management import CommandError, call_command
 
-from chat.bench import client, plots, report, scenarios, services
-from chat.bench.runner import BenchOptions, run_benchmark
+from bench import client, plots, report, scenarios, services
+from bench.runner import BenchOptions, run_benchmark
 
 RECORD_KEYS = {
     "scenario",

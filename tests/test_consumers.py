@@ -10,8 +10,9 @@ from channels.test import ChannelTestCase, WSClient
 from django.db import InterfaceError, OperationalError
 from django.test import override_settings
 
+from chat import services
 from chat.models import Message, Room
-from chat.ordering import NEXT_ORDER_KEY
+from chat.transport.ordering import NEXT_ORDER_KEY
 
 ORIGIN = [[b"origin", b"http://localhost:8000"]]
 
@@ -144,7 +145,7 @@ class ReceiveTests(ConsumerTestCase):
             OperationalError("connection to 10.0.0.5 refused, password=hunter2"),
             InterfaceError("connection to 10.0.0.5 already closed"),
         ):
-            with mock.patch.object(Room, "send_message", side_effect=failure):
+            with mock.patch.object(services, "post_message", side_effect=failure):
                 self.say(sender, handle="ann", message="lost?")
             error = sender.receive()
             self.assertEqual(error["error"], "UNAVAILABLE")

@@ -8,8 +8,9 @@ from channels.message import Message as ChannelMessage
 from channels.sessions import session_for_reply_channel
 from django.test import SimpleTestCase
 
-from chat import conf, ordering
-from chat.ordering import NEXT_ORDER_KEY, in_socket_order
+from chat import conf
+from chat.transport import ordering
+from chat.transport.ordering import NEXT_ORDER_KEY, in_socket_order
 
 
 def new_socket():
@@ -75,7 +76,7 @@ class InSocketOrderTests(SimpleTestCase):
         consumer = in_socket_order(lambda m: handled.append(m.content["order"]))
         consumer(frame(socket, 0))
         try:
-            with self.assertLogs("chat.ordering", "WARNING") as logs:
+            with self.assertLogs("chat.transport.ordering", "WARNING") as logs:
                 consumer(frame(socket, 3))
         finally:
             ordering.ORDER_WAIT_SECONDS = ordering_wait

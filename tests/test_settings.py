@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from chat.split import PROJECT_DIR
+from bench.split import PROJECT_DIR
 
 CLEAN = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "chat.settings"}
 PRODUCTION = dict(
@@ -60,22 +60,51 @@ def test_database_and_redis_urls_select_postgresql_and_redis():
     )
     found = read_settings(env, "DATABASES", "CHANNEL_LAYERS")
     database = found["DATABASES"]["default"]
-    assert database["ENGINE"] == "chat.db_backend.postgresql"
+    assert database["ENGINE"] == "chat.transport.postgresql"
     assert (database["HOST"], database["NAME"], database["USER"]) == (
         "db.example.com",
         "chat",
         "chat",
     )
     layer = found["CHANNEL_LAYERS"]["default"]
-    assert layer["BACKEND"] == "chat.layer.ChatChannelLayer"
+    assert layer["BACKEND"] == "chat.transport.layer.ChatChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://cache.example.com:6379/2"]
 
 
-def test_the_stock_layer_can_be_chosen_for_comparison():
-    env = dict(PRODUCTION, REDIS_URL="redis://cache.example.com:6379/2", CHANNEL_LAYER="stock")
-    layer = read_settings(env, "CHANNEL_LAYERS")["CHANNEL_LAYERS"]["default"]
+def test_the_stock_layer_has_a_settings_module_of_its_own_for_the_benchmark():
+    env = dict(
+        PRODUCTION,
+        REDIS_URL="redis://cache.example.com:6379/2",
+        DJANGO_SETTINGS_MODULE="bench.stock_settings",
+    )
+    found = read_settings(env, "CHANNEL_LAYERS", "CHANNEL_SESSION_ENGINE")
+    layer = found["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "asgi_redis.RedisChannelLayer"
     assert set(layer["CONFIG"]) == {"hosts", "prefix"}
+    # Everything else is the chat's own.
+    assert found["CHANNEL_SESSION_ENGINE"] == "chat.transport.channel_sessions"
+
+
+def test_the_channel_capacities_sit_beside_the_routing_they_serve():
+    env = dict(PRODUCTION, REDIS_URL="redis://cache.example.com:6379/2")
+    layer = read_settings(env, "CHANNEL_LAYERS")["CHANNEL_LAYERS"]["default"]
+    assert layer["ROUTING"] == "routing.channel_routing"
+    assert layer["CONFIG"]["channel_capacity"]["websocket.receive"] == 2000
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("CHAT_RATE_LIMIT_BURST", "ten", "CHAT_RATE_LIMIT_BURST must be an integer"),
+        ("CHAT_HISTORY_LENGTH", "-1", "CHAT_HISTORY_LENGTH must be at least 0"),
+        ("DEBUG", "maybe", "DEBUG must be one of"),
+        ("SECURE_HSTS_SECONDS", "1h", "SECURE_HSTS_SECONDS must be an integer"),
+        ("REDIS_URL", "cache.example.com:6379", "REDIS_URL must hold redis:// URLs"),
+    ],
+)
+def test_a_value_that_cannot_be_read_stops_the_process_naming_the_variable(name, value, expected):
+    with pytest.raises(RuntimeError, match=expected):
+        read_settings(dict(PRODUCTION, **{name: value}), "DEBUG")
 
 
 def test_allowed_hosts_are_comma_separated():

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chat.split import PROJECT_DIR, running
+from bench.split import PROJECT_DIR, running
 from tests.integration.chat_client import unique_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -113,13 +113,13 @@ def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
 
 def send_from_a_worker(env, label, texts):
     """Store and broadcast ``texts`` in room ``label`` as a worker would,
-    through ``Room.send_message``, in a process with the split's ``env``."""
+    through ``chat.services``, in a process with the split's ``env``."""
     code = (
-        "from chat.models import Room\n"
-        "room, _ = Room.objects.get_or_create(label=%r, defaults={'name': %r})\n"
+        "from chat import services\n"
+        "room = services.open_room(%r)\n"
         "for text in %r:\n"
-        "    room.send_message('bob', text)\n"
-    ) % (label, label, list(texts))
+        "    services.post_message(room, 'bob', text)\n"
+    ) % (label, list(texts))
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, check=True
     )

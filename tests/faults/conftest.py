@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from chat.split import running
+from bench.split import running
 from tests import services
 
 

@@ -17,7 +17,8 @@ import time
 import uuid
 
 import aiohttp
-import psycopg2
+
+from bench import services
 
 # Reconnection backoff, seconds: doubled per failure, with full jitter.
 MIN_BACKOFF_S = 0.2
@@ -296,14 +297,7 @@ class ChatLoad:
 
     def stored_ids(self, database_url):
         """Each room's message ids in PostgreSQL, in seq order: {label: [id, ...]}."""
-        with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT r.label, m.id FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
-                "WHERE r.label = ANY(%s) ORDER BY m.seq",
-                [self.labels],
-            )
-            rows = cursor.fetchall()
-        connection.close()
+        rows = services.stored_messages(database_url, labels=self.labels)
         stored = {label: [] for label in self.labels}
         for label, message_id in rows:
             stored[label].append(message_id)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import pytest
 
-from chat.split import running
+from bench.split import running
 from tests.faults.harness import ChatLoad
 from tests.faults.proxy import CuttableProxy
 

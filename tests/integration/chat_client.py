@@ -3,9 +3,9 @@
 import json
 import uuid
 
-import psycopg2
 import websocket
-from psycopg2 import sql
+
+from bench import services
 
 
 def unique_label(stem):
@@ -47,14 +47,6 @@ class ChatClient:
 
 def stored_messages(database_url, label, columns=("id", "handle", "message")):
     """The rows of room ``label`` in PostgreSQL, oldest first: a list of
-    tuples of ``columns`` (names of ``chat_message`` columns), read with a
-    connection of its own."""
-    query = sql.SQL(
-        "SELECT {} FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
-        "WHERE r.label = %s ORDER BY m.id"
-    ).format(sql.SQL(", ").join(sql.Identifier("m", column) for column in columns))
-    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(query, [label])
-        rows = cursor.fetchall()
-    connection.close()
-    return rows
+    tuples of ``columns`` (names of ``chat_message`` columns)."""
+    rows = services.stored_messages(database_url, labels=[label], columns=columns)
+    return [row[1:] for row in rows]

@@ -1,4 +1,4 @@
-"""Room.send_message on PostgreSQL, raced by several processes at once:
+"""chat.services.post_message on PostgreSQL, raced by several processes at once:
 numbering, storing and broadcasting stay one message at a time per room."""
 
 import os
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from chat.split import PROJECT_DIR
+from bench.split import PROJECT_DIR
 from tests.integration.chat_client import ChatClient, stored_messages, unique_label
 
 pytestmark = pytest.mark.integration
@@ -18,12 +18,13 @@ PER_SENDER = 25
 # Each process waits for a go-ahead file, so that they all send at once.
 SEND_CODE = """
 import os, time
+from chat import services
 from chat.models import Room
 room = Room.objects.get(label=%(label)r)
 while not os.path.exists(%(go)r):
     time.sleep(0.005)
 for n in range(%(count)d):
-    room.send_message(%(handle)r, "%%s %%d" %% (%(handle)r, n))
+    services.post_message(room, %(handle)r, "%%s %%d" %% (%(handle)r, n))
 """
 
 

@@ -1,16 +1,32 @@
 """``manage.py chatbench``: load the chat over its WebSocket protocol and
-report one JSON line per scenario. The work is done in ``chat.bench``;
-docs/benchmark.md is the manual."""
+report one JSON line per scenario. The work is done in ``bench``;
+docs/benchmark.md is the manual.
+
+It needs the development requirements (aiohttp, numpy, matplotlib, psutil,
+tqdm, honcho). Without them, as in a production install, it stops with one
+line naming the file that holds them instead of a traceback.
+"""
 
 import signal
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.bench import plots, scenarios, sweep, tables
-from chat.bench.report import write_line
-from chat.bench.runner import BenchOptions, run_benchmark
-from chat.split import ProcessFailed
+# The development requirements the benchmark imports (requirements-dev.in).
+DEV_REQUIREMENTS = frozenset({"aiohttp", "numpy", "matplotlib", "psutil", "tqdm", "honcho"})
+DEV_REQUIREMENTS_FILE = "requirements-dev.txt"
+
+try:
+    from bench import plots, scenarios, sweep, tables
+    from bench.report import write_line
+    from bench.runner import BenchOptions, run_benchmark
+    from bench.split import ProcessFailed
+except ImportError as error:
+    if (error.name or "").split(".")[0] not in DEV_REQUIREMENTS:
+        raise
+    MISSING_REQUIREMENT = error.name.split(".")[0]
+else:
+    MISSING_REQUIREMENT = None
 
 
 def int_list(value):
@@ -31,14 +47,39 @@ def watch_pair(value):
     return name, int(pid)
 
 
-class Command(BaseCommand):
-    help = (
-        "Load the chat with WebSocket clients and print one JSON line per scenario: "
-        "against a running chat (--url) or splits booted for each worker count "
-        "(--sweep, --workers). Scenarios: %s, or all." % ", ".join(scenarios.SCENARIOS)
+def missing_requirements_line(missing):
+    """The one line (str) that says the benchmark cannot run without
+    ``missing`` (str, a distribution's import name) and how to install it."""
+    return (
+        "chatbench needs the development requirements (%s is not installed): " % (missing)
+        + "pip install -r %s" % DEV_REQUIREMENTS_FILE
     )
+
+
+class Command(BaseCommand):
+    @property
+    def help(self):
+        names = "latency, ..." if MISSING_REQUIREMENT else ", ".join(scenarios.SCENARIOS)
+        return (
+            "Load the chat with WebSocket clients and print one JSON line per scenario: "
+            "against a running chat (--url) or splits booted for each worker count "
+            "(--sweep, --workers). Scenarios: %s, or all. Needs %s."
+            % (names, DEV_REQUIREMENTS_FILE)
+        )
+
     # The command needs no database of its own, and a sweep brings its own.
     requires_system_checks = False
+
+    def run_from_argv(self, argv):
+        if MISSING_REQUIREMENT is not None:
+            sys.stderr.write("CommandError: %s\n" % missing_requirements_line(MISSING_REQUIREMENT))
+            sys.exit(1)
+        super().run_from_argv(argv)
+
+    def execute(self, *args, **options):
+        if MISSING_REQUIREMENT is not None:
+            raise CommandError(missing_requirements_line(MISSING_REQUIREMENT))
+        return super().execute(*args, **options)
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -1,16 +1,22 @@
 """The services a booted split needs: a scratch PostgreSQL database and a
-key prefix of its own in Redis, both removed afterwards. The test suite's
-fixtures (``tests/services.py``) use these helpers too.
+key prefix of its own in Redis, both removed afterwards, plus the one copy
+of what the benchmark and the test suite both ask of them: where they are
+by default, a free port, and the messages stored per room. The test
+suite's fixtures (``tests/services.py``) import these.
 """
 
 import contextlib
 import logging
 import os
+import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import redis
+from psycopg2 import sql
+
+from chat.env import redis_urls
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +27,18 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def default_redis_url():
-    """The Redis URL (str) to use: the first of ``REDIS_URL``, or the local default."""
-    return os.environ.get("REDIS_URL", "").split(",")[0].strip() or DEFAULT_REDIS_URL
+    """The Redis URL (str) to use: the first of ``REDIS_URL``, or the local default.
+
+    Raises ``ImproperlyConfigured`` for a ``REDIS_URL`` that is not a list of
+    Redis URLs, as the chat's settings do."""
+    return (redis_urls() or [DEFAULT_REDIS_URL])[0]
+
+
+def free_port():
+    """An unused TCP port (int) on 127.0.0.1, for a server about to start."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def default_postgres_url():
@@ -70,18 +86,41 @@ def database_exists(server_url, name):
             return cursor.fetchone() is not None
 
 
+def stored_messages(database_url, labels=None, label_prefix=None, columns=("id",)):
+    """The messages the chat stored in some rooms of the database at
+    ``database_url``, read with a connection of its own: a list of tuples
+    ``(room label, *columns)``, by room label and then ``seq`` (oldest first).
+
+    The rooms are those whose label is in ``labels`` (a list of str), or
+    starts with ``label_prefix`` (str); ``columns`` names columns of the
+    ``chat_message`` table. Raises ``psycopg2.Error`` when the server
+    refuses.
+    """
+    if labels is not None:
+        where, parameter = sql.SQL("r.label = ANY(%s)"), list(labels)
+    else:
+        where, parameter = sql.SQL("r.label LIKE %s"), _like_prefix(label_prefix)
+    query = sql.SQL(
+        "SELECT r.label, {} FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
+        "WHERE {} ORDER BY r.label, m.seq"
+    ).format(sql.SQL(", ").join(sql.Identifier("m", column) for column in columns), where)
+    with contextlib.closing(psycopg2.connect(database_url)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(query, [parameter])
+            return cursor.fetchall()
+
+
 def count_stored_messages(database_url, label_prefix):
     """How many messages (int) the chat stored in rooms whose label starts
     with ``label_prefix`` (str), in the database at ``database_url``: what
     the workers handled, whether or not Daphne delivered it yet."""
-    with contextlib.closing(psycopg2.connect(database_url)) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
-                "WHERE r.label LIKE %s",
-                [label_prefix.replace("_", "\\_") + "%"],
-            )
-            return cursor.fetchone()[0]
+    return len(stored_messages(database_url, label_prefix=label_prefix))
+
+
+def _like_prefix(prefix):
+    """A LIKE pattern (str) matching the strings that start with ``prefix``."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def redis_port(url):

@@ -5,7 +5,7 @@ psycopg2 2.9 passes a cursor's ``tzinfo_factory`` the UTC offset as a
 the int ``0``, so the first timestamp read fails with "database connection
 isn't set to UTC". Later Django releases accept ``timedelta(0)``; this
 backend does the same and changes nothing else. Select it with
-``ENGINE = "chat.db_backend.postgresql"`` (settings.py does so for
+``ENGINE = "chat.transport.postgresql"`` (settings.py does so for
 ``postgres://`` URLs).
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from chat.bench import client, plots, report, scenarios, sweep
+from bench import client, plots, report, scenarios, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def run_benchmark(options, emit=None):
     as it is made, and to ``options.output`` when set; plots are written at
     the end. Returns the list of records.
 
-    Raises ``ValueError`` for bad options and ``chat.split.ProcessFailed``
+    Raises ``ValueError`` for bad options and ``bench.split.ProcessFailed``
     when a booted split fails; splits and scratch databases are torn down
     either way.
     """

@@ -3,7 +3,7 @@
 A ``Target`` is one deployment under test. ``url_target`` wraps a chat that
 is already running; ``SweepServices`` owns a scratch PostgreSQL database
 for a whole sweep and boots, for each layer and worker count, the real
-split with ``chat.split.Split``: one Daphne and W ``runworker`` processes
+split with ``bench.split.Split``: one Daphne and W ``runworker`` processes
 from the Procfile, against Redis under a key prefix of their own and that
 database, configured as production is (DEBUG off, a random SECRET_KEY).
 """
@@ -11,20 +11,21 @@ database, configured as production is (DEBUG off, a random SECRET_KEY).
 import contextlib
 import logging
 import os
-import secrets
 import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from chat.bench import monitor, services
-from chat.split import Split
+from bench import monitor, services
+from bench.split import Split, production_env
 
 logger = logging.getLogger(__name__)
 
-# The channel layers settings.py offers through CHANNEL_LAYER.
-LAYERS = ("chat", "stock")
+# The channel layers a sweep can boot, and the settings module of each:
+# the chat's own, or the same with stock asgi_redis for comparison.
+LAYER_SETTINGS = {"chat": "chat.settings", "stock": "bench.stock_settings"}
+LAYERS = tuple(LAYER_SETTINGS)
 
 # How long to wait, in seconds, for the queues a run leaves behind (the
 # disconnects of thousands of sockets) to drain before the next run starts.
@@ -64,7 +65,7 @@ class Target:
         return monitor.ProcessMonitor(self.processes, redis_port=port, database=self.database)
 
     def check(self):
-        """Raise ``chat.split.ProcessFailed`` if a process of a booted split exited."""
+        """Raise ``bench.split.ProcessFailed`` if a process of a booted split exited."""
         if self.split is not None:
             self.split.check_alive()
 
@@ -149,19 +150,15 @@ class SweepServices:
     def env(self, layer, prefix):
         """The environment (dict of str) for a split on ``layer`` whose
         channel layer keys (and channel sessions) start with ``prefix``."""
-        return {
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "CHANNEL_LAYER": layer,
-            "CHANNEL_LAYER_PREFIX": prefix,
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
+        return production_env(
+            self.database_url,
+            self.redis_url,
+            prefix,
+            DJANGO_SETTINGS_MODULE=LAYER_SETTINGS[layer],
             # The per-socket rate limit guards against one abusive client;
             # the scenarios send faster than that on purpose.
-            "CHAT_RATE_LIMIT_PER_MINUTE": "0",
-        }
+            CHAT_RATE_LIMIT_PER_MINUTE="0",
+        )
 
     @contextlib.contextmanager
     def boot(self, layer, workers):
@@ -171,7 +168,7 @@ class SweepServices:
         the database and collects static files.
 
         Raises ``ValueError`` for an unknown layer and
-        ``chat.split.ProcessFailed`` when the split does not come up.
+        ``bench.split.ProcessFailed`` when the split does not come up.
         """
         if layer not in LAYERS:
             raise ValueError("Unknown layer %r; choose from %s." % (layer, ", ".join(LAYERS)))

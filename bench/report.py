@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import numpy
 
-from chat.bench import monitor
+from bench import monitor
 
 # A process at or above this share of one core (percent) counts as
 # saturated: an event loop or a worker that busy has no slack left, and

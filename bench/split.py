@@ -10,6 +10,7 @@ can kill one worker and watch the rest carry on.
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,29 @@ from pathlib import Path
 
 from honcho.environ import parse_procfile
 
+from bench.services import free_port
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def production_env(database_url, redis_url, prefix, **extra):
+    """The environment (dict of str) of a split configured as production is:
+    the database at ``database_url``, the channel layer and channel
+    sessions in the Redis at ``redis_url`` under the key ``prefix``,
+    ``DEBUG`` off, a fresh random ``SECRET_KEY``, the local host names
+    allowed and plain HTTP. ``extra`` (str values) is added last, so it can
+    also override any of these."""
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+    }
+    env.update(extra)
+    return env
 
 
 def procfile_commands(path=PROJECT_DIR / "Procfile"):
@@ -45,7 +68,7 @@ class Split:
 
     def __init__(self, env, port=None, log_dir=None, procfile=PROJECT_DIR / "Procfile"):
         self.commands = procfile_commands(procfile)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="chat-split-"))
         self.env = dict(os.environ)
         self.env.update(env)
@@ -209,11 +232,3 @@ def running(env, workers=2, **options):
         split.release()
         split.start(workers=workers)
         yield split
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -1,4 +1,4 @@
-"""chat.sessions, the channel session store, against a real Redis through
+"""chat.transport.channel_sessions, the channel session store, against a real Redis through
 django-redis, and through channels' ``channel_session``."""
 
 import uuid
@@ -12,7 +12,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.core.cache import caches
 from django.test import override_settings
 
-from chat.sessions import SessionStore
+from chat.transport.channel_sessions import SessionStore
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def redis_sessions(redis_url, redis_prefix):
     with override_settings(
         CACHES={"default": cache, "channel_sessions": cache},
         SESSION_CACHE_ALIAS="channel_sessions",
-        CHANNEL_SESSION_ENGINE="chat.sessions",
+        CHANNEL_SESSION_ENGINE="chat.transport.channel_sessions",
     ):
         yield redis.StrictRedis.from_url(redis_url)
 

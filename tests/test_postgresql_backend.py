@@ -7,7 +7,7 @@ import pytest
 from django.db.backends.postgresql.base import DatabaseWrapper as StockWrapper
 from django.utils import timezone
 
-from chat.db_backend.postgresql.base import DatabaseWrapper, utc_tzinfo_factory
+from chat.transport.postgresql.base import DatabaseWrapper, utc_tzinfo_factory
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,32 @@
+"""The project's repairs to the 2017 stack, apart from the chat itself.
+
+Each module fixes one thing in channels 1.1.8, Daphne 1.4 or asgi_redis
+1.4.3 that the chat would otherwise lose messages or time to; each is
+selected by a setting or installed by ``asgi.py``, and docs/architecture.md
+maps what may import what:
+
+- ``layer``: ``ChatChannelLayer``, the Redis channel layer
+  (``CHANNEL_LAYERS["default"]["BACKEND"]``; docs/channel-layer.md).
+- ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
+- ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
+  bound (installed by ``asgi.py``).
+- ``ordering``: ``in_socket_order``, one socket's frames in the order sent.
+- ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
+  (``DATABASES["default"]["ENGINE"]``).
+
+The chat's own modules use only what this package exports below; everything
+else here is reached through settings.
+"""
+
+__all__ = ["in_socket_order"]
+
+
+def __getattr__(name):
+    # Imported on first use, not with the package: settings name the
+    # layer and the database backend by their paths inside this package,
+    # and loading those must not pull in channels' session machinery.
+    if name == "in_socket_order":
+        from chat.transport.ordering import in_socket_order
+
+        return in_socket_order
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
