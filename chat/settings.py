@@ -223,4 +223,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # Django's default configuration gives the "django" logger a console
+    # handler of its own in DEBUG, so its records (and channels' and
+    # Daphne's under runserver) would print twice: once there, once at the
+    # root. Every record goes through the root's one handler instead.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

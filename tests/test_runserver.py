@@ -1,0 +1,60 @@
+"""``manage.py runserver`` as a developer runs it: one line per log record."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from bench.services import free_port
+from bench.split import PROJECT_DIR
+from tests.services import wait_for
+
+
+def test_runserver_prints_each_daphne_and_request_record_once_in_one_format(tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="chat.settings",
+        DATABASE_URL="sqlite:///%s" % (tmp_path / "db.sqlite3"),
+        PYTHONUNBUFFERED="1",
+    )
+    for name in ("REDIS_URL", "DEBUG", "SECRET_KEY"):
+        env.pop(name, None)
+    log_path = tmp_path / "runserver.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", "127.0.0.1:%d" % port],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def not_found_logged():
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/no/such/page/" % port, timeout=2)
+            except urllib.error.HTTPError as error:
+                assert error.code == 404
+            return "Not Found: /no/such/page/" in log_path.read_text()
+
+        wait_for(not_found_logged, 30, "runserver answering")
+        # The access-log line follows the record it is checked against.
+        deadline = time.monotonic() + 5
+        while "GET /no/such/page/" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = log_path.read_text().splitlines()
+
+    def count(text):
+        return sum(1 for line in lines if text in line)
+
+    assert count("Listening on endpoint") == 1, lines
+    assert count("INFO daphne.server: Listening on endpoint") == 1, lines
+    assert count("Not Found: /no/such/page/") == 1, lines
+    # channels' own format, "<time> - INFO - server - …", is not used.
+    assert not [line for line in lines if " - INFO - " in line], lines
