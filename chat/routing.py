@@ -1,4 +1,11 @@
-"""The chat's WebSocket routes, one per channel, filtered by path."""
+"""The chat's ``channel_routing``: the consumer of each channel it handles.
+
+The WebSocket routes are filtered by path. A background job on a channel of
+the chat's own (``chat.<job>``) gets its route here too, one line each, and
+its capacity in ``CHANNEL_CAPACITY`` in chat/settings.py, beside the
+routing; ``runworker --only-channels`` / ``--exclude-channels`` can then give
+it workers of its own.
+"""
 
 from channels.routing import route
 
