@@ -141,35 +141,37 @@ def count_redis_prefix(url, prefix):
     return sum(1 for _ in client.scan_iter(match=prefix + "*", count=1000))
 
 
-# The channels the chat's workers consume (routing.py); only their queues
-# are awaited.
-CONSUMED_CHANNELS = (
-    "http.request",
-    "websocket.connect",
-    "websocket.receive",
-    "websocket.disconnect",
-)
+def consumed_channels():
+    """The channels the chat's workers consume (a sorted list of str, e.g.
+    ``"websocket.receive"``): those ``CHANNEL_ROUTING`` routes, plus the
+    defaults ``runworker`` adds to it (Django's views on ``http.request``).
+    Needs Django's settings."""
+    from channels.routing import Router
+    from django.conf import settings
 
-# Channels Daphne sends to but no consumer takes (routing.py has no route
-# for them), so their messages wait until they expire; not a backlog.
-UNCONSUMED_CHANNELS = ("http.disconnect",)
+    router = Router(settings.CHANNEL_ROUTING)
+    router.check_default()
+    return sorted(router.channels)
 
 
 def count_queued_messages(url, prefix):
     """How many messages (int) wait in the channel layer's queues under
-    ``prefix`` in the Redis at ``url``: the length of every Redis list
-    there, except channels no consumer takes (``UNCONSUMED_CHANNELS``)."""
+    ``prefix`` in the Redis at ``url``: the lengths of the lists of the
+    consumed channels (``consumed_channels``) and of Daphne's response
+    channels (``daphne.response.<process>!``). A channel that Daphne sends
+    to and no consumer takes is not counted: its messages wait until they
+    expire, so they are no backlog."""
     client = redis.StrictRedis.from_url(url)
-    skip = {(prefix + channel).encode() for channel in UNCONSUMED_CHANNELS}
+    counted = {(prefix + channel).encode() for channel in consumed_channels()}
     waiting = 0
     for key in client.scan_iter(match=prefix + "*", count=1000):
-        if key not in skip and client.type(key) == b"list":
+        if (key in counted or key.endswith(b"!")) and client.type(key) == b"list":
             waiting += client.llen(key)
     return waiting
 
 
 def wait_for_empty_queues(url, prefix, timeout):
-    """Wait until the queues of ``CONSUMED_CHANNELS`` under ``prefix`` in
+    """Wait until the queues of ``consumed_channels()`` under ``prefix`` in
     the Redis at ``url`` are empty, for at most ``timeout`` seconds.
     Returns True when they emptied, False on timeout.
 
@@ -179,7 +181,7 @@ def wait_for_empty_queues(url, prefix, timeout):
     of its sockets.
     """
     client = redis.StrictRedis.from_url(url)
-    keys = [prefix + channel for channel in CONSUMED_CHANNELS]
+    keys = [prefix + channel for channel in consumed_channels()]
     deadline = time.monotonic() + timeout
     while True:
         waiting = 0
