@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from bench.keeping_up import GAP, Timeline
+
 logger = logging.getLogger(__name__)
 
 # How long one member may take to load the page and finish the WebSocket
@@ -76,7 +78,10 @@ class LoadResult:
     time, ms), ``connect_ms`` one per joined member (page load plus
     handshake, ms). ``expected`` is the sum over sent messages of the
     number of members that joined the message's room. ``handled`` counts
-    distinct messages that reached at least one member. ``first_send`` and
+    distinct messages that reached at least one member. ``gaps`` counts the
+    live gaps in ``seq`` members saw, each one a catch-up over HTTP that a
+    real client would have made (docs/protocol.md, "Keeping up"; the load
+    generator makes none). ``first_send`` and
     ``last_delivery`` are ``time.monotonic()`` seconds, or None;
     ``started_at`` is when the run began, in Unix time (s).
     """
@@ -90,6 +95,7 @@ class LoadResult:
     delivered: int = 0
     handled: int = 0
     duplicates: int = 0
+    gaps: int = 0
     foreign_frames: int = 0
     failed_pages: int = 0
     failed_connects: int = 0
@@ -149,6 +155,14 @@ class Ledger:
         if "error" in frame:
             result.error_codes[str(frame["error"])] += 1
             return
+        if "seq" in frame:
+            timeline = member.timeline
+            if timeline.receive(frame) == GAP:
+                # No history is fetched here: count the catch-up a real
+                # client would make, and let the timeline go past the gap.
+                result.gaps += 1
+                timeline.begin_catch_up()
+                timeline.end_catch_up()
         key = self.parse(frame.get("message"))
         sent_at = self.sent_at.get(key) if key is not None else None
         if sent_at is None:
@@ -186,6 +200,8 @@ class Member:
     """One client: a page load, then a WebSocket, and a task reading it.
 
     ``id`` (int) is unique within the run and names the member as a sender.
+    ``timeline`` (a ``keeping_up.Timeline``) follows the room's ``seq`` as
+    the member receives it.
     """
 
     def __init__(self, ledger, room, member_id):
@@ -194,6 +210,8 @@ class Member:
         self.id = member_id
         self.ws = None
         self.seen = set()
+        # Order only: ``seen`` already remembers what arrived.
+        self.timeline = Timeline(keep_shown=False)
         self.on_echo = None
         self.closing = False
         self.reader = None

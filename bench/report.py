@@ -165,6 +165,7 @@ def build_record(
             "close_codes": dict(result.close_codes),
             "send_failures": result.send_failures,
             "duplicates": result.duplicates,
+            "gaps": result.gaps,
             "foreign_frames": result.foreign_frames,
             "echo_timeouts": result.echo_timeouts,
         },

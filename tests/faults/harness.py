@@ -1,7 +1,9 @@
 """A steady chat load whose members keep the chat's delivery promise the way
 the room page does: catch up over HTTP after every (re)connect, fill any gap
 in ``seq``, reconnect with backoff, and check now and then that the socket
-has not silently stopped receiving (docs/protocol.md, "Keeping up").
+has not silently stopped receiving (docs/protocol.md, "Keeping up"). The
+rules of order, gaps and duplicates are bench/keeping_up.py's; a member does
+the I/O around them.
 
 It runs on its own asyncio loop in a thread, so a test can inject a fault
 while the load goes on, then ask whether every member converged on exactly
@@ -18,7 +20,7 @@ import uuid
 
 import aiohttp
 
-from bench import services
+from bench import keeping_up, services
 
 # Reconnection backoff, seconds: doubled per failure, with full jitter.
 MIN_BACKOFF_S = 0.2
@@ -51,12 +53,10 @@ class Member:
         self.label = label
         self.name = name
         self.sends = sends
-        self.shown = []  # ids, in the order shown
-        self.shown_set = set()
-        self.duplicates = 0  # ids shown twice: must stay 0
-        self.last_id = 0
-        self.last_seq = 0
-        self.pending = []
+        # What it has shown and holds back: bench/keeping_up.py keeps the
+        # order, fills gaps and drops duplicates; this class does the I/O.
+        self.timeline = keeping_up.Timeline(on_show=self.shown_one)
+        # One catch-up at a time, whoever asks for it.
         self.sync_lock = asyncio.Lock()
         self.errors = collections.Counter()
         self.sent = 0
@@ -71,13 +71,29 @@ class Member:
         self.reading = asyncio.Event()
         self.reading.set()
 
-    def show(self, message):
-        self.last_id, self.last_seq = message["id"], message["seq"]
-        if message["id"] in self.shown_set:
-            self.duplicates += 1
-            return
-        self.shown.append(message["id"])
-        self.shown_set.add(message["id"])
+    @property
+    def shown(self):
+        """The ids shown, in the order shown (list of ints)."""
+        return self.timeline.shown
+
+    @property
+    def shown_set(self):
+        """The ids shown (set of ints)."""
+        return self.timeline.shown_set
+
+    @property
+    def duplicates(self):
+        """Ids shown twice (int): must stay 0."""
+        return self.timeline.duplicates
+
+    @property
+    def last_id(self):
+        """The id of the newest message shown with all its predecessors (int)."""
+        return self.timeline.last_id
+
+    def shown_one(self, message):
+        """Called once for each message as it is first shown: one of our
+        own answers the frame that sent it."""
         if message["handle"] == self.name:
             self.accepted_at.append(time.monotonic())
             if message["message"] in self.unanswered:
@@ -90,26 +106,26 @@ class Member:
             return await response.json()
 
     async def sync(self):
+        """Catch up over HTTP until no gap is left (docs/protocol.md,
+        "Keeping up", step 1). Raises what a failed fetch raises."""
+        timeline = self.timeline
         async with self.sync_lock:
-            while True:
-                page = await self.fetch("after=%d&limit=%d" % (self.last_id, PAGE_SIZE))
-                for message in page["messages"]:
-                    self.show(message)
-                if not page["has_more"]:
-                    break
-            held, self.pending = sorted(self.pending, key=lambda m: m["seq"]), []
-        for message in held:
-            self.receive(message)
+            again = True
+            while again:
+                after = timeline.begin_catch_up()
+                try:
+                    while True:
+                        page = await self.fetch("after=%d&limit=%d" % (after, PAGE_SIZE))
+                        after = timeline.show_page(page["messages"])
+                        if not page["has_more"]:
+                            break
+                except BaseException:
+                    timeline.abort_catch_up()
+                    raise
+                again = timeline.end_catch_up()
 
     def receive(self, message):
-        if self.sync_lock.locked():
-            self.pending.append(message)
-        elif message["seq"] <= self.last_seq:
-            return
-        elif message["seq"] == self.last_seq + 1:
-            self.show(message)
-        else:
-            self.pending.append(message)
+        if self.timeline.receive(message) == keeping_up.GAP:
             asyncio.ensure_future(self.sync_quietly())
 
     async def sync_quietly(self):
