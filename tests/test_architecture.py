@@ -1,7 +1,6 @@
 """The package map of docs/architecture.md, held: what may import what."""
 
 import ast
-from pathlib import Path
 
 import pytest
 
