@@ -1,4 +1,4 @@
-"""ChatChannelLayer (chat/layer.py) against real Redis servers.
+"""ChatChannelLayer (chat/transport/layer/) against real Redis servers.
 
 asgiref's conformance suite runs on one Redis, on two shards and encrypted.
 The layer's own promises follow: batched and Twisted receive, one round trip
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest as trial
 
-from chat.layer import ChatChannelLayer, glob_to_lua_pattern
+from chat.transport.layer import ChatChannelLayer, glob_to_lua_pattern
 from tests import services
 
 # asgi_redis 1.4.3's own conformance configuration (tests/test_core.py).
@@ -394,7 +394,7 @@ def test_a_full_member_is_counted_and_logged_and_the_others_still_get_it(make_la
     for member in members:
         layer.group_add("room", member)
 
-    with caplog.at_level(logging.WARNING, logger="chat.layer"):
+    with caplog.at_level(logging.WARNING, logger="chat.transport.layer"):
         layer.send_group("room", {"text": "hi"})
 
     statistics = layer.global_statistics()
@@ -404,7 +404,7 @@ def test_a_full_member_is_counted_and_logged_and_the_others_still_get_it(make_la
     full = layer.channel_statistics("daphne.response.full!")
     assert (full["channel_full_count"], full["group_full_count"]) == (1, 1)
     assert layer.group_statistics("room") == {"group_full_count": 1}
-    [record] = [r for r in caplog.records if r.name == "chat.layer"]
+    [record] = [r for r in caplog.records if r.name == "chat.transport.layer"]
     assert record.levelno == logging.WARNING
     assert "room" in record.getMessage() and "daphne.response.full!a" in record.getMessage()
     assert record.args  # formatted lazily
@@ -420,14 +420,16 @@ def test_a_send_to_a_full_channel_raises_and_is_counted_and_logged(make_layer, c
     layer.send("tiny.work", {"n": 1})
     layer.send("tiny.work", {"n": 2})
 
-    with caplog.at_level(logging.WARNING, logger="chat.layer"):
+    with caplog.at_level(logging.WARNING, logger="chat.transport.layer"):
         with pytest.raises(layer.ChannelFull):
             layer.send("tiny.work", {"n": 3})
 
     assert layer.global_statistics()["channel_full_count"] == 1
     assert layer.global_statistics()["group_full_count"] == 0
     assert layer.channel_statistics("tiny.work")["channel_full_count"] == 1
-    assert any("tiny.work" in r.getMessage() for r in caplog.records if r.name == "chat.layer")
+    assert any(
+        "tiny.work" in r.getMessage() for r in caplog.records if r.name == "chat.transport.layer"
+    )
 
 
 def test_capacities_held_as_compiled_regexes_still_apply_to_group_sends(make_layer):
@@ -456,6 +458,37 @@ def test_default_capacities_fill_in_behind_the_users_table(make_layer):
     assert tuned.get_capacity("daphne.response.abc!") == 7
     assert tuned.get_capacity("chat.other") == 9
     assert tuned.get_capacity("websocket.receive") == 2000
+
+
+def test_a_consumed_channel_no_pattern_sizes_is_logged_once(make_layer, caplog):
+    layer = make_layer(
+        capacity=7, channel_capacity={"sized.*": 10, re.compile(r"^regex\.sized$"): 10}
+    )
+    channels = [
+        "unsized.work",
+        "sized.work",
+        "regex.sized",
+        "websocket.receive",
+        "daphne.response.unsized!",
+        "single.reader?abc",
+    ]
+
+    with caplog.at_level(logging.WARNING, logger="chat.transport.layer"):
+        layer.receive(channels)
+        first = [r for r in caplog.records if r.name == "chat.transport.layer"]
+        for _ in range(3):
+            layer.receive(channels)
+        layer.receive(["unsized.work", "other.unsized"])
+        make_layer(capacity=7).receive(["unsized.work"])
+
+    [record] = first
+    assert record.levelno == logging.WARNING
+    assert record.args == ("unsized.work", 7)  # formatted lazily
+    assert "CHANNEL_CAPACITY" in record.getMessage()
+    assert "chat/settings.py" in record.getMessage()
+    # Once per name for each layer object, and only for names no pattern sizes.
+    named = [r.args[0] for r in caplog.records if r.name == "chat.transport.layer"]
+    assert named == ["unsized.work", "other.unsized", "unsized.work"]
 
 
 def test_a_prefix_holding_the_entry_separator_is_refused(redis_url):

@@ -1,0 +1,280 @@
+"""Receiving: ``receive`` and ``receive_twisted``, one loop under two drivers.
+
+The stock layer's receives cost three round trips a message (pop, GET,
+DEL), and its ``receive_twisted`` opened a ten-connection pool per message
+and never deleted the body: 23 to 64 messages a second through one Daphne.
+Here receive.lua pops, reads and deletes up to ``receive_batch_size``
+messages of a process-local channel per round trip, the extras wait
+in-process, and Twisted mode keeps one connection per shard open.
+
+What to ask Redis and what to make of the replies is written once, in
+``ReceiveMixin._receive_loop``: a generator that does no I/O itself. It
+yields a request (``RunReceiveScript`` or ``Blpop``), is sent the reply,
+and finally returns ``(channel, message)`` through ``StopIteration``.
+``receive`` drives it with redis-py, blocking; ``receive_twisted`` drives it
+with txredisapi under ``inlineCallbacks``. Both therefore make the same
+Redis calls in the same order. docs/channel-layer.md ("Batching and
+buffering", "Twisted mode") has the measurements behind the batch size.
+"""
+
+import collections
+import logging
+import random
+import time
+from typing import NamedTuple
+
+import redis
+import txredisapi
+from twisted.internet import defer
+
+from chat.transport.layer import scripts
+
+# The name the layer has always logged under: operators' logging
+# configuration and docs/operations.md refer to it.
+logger = logging.getLogger("chat.transport.layer")
+
+
+class RunReceiveScript(NamedTuple):
+    """A request from the receive loop: run receive.lua on shard ``index``
+    (int) with ``list_names`` (prefixed list keys, str) as KEYS and ``args``
+    as ARGV: the most entries to pop (int), then optionally a list key and
+    an entry (bytes) that BLPOP already popped. The reply to send back is
+    the script's: a list of the entries popped (int), then list key,
+    channel and body (bytes) per message."""
+
+    index: int
+    list_names: list
+    args: list
+
+
+class Blpop(NamedTuple):
+    """A request from the receive loop: BLPOP ``list_names`` (prefixed list
+    keys, str) on shard ``index`` (int) for ``blpop_timeout`` seconds. The
+    reply to send back is ``(list key, entry)`` (bytes) or None if it timed
+    out."""
+
+    index: int
+    list_names: list
+
+
+class ReceiveMixin:
+    """``receive`` and ``receive_twisted`` for ``ChatChannelLayer``, with the
+    in-process buffer of batched messages and the persistent Twisted
+    connections.
+
+    Relies on the parent layer's ``connection``, ``_receive_list_names``,
+    ``deserialize`` and ``blpop_timeout``; on ``chatreceive`` (receive.lua,
+    registered by the combining class); and on ``CapacityMixin``'s
+    ``_capacities_checked`` and ``_warn_unsized``. ``_setup_receiving`` must
+    run after the parent's ``__init__``.
+    """
+
+    lua_receive = scripts.lua_receive
+
+    # Most messages one receive round trip takes from a process-local channel.
+    # Measured on a 2-core box (docs/channel-layer.md): past 100, delivery
+    # got no faster, while each script run (which blocks Redis) got longer.
+    receive_batch_size = 100
+    # Seconds ``receive`` waits after finding Redis unreachable: long enough
+    # not to spin on a dead server, short against a restart's downtime.
+    unreachable_wait = 1.0
+
+    def _setup_receiving(self, receive_batch_size):
+        """Set the batch size (messages; None keeps the class's) and the
+        empty buffer and connection table."""
+        if receive_batch_size is not None:
+            self.receive_batch_size = int(receive_batch_size)
+        self._prefix_length = len(self.prefix.encode("utf8"))
+        # Messages taken in a batch but not yet returned, by the process-local
+        # channel (e.g. "daphne.response.abc!") they were received from.
+        self._buffered = collections.defaultdict(collections.deque)
+        self._twisted_connections = {}
+
+    def receive(self, channels, block=False):
+        """Take one message from any of ``channels`` (list of str).
+
+        Returns ``(channel, message)``, or ``(None, None)`` when nothing is
+        waiting (with ``block``, after up to ``blpop_timeout`` seconds per
+        shard). A process-local channel (ending in "!") gives up to
+        ``receive_batch_size`` messages per round trip; the rest are returned
+        by the next calls, in order. Bodies are deleted as they are taken.
+        Raises ``TypeError`` for an invalid channel name.
+
+        While Redis is unreachable (restarting, say) it logs a warning, waits
+        ``unreachable_wait`` seconds and returns ``(None, None)`` instead of
+        raising, so a worker's loop outlives the outage and picks up again
+        when Redis is back; redis-py reconnects by itself.
+        """
+        try:
+            return self._receive_blocking(channels, block)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            logger.warning("Redis unreachable (%s); receiving again shortly", error)
+            time.sleep(self.unreachable_wait)
+            return None, None
+
+    def _receive_blocking(self, channels, block):
+        """Drive ``_receive_loop`` with redis-py; returns its result."""
+        loop = self._receive_loop(channels, block)
+        reply = None
+        while True:
+            try:
+                request = loop.send(reply)
+            except StopIteration as finished:
+                return finished.value
+            client = self.connection(request.index)
+            if type(request) is Blpop:
+                reply = client.blpop(request.list_names, timeout=self.blpop_timeout)
+            else:
+                reply = self.chatreceive(keys=request.list_names, args=request.args, client=client)
+
+    @defer.inlineCallbacks
+    def receive_twisted(self, channels):
+        """Twisted-native ``receive`` for ``channels`` (list of str), as
+        Daphne's ``backend_reader_twisted`` calls it in a loop.
+
+        Returns a Deferred firing with ``(channel, message)``, or with
+        ``(None, None)`` after ``blpop_timeout`` seconds per shard with
+        nothing waiting. Uses one persistent connection per shard, opened on
+        first use and re-opened by txredisapi (with back-off) if it drops; a
+        command under way when it drops fails with txredisapi's
+        ``ConnectionError``. Batches and deletes bodies like ``receive``.
+        """
+        # Always blocking: Daphne's reader calls again at once after an
+        # empty answer, so returning early would poll Redis in a tight loop.
+        loop = self._receive_loop(channels, block=True)
+        reply = None
+        while True:
+            try:
+                request = loop.send(reply)
+            except StopIteration as finished:
+                return finished.value
+            connection = self._twisted_connection(request.index)
+            if type(request) is Blpop:
+                reply = yield connection.blpop(request.list_names, timeout=self.blpop_timeout)
+            else:
+                reply = yield connection.eval(
+                    self.lua_receive, keys=request.list_names, args=request.args
+                )
+
+    def _receive_loop(self, channels, block):
+        """The receive logic for ``channels`` (list of str), as a generator.
+
+        Yields ``RunReceiveScript`` and ``Blpop`` requests and expects each
+        one's reply through ``send``; returns ``(channel, message)`` or
+        ``(None, None)`` through ``StopIteration``. A buffered message is
+        returned without a request. Otherwise each shard's lists are looked
+        at once with receive.lua; if all were empty and ``block`` is true,
+        each shard is watched with BLPOP in turn and what it pops is resolved
+        with receive.lua, with the rest of a batch. It starts over while the
+        only entries found had expired bodies. Raises ``TypeError`` for an
+        invalid channel name.
+        """
+        buffered = self._take_buffered(channels)
+        if buffered is not None:
+            return buffered
+        indexes = self._receive_list_names(channels)
+        if indexes is None:
+            return None, None
+        # After the first call with these channels, a set lookup per call.
+        if not self._capacities_checked.issuperset(channels):
+            self._warn_unsized(channels)
+        while True:
+            retry = False
+            for index, list_names in indexes.items():
+                random.shuffle(list_names)
+                count = self._batch_size(list_names)
+                reply = yield RunReceiveScript(index, list_names, [count])
+                received, retry_shard = self._accept(reply, count)
+                if received is not None:
+                    return received
+                retry = retry or retry_shard
+            if not retry and block:
+                for index, list_names in indexes.items():
+                    popped = yield Blpop(index, list_names)
+                    if not popped:
+                        continue
+                    count = self._batch_size(list_names)
+                    reply = yield RunReceiveScript(index, list_names, [count, popped[0], popped[1]])
+                    received, retry_shard = self._accept(reply, count)
+                    if received is not None:
+                        return received
+                    retry = retry or retry_shard
+            if not retry:
+                return None, None
+
+    def _twisted_connection(self, index):
+        """The persistent txredisapi connection handler for shard ``index``
+        (int), created on first use from the shard's redis-py settings."""
+        handler = self._twisted_connections.get(index)
+        if handler is None:
+            settings = self.connection(index).connection_pool.connection_kwargs
+            options = {
+                "dbid": settings.get("db", 0),
+                "password": settings.get("password"),
+                # One connection: Daphne's reader asks for one thing at a time.
+                "poolsize": 1,
+                "reconnect": True,
+                # Bodies are msgpack bytes: no decoding, no number guessing.
+                "charset": None,
+                "convertNumbers": False,
+                "replyTimeout": settings.get("socket_timeout"),
+            }
+            if "path" in settings:
+                handler = txredisapi.lazyUnixConnectionPool(path=settings["path"], **options)
+            else:
+                handler = txredisapi.lazyConnectionPool(
+                    host=settings["host"],
+                    port=settings["port"],
+                    connectTimeout=settings.get("socket_connect_timeout"),
+                    **options,
+                )
+            self._twisted_connections[index] = handler
+        return handler
+
+    def disconnect_twisted(self):
+        """Close the persistent Twisted connections. Returns a Deferred that
+        fires (with None) once they are closed; the next ``receive_twisted``
+        opens new ones."""
+        handlers = list(self._twisted_connections.values())
+        self._twisted_connections.clear()
+        closing = defer.gatherResults([handler.disconnect() for handler in handlers])
+        return closing.addCallback(lambda _: None)
+
+    def _batch_size(self, list_names):
+        """How many entries (int) one script run may pop from ``list_names``
+        (prefixed list keys of one shard): a batch when all are process-local,
+        whose only reader is this process, else one, as a message buffered
+        here could not be taken by another reader of a shared channel."""
+        if all(name.endswith("!") for name in list_names):
+            return self.receive_batch_size
+        return 1
+
+    def _accept(self, reply, count):
+        """Unpack the reply of ``lua_receive`` (a list: entries popped, then a
+        list key, channel and body per message) that was allowed ``count``
+        pops. Returns ``(first, retry)``: the first ``(channel, message)`` or
+        None, the rest buffered; ``retry`` is True when nothing came back but
+        the pops ran out (expired entries), so the lists may hold more."""
+        popped = reply[0]
+        received = []
+        for position in range(1, len(reply), 3):
+            list_name = reply[position][self._prefix_length :].decode("utf8")
+            channel = reply[position + 1].decode("utf8")
+            message = self.deserialize(reply[position + 2])
+            if not channel:
+                channel = message.pop("__asgi_channel__", list_name)
+            received.append((list_name, channel, message))
+        if not received:
+            return None, popped >= count
+        for list_name, channel, message in received[1:]:
+            self._buffered[list_name].append((channel, message))
+        return received[0][1:], False
+
+    def _take_buffered(self, channels):
+        """The oldest buffered ``(channel, message)`` of the process-local
+        channels among ``channels`` (list of str), or None."""
+        for channel in channels or ():
+            queue = self._buffered.get(channel)
+            if queue:
+                return queue.popleft()
+        return None
