@@ -18,8 +18,8 @@ import logging
 
 from chat.transport.layer.lua_patterns import glob_to_lua_pattern
 
-# The name the layer has always logged under: operators' logging
-# configuration and docs/operations.md refer to it.
+# One logger for the whole layer, named after the package, so that
+# docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
 
 

@@ -20,8 +20,8 @@ from chat.transport.layer.groups import ENTRY_SEPARATOR, GroupMixin
 from chat.transport.layer.receive import ReceiveMixin
 from chat.transport.layer.statistics import StatisticsMixin
 
-# The name the layer has always logged under: operators' logging
-# configuration and docs/operations.md refer to it.
+# One logger for the whole layer, named after the package, so that
+# docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
 
 

@@ -15,8 +15,8 @@ import uuid
 
 from chat.transport.layer import scripts
 
-# The name the layer has always logged under: operators' logging
-# configuration and docs/operations.md refer to it.
+# One logger for the whole layer, named after the package, so that
+# docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
 
 # Separates a shared body's key from the member channel in a Group entry. It

@@ -29,8 +29,8 @@ from twisted.internet import defer
 
 from chat.transport.layer import scripts
 
-# The name the layer has always logged under: operators' logging
-# configuration and docs/operations.md refer to it.
+# One logger for the whole layer, named after the package, so that
+# docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
 
 
