@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
+
+    def ready(self):
+        from channels.signals import worker_ready
+
+        # Every process that runs consumers (runworker, and runserver's
+        # worker threads) sends this; the flusher starts once per process.
+        worker_ready.connect(_start_presence_flusher, dispatch_uid="chat-presence-flusher")
+
+
+def _start_presence_flusher(sender, **kwargs):
+    from chat import presence
+
+    presence.start_flusher()

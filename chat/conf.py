@@ -35,14 +35,19 @@ DEFAULTS = {
     # websocket_timeout defaults to the layer's group_expiry, 86,400 s), plus
     # an hour. A session whose disconnect never ran expires after this.
     "CHAT_CHANNEL_SESSION_SECONDS": 90000,
+    # Above this many distinct handles in a room, presence frames carry
+    # counts instead of names (handles): a roster nobody can read on one
+    # screen, sent to every member, is cost with no use.
+    "CHAT_PRESENCE_NAMES_MAX": 100,
 }
 
 # Longest room label, in characters. It is the width of the Room.label column,
 # so it is fixed here rather than a setting: changing it needs a migration.
 LABEL_MAX_LENGTH = 50
 
-# Labels that would shadow the site's own pages (/new/, /admin/, /static/).
-RESERVED_LABELS = frozenset({"new", "admin", "static"})
+# Labels that would shadow the site's own pages (/new/, /admin/, /static/,
+# /accounts/), or the paths kept for features to come (/api/, /media/).
+RESERVED_LABELS = frozenset({"new", "admin", "static", "accounts", "api", "media"})
 
 # A room label is a Django slug: ASCII letters, digits, hyphens, underscores.
 LABEL_RE = re.compile(r"^[-a-zA-Z0-9_]+$")

@@ -1,22 +1,26 @@
 """The chat's WebSocket consumers, run by ``runworker`` (or ``runserver``).
 
-Each socket's room lives in its ``channel_session``; each room is a Group.
-docs/architecture.md follows a message through them.
+Each socket's room and identity live in its ``channel_session``; each room
+is a Group, and a second Group, the room's presence Group, reaches the
+sockets that take presence and typing frames. docs/architecture.md follows
+a message through them; docs/protocol.md is what they speak.
 """
 
 import functools
 import json
 import logging
+import time
 
+from channels.auth import channel_session_user_from_http
 from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from channels.sessions import channel_session
 from django import db
 
-from chat import services
+from chat import identity, presence, services
 from chat.exceptions import ClientError
 from chat.models import Room
-from chat.protocol import parse_chat_frame
+from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
 from chat.ratelimit import take_token
 from chat.transport import in_socket_order
 
@@ -25,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def send_error(reply_channel, error):
     """Send ``error`` (a ``ClientError``) to one socket as an error frame."""
-    reply_channel.send({"text": json.dumps(error.as_dict())}, immediately=True)
+    _send(reply_channel, error.as_dict())
 
 
 def client_errors(consumer):
@@ -51,13 +55,49 @@ def room_from_session(session):
     return Room(pk=session["room"], label=session["label"])
 
 
+# The channel session keys a socket's identity is kept under, from connect.
+HANDLE_KEY = "handle"  # the server-set handle (str), or None
+USER_KEY = "user"  # a signed-in user's id (int)
+# The handle an anonymous socket last sent a message as: what its typing
+# frames are relayed as.
+LAST_HANDLE_KEY = "last_handle"
+# When the socket's last typing frame was relayed (Unix time, s).
+TYPING_AT_KEY = "typing_at"
+# Whether the socket receives presence and typing frames (it has an
+# identity, or it has sent a typed frame).
+PRESENCE_KEY = "presence"
+# Read marks: the highest seq reported and not yet written, and when the
+# last write happened (Unix time, s).
+READ_PENDING_KEY = "read_pending"
+READ_WRITTEN_AT_KEY = "read_written_at"
+
+# The wall clock (Unix time, s) the typing and read-mark intervals are kept
+# by: shared by every worker, as one socket's frames go to any of them.
+clock = time.time
+
+# Least time between two relayed typing frames of one socket, in seconds
+# (docs/protocol.md, "Typed frames").
+TYPING_INTERVAL_S = 2.0
+# Least time between two read-mark writes of one socket, in seconds.
+READ_INTERVAL_S = 5.0
+
+# The close code of a socket refused by a members-only room: 4000-4999 is
+# the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.
+ACCESS_DENIED_CLOSE_CODE = 4003
+
+
 @allowed_hosts_only
 @in_socket_order
+@channel_session_user_from_http
 def ws_connect(message, label):
     """``websocket.connect`` on ``/chat/<label>/``: create the room on first
-    use, remember it in the channel session, join its Group and accept.
+    use, read the socket's identity from the HTTP session, remember both in
+    the channel session, join the room's Group and presence, and accept.
 
-    A cross-site Origin, or a label that is not a valid slug, is refused."""
+    A socket with an identity is sent the roster with the accept. A
+    cross-site Origin, or a label that is not a valid slug, is refused; a
+    members-only room accepts a non-member only to send it
+    ``ROOM_ACCESS_DENIED`` and close it with 4003."""
     try:
         room = services.open_room(label)
     except ClientError:
@@ -67,10 +107,32 @@ def ws_connect(message, label):
     except db.Error:
         logger.exception("Could not open room %s", label)
         raise DenyConnection from None
-    message.channel_session["room"] = room.pk
-    message.channel_session["label"] = room.label
+    who = identity.identify(message.user, message.http_session)
+    if room.members_only and not who.is_member:
+        denied = ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.")
+        message.reply_channel.send(
+            {
+                "accept": True,
+                "text": json.dumps(denied.as_dict()),
+                "close": ACCESS_DENIED_CLOSE_CODE,
+            }
+        )
+        return
+    session = message.channel_session
+    session["room"] = room.pk
+    session["label"] = room.label
+    session[HANDLE_KEY] = who.handle
+    if who.is_member:
+        session[USER_KEY] = message.user.pk
     room.group.add(message.reply_channel)
-    message.reply_channel.send({"accept": True})
+    roster = presence.join(room, message.reply_channel.name, who.handle)
+    reply = {"accept": True}
+    if who.kind is not None:
+        # A socket without an identity may speak only the seed protocol,
+        # so it is sent presence frames once it sends a typed frame.
+        _hear_presence(room, message)
+        reply["text"] = json.dumps(roster)
+    message.reply_channel.send(reply)
 
 
 # in_socket_order runs one socket's frames in the order they arrived, even
@@ -80,32 +142,102 @@ def ws_connect(message, label):
 @in_socket_order
 @client_errors
 def ws_receive(message, label):
-    """``websocket.receive``: validate a chat frame, store it, then broadcast
-    ``Message.as_dict()`` to the room's Group (the sender included).
+    """``websocket.receive``: a chat message is validated, stored and
+    broadcast as ``Message.as_dict()`` to the room's Group (the sender
+    included); a typed frame (``typing``, ``ping``, ``read``) is handled as
+    docs/protocol.md says.
 
-    A refused frame gets an error frame (docs/protocol.md) and stores nothing;
-    the socket stays open."""
-    room = room_from_session(message.channel_session)
+    A refused frame gets an error frame (docs/protocol.md) and stores
+    nothing; the socket stays open."""
+    session = message.channel_session
+    room = room_from_session(session)
     if room is None:
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
-    if not take_token(message.channel_session):
+    if not take_token(session):
         raise ClientError("RATE_LIMITED", "Too many messages; wait a moment and try again.")
-    handle, text = parse_chat_frame(message.content)
+    frame = parse_frame(message.content, session.get(HANDLE_KEY))
+    if frame.type == MESSAGE:
+        _post(room, session, frame)
+        return
+    if not session.get(PRESENCE_KEY):
+        _hear_presence(room, message)
+        _send(message.reply_channel, presence.roster_frame_of(room))
+    if frame.type == PING:
+        room.group.add(message.reply_channel)
+        room.presence_group.add(message.reply_channel)
+        presence.renew(room, message.reply_channel.name, session.get(HANDLE_KEY))
+        _send(message.reply_channel, {"type": "pong"})
+    elif frame.type == TYPING:
+        _relay_typing(room, session)
+    elif frame.type == READ:
+        _note_read(room, session, frame.seq)
+
+
+@channel_session
+def ws_disconnect(message, label):
+    """``websocket.disconnect``: leave the room's Groups and presence,
+    write a pending read mark, and drop the channel session, which nothing
+    will read again."""
+    session = message.channel_session
+    room = room_from_session(session)
+    if room is not None:
+        room.group.discard(message.reply_channel)
+        room.presence_group.discard(message.reply_channel)
+        presence.leave(room, message.reply_channel.name)
+        _write_read_mark(room, session)
+    session.flush()
+
+
+def _post(room, session, frame):
+    if session.get(HANDLE_KEY) is None:
+        session[LAST_HANDLE_KEY] = frame.handle
     try:
-        services.post_message(room, handle, text)
+        services.post_message(room, frame.handle, frame.message)
     except db.Error:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None
 
 
-@channel_session
-def ws_disconnect(message, label):
-    """``websocket.disconnect``: leave the room's Group and drop the channel
-    session, which nothing will read again."""
-    room = room_from_session(message.channel_session)
-    if room is not None:
-        room.group.discard(message.reply_channel)
-    message.channel_session.flush()
+def _hear_presence(room, message):
+    message.channel_session[PRESENCE_KEY] = True
+    room.presence_group.add(message.reply_channel)
+
+
+def _relay_typing(room, session):
+    handle = session.get(HANDLE_KEY) or session.get(LAST_HANDLE_KEY)
+    now = clock()
+    if handle is None or now - session.get(TYPING_AT_KEY, 0) < TYPING_INTERVAL_S:
+        return
+    session[TYPING_AT_KEY] = now
+    room.presence_group.send(
+        {"text": json.dumps({"type": "typing", "handle": handle})}, immediately=True
+    )
+
+
+def _note_read(room, session, seq):
+    if USER_KEY not in session:
+        return
+    session[READ_PENDING_KEY] = max(seq, session.get(READ_PENDING_KEY, 0))
+    if clock() - session.get(READ_WRITTEN_AT_KEY, 0) >= READ_INTERVAL_S:
+        _write_read_mark(room, session)
+
+
+def _write_read_mark(room, session):
+    seq = session.get(READ_PENDING_KEY)
+    if USER_KEY not in session or seq is None:
+        return
+    try:
+        services.mark_read(session[USER_KEY], room, seq)
+    except db.Error:
+        # Kept pending: the next read frame, or the disconnect, tries again.
+        logger.warning("Could not write the read mark of room %s", room.label, exc_info=True)
+        return
+    session[READ_WRITTEN_AT_KEY] = clock()
+    del session[READ_PENDING_KEY]
+
+
+def _send(reply_channel, frame):
+    reply_channel.send({"text": json.dumps(frame)}, immediately=True)
 
 
 def ws_refuse(message):

@@ -15,5 +15,6 @@ class ClientError(Exception):
         self.status = status
 
     def as_dict(self):
-        """The error frame's payload: ``{"error": str, "detail": str}``."""
-        return {"error": self.code, "detail": self.detail}
+        """The error frame's payload: ``{"type": "error", "error": str,
+        "detail": str}`` (``type`` added 2026-11-30, docs/protocol.md)."""
+        return {"type": "error", "error": self.code, "detail": self.detail}

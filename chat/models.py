@@ -1,4 +1,5 @@
 from channels import Group
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -10,6 +11,10 @@ class Room(models.Model):
 
     name = models.CharField(max_length=200)
     label = models.SlugField(max_length=conf.LABEL_MAX_LENGTH, unique=True)
+    # Set in the admin: only signed-in users may read or join the room.
+    members_only = models.BooleanField(
+        default=False, help_text="Only signed-in users may open the room, read it or join it."
+    )
 
     def __str__(self):
         return self.label
@@ -23,6 +28,13 @@ class Room(models.Model):
     def group(self):
         """The room's ``channels.Group``: send to it to reach every member."""
         return Group(self.group_name)
+
+    @property
+    def presence_group(self):
+        """The ``channels.Group`` of the room's sockets that take presence
+        and typing frames (docs/protocol.md, "Presence"): those with an
+        identity, and those that have sent a typed frame."""
+        return Group(self.group_name + "-presence")
 
 
 class Message(models.Model):
@@ -47,15 +59,36 @@ class Message(models.Model):
     def as_dict(self):
         """The one payload shape for a message, as sent to clients.
 
-        Returns ``{"id": int, "seq": int, "timestamp": str, "handle": str,
-        "message": str}``, where ``timestamp`` is ISO 8601 in UTC with a ``Z``
-        suffix and microseconds, e.g. ``"2017-05-01T12:00:00.123456Z"``.
+        Returns ``{"type": "message", "id": int, "seq": int, "timestamp":
+        str, "handle": str, "message": str}``, where ``timestamp`` is ISO 8601
+        in UTC with a ``Z`` suffix and microseconds, e.g.
+        ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30).
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         return {
+            "type": "message",
             "id": self.pk,
             "seq": self.seq,
             "timestamp": timestamp.isoformat(timespec="microseconds") + "Z",
             "handle": self.handle,
             "message": self.message,
         }
+
+
+class ReadMark(models.Model):
+    """How far a signed-in user has read a room: the ``seq`` (int) of the
+    last message they have seen there. The room's unread count for them is
+    its last ``seq`` minus this."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    room = models.ForeignKey(Room, related_name="read_marks", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="read_mark_unique_per_user_room")
+        ]
+
+    def __str__(self):
+        return "%s read %s up to %d" % (self.user, self.room, self.seq)

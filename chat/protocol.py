@@ -7,6 +7,7 @@ the consumers can turn every refusal into an error frame.
 
 import json
 import re
+from dataclasses import dataclass
 
 from chat import conf
 from chat.exceptions import ClientError
@@ -32,18 +33,109 @@ def max_frame_length():
     return 12 * longest + 200
 
 
-def parse_chat_frame(content):
-    """Validate a ``websocket.receive`` message's content as a chat frame.
+# The frame types a client may send (docs/protocol.md, "Typed frames"), and
+# the fields each may carry besides "type".
+MESSAGE, TYPING, PING, READ = "message", "typing", "ping", "read"
+FRAME_FIELDS = {
+    MESSAGE: frozenset(CHAT_FIELDS),
+    TYPING: frozenset(),
+    PING: frozenset(),
+    READ: frozenset({"seq"}),
+}
 
-    Takes the ASGI message content (a dict with ``"text"`` or ``"bytes"``).
-    Returns ``(handle, message)``, both ``str``: the handle stripped of
-    surrounding whitespace, the message as sent.
+# The highest ``seq`` a read frame may name: PostgreSQL's int, which a
+# PositiveIntegerField is.
+SEQ_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A client frame, validated: its ``type`` (one of ``FRAME_FIELDS``),
+    and for a chat message its ``handle`` and ``message`` (str), for a read
+    frame its ``seq`` (int); None where the type has no such field."""
+
+    type: str
+    handle: str | None = None
+    message: str | None = None
+    seq: int | None = None
+
+
+def parse_frame(content, handle=None):
+    """Validate a ``websocket.receive`` message's content as a client frame.
+
+    Takes the ASGI message content (a dict with ``"text"`` or ``"bytes"``)
+    and the socket's server-set ``handle`` (str, or None when the socket has
+    no identity and each chat message names its own). Returns a ``Frame``.
+    A frame with no ``type`` is a chat message; for a socket with a
+    server-set handle its ``handle`` field may be left out and is ignored.
 
     Raises ``ClientError`` with one of the codes ``BINARY_FRAME``,
     ``FRAME_TOO_LARGE``, ``INVALID_JSON``, ``INVALID_FRAME``,
     ``MISSING_FIELD``, ``INVALID_FIELD``, ``HANDLE_EMPTY``,
     ``HANDLE_TOO_LONG``, ``MESSAGE_EMPTY`` or ``MESSAGE_TOO_LONG``.
     """
+    frame = _decode(content)
+    kind = frame.pop("type", MESSAGE)
+    if not isinstance(kind, str) or kind not in FRAME_FIELDS:
+        raise ClientError("INVALID_FRAME", "Unknown frame type %r." % (kind,))
+    if kind == MESSAGE and handle is not None:
+        frame.pop("handle", None)
+        fields = ("message",)
+    else:
+        fields = tuple(sorted(FRAME_FIELDS[kind]))
+    unknown = sorted(set(frame) - set(fields))
+    if unknown:
+        raise ClientError("INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown)))
+    for field in fields:
+        if field not in frame:
+            raise ClientError("MISSING_FIELD", "The field %r is required." % field)
+    if kind == READ:
+        seq = frame["seq"]
+        if type(seq) is not int or not 0 <= seq <= SEQ_MAX:
+            raise ClientError("INVALID_FIELD", "The field 'seq' must be a non-negative integer.")
+        return Frame(READ, seq=seq)
+    if kind != MESSAGE:
+        return Frame(kind)
+    for field in fields:
+        if not isinstance(frame[field], str):
+            raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
+    if handle is None:
+        handle = check_handle(frame["handle"])
+    return Frame(MESSAGE, handle=handle, message=check_message(frame["message"]))
+
+
+def parse_chat_frame(content):
+    """Validate a seed-protocol chat frame (no identity): returns
+    ``(handle, message)``, both ``str``, the handle stripped of surrounding
+    whitespace, the message as sent. Raises what ``parse_frame`` raises, and
+    ``INVALID_FRAME`` for a frame of another type."""
+    frame = parse_frame(content)
+    if frame.type != MESSAGE:
+        raise ClientError("INVALID_FRAME", "Expected a chat message.")
+    return frame.handle, frame.message
+
+
+def check_handle(value):
+    """``value`` (str) stripped of surrounding whitespace, if it may be a
+    handle: 1 to ``CHAT_HANDLE_MAX_LENGTH`` characters, no control
+    characters. Raises ``ClientError`` (``HANDLE_EMPTY``,
+    ``HANDLE_TOO_LONG``, ``INVALID_FIELD``) otherwise."""
+    handle = value.strip()
+    _check_text("handle", handle, conf.get("CHAT_HANDLE_MAX_LENGTH"), HANDLE_FORBIDDEN_RE)
+    return handle
+
+
+def check_message(value):
+    """``value`` (str) as sent, if it may be a message: 1 to
+    ``CHAT_MESSAGE_MAX_LENGTH`` characters, not only whitespace, no control
+    characters but line breaks and tabs. Raises ``ClientError``
+    (``MESSAGE_EMPTY``, ``MESSAGE_TOO_LONG``, ``INVALID_FIELD``) otherwise."""
+    _check_text("message", value, conf.get("CHAT_MESSAGE_MAX_LENGTH"), MESSAGE_FORBIDDEN_RE)
+    return value
+
+
+def _decode(content):
+    """The JSON object (dict) a frame holds; raises ``ClientError``."""
     text = content.get("text")
     if text is None:
         raise ClientError("BINARY_FRAME", "Only text frames are accepted.")
@@ -55,20 +147,7 @@ def parse_chat_frame(content):
         raise ClientError("INVALID_JSON", "The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise ClientError("INVALID_FRAME", "The frame must be a JSON object.")
-    unknown = sorted(set(frame) - set(CHAT_FIELDS))
-    if unknown:
-        raise ClientError("INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown)))
-    for field in CHAT_FIELDS:
-        if field not in frame:
-            raise ClientError("MISSING_FIELD", "The field %r is required." % field)
-        if not isinstance(frame[field], str):
-            raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
-
-    handle = frame["handle"].strip()
-    _check_text("handle", handle, conf.get("CHAT_HANDLE_MAX_LENGTH"), HANDLE_FORBIDDEN_RE)
-    message = frame["message"]
-    _check_text("message", message, conf.get("CHAT_MESSAGE_MAX_LENGTH"), MESSAGE_FORBIDDEN_RE)
-    return handle, message
+    return frame
 
 
 def _check_text(field, value, max_length, forbidden_re):

@@ -10,13 +10,13 @@ import json
 import logging
 import threading
 
-from django.db import Error, connection
+from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from chat import conf
 from chat.exceptions import ClientError
-from chat.models import Message, Room
+from chat.models import Message, ReadMark, Room
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,23 @@ def post_message(room, handle, text):
         message = room.messages.create(handle=handle, message=text, seq=last + 1)
         _broadcast(room, message)
     return message
+
+
+def mark_read(user_id, room, seq):
+    """Record that the user ``user_id`` (int) has read ``room`` (a ``Room``)
+    up to its message ``seq`` (int). Keeps the highest ``seq`` ever
+    reported, so reports that cross on the way cannot move it back. One
+    UPDATE, plus an INSERT the first time. Returns None; raises
+    ``django.db.Error`` when the database cannot be reached."""
+    marks = ReadMark.objects.filter(user_id=user_id, room_id=room.pk)
+    if marks.filter(seq__lt=seq).update(seq=seq):
+        return
+    try:
+        with transaction.atomic():
+            ReadMark.objects.get_or_create(user_id=user_id, room_id=room.pk, defaults={"seq": seq})
+    except IntegrityError:
+        # Another socket of the same user created it meanwhile.
+        marks.filter(seq__lt=seq).update(seq=seq)
 
 
 def _store_numbered_postgresql(room, handle, text):

@@ -88,6 +88,18 @@ TEMPLATES = [
     },
 ]
 
+# Accounts (/accounts/): Django's users, with its four standard password
+# checks applied at sign-up. The redirects are URL names (chat/urls.py).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "chat:index"
+
 # PostgreSQL URLs go to chat.transport.postgresql, which is Django's own
 # backend plus a fix for psycopg2 2.9 (see that module).
 DATABASES = {
@@ -181,6 +193,7 @@ CHAT_SOCKET_BUFFER_MAX_BYTES = _tunable("CHAT_SOCKET_BUFFER_MAX_BYTES")
 CHAT_SOCKET_BUFFER_SOFT_BYTES = _tunable("CHAT_SOCKET_BUFFER_SOFT_BYTES")
 CHAT_SOCKET_STALL_SECONDS = _tunable("CHAT_SOCKET_STALL_SECONDS")
 CHAT_CHANNEL_SESSION_SECONDS = _tunable("CHAT_CHANNEL_SESSION_SECONDS")
+CHAT_PRESENCE_NAMES_MAX = _tunable("CHAT_PRESENCE_NAMES_MAX")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -7,11 +7,14 @@ from channels import Group
 from channels.exceptions import DenyConnection
 from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError
-from django.test import override_settings
+from django.test import Client, override_settings
 
-from chat import services
-from chat.models import Message, Room
+from chat import presence, services
+from chat.identity import GUEST_NAME_SESSION_KEY
+from chat.models import Message, ReadMark, Room
 from chat.transport.ordering import NEXT_ORDER_KEY
 
 ORIGIN = [[b"origin", b"http://localhost:8000"]]
@@ -127,7 +130,7 @@ class ReceiveTests(ConsumerTestCase):
             with self.subTest(code=code):
                 self.say_raw(sender, content)
                 error = sender.receive()
-                self.assertEqual(set(error), {"error", "detail"})
+                self.assertEqual(set(error), {"type", "error", "detail"})
                 self.assertEqual(error["error"], code)
                 self.assertIsNone(other.receive())
         self.assertFalse(Message.objects.exists())
@@ -197,3 +200,180 @@ class RateLimitTests(ConsumerTestCase):
         )
         self.say(other, handle="bob", message="my turn")
         self.assertEqual(other.receive()["message"], "my turn")
+
+
+def session_cookie(user=None, guest_name=None):
+    """A ``sessionid`` cookie header (list of one [name, value] pair) of a
+    real HTTP session: signed in as ``user``, or holding ``guest_name``."""
+    http = Client()
+    if user is not None:
+        http.force_login(user)
+    else:
+        session = http.session
+        session[GUEST_NAME_SESSION_KEY] = guest_name
+        session.save()
+        http.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+    key = http.cookies[settings.SESSION_COOKIE_NAME].value
+    return [[b"cookie", ("%s=%s" % (settings.SESSION_COOKIE_NAME, key)).encode()]]
+
+
+class IdentityTestCase(ConsumerTestCase):
+    def setUp(self):
+        super().setUp()
+        presence.reset_store()
+
+    def tearDown(self):
+        presence.reset_store()
+        super().tearDown()
+
+    def connect(self, label="lobby", headers=()):
+        """A WSClient connected with ``headers`` besides the Origin; returns
+        it and what its accept carried (a decoded frame, or None)."""
+        client = WSClient(ordered=True)
+        client.send(
+            "websocket.connect", {"headers": ORIGIN + list(headers)}, path="/chat/%s/" % label
+        )
+        client.consume("websocket.connect", check_accept=False)
+        reply = self.get_next_message(client.reply_channel, require=True).content
+        self.assertTrue(reply.get("accept"))
+        return client, (json.loads(reply["text"]) if "text" in reply else None)
+
+
+class IdentityTests(IdentityTestCase):
+    def test_a_socket_without_a_cookie_is_accepted_without_a_roster_and_names_each_message(self):
+        client, accepted_with = self.connect()
+        self.assertIsNone(accepted_with)
+        self.say(client, handle="ann", message="hi")
+        self.assertEqual(client.receive()["handle"], "ann")
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 1})
+
+    def test_a_signed_in_users_handle_is_the_username_whatever_the_frame_says(self):
+        user = User.objects.create_user("alice", password="x")
+        client, roster = self.connect(headers=session_cookie(user))
+        self.assertEqual(roster, {"type": "presence", "members": ["alice"], "anonymous": 0})
+        self.say(client, message="no handle needed")
+        self.say(client, handle="mallory", message="not mallory")
+        frames = [client.receive(), client.receive()]
+        self.assertEqual([f["handle"] for f in frames], ["alice", "alice"])
+        self.assertEqual(list(Message.objects.values_list("handle", flat=True)), ["alice", "alice"])
+
+    def test_a_guests_picked_name_is_the_handle(self):
+        client, roster = self.connect(headers=session_cookie(guest_name="Gus"))
+        self.assertEqual(roster["members"], ["Gus"])
+        self.say(client, message="hello")
+        self.assertEqual(client.receive()["handle"], "Gus")
+
+    def test_a_members_only_room_refuses_a_guest_with_room_access_denied_and_4003(self):
+        Room.objects.create(label="staff", name="staff", members_only=True)
+        for headers in ([], session_cookie(guest_name="Gus")):
+            client = WSClient(ordered=True)
+            client.send("websocket.connect", {"headers": ORIGIN + headers}, path="/chat/staff/")
+            client.consume("websocket.connect", check_accept=False)
+            reply = self.get_next_message(client.reply_channel, require=True).content
+            self.assertEqual(reply["close"], 4003)
+            self.assertEqual(json.loads(reply["text"])["error"], "ROOM_ACCESS_DENIED")
+            self.say(client, label="staff", handle="gus", message="let me in")
+            self.assertEqual(client.receive()["error"], "NOT_JOINED")
+        self.assertEqual(presence.online_counts(["staff"]), {"staff": 0})
+        self.assertFalse(Message.objects.exists())
+
+    def test_a_members_only_room_admits_a_signed_in_user(self):
+        Room.objects.create(label="staff", name="staff", members_only=True)
+        user = User.objects.create_user("alice", password="x")
+        _, roster = self.connect("staff", session_cookie(user))
+        self.assertEqual(roster["members"], ["alice"])
+
+
+class PresenceFrameTests(IdentityTestCase):
+    def typed(self, client, kind, **fields):
+        self.say(client, type=kind, **fields)
+
+    def test_a_seed_protocol_socket_gets_no_presence_or_typing_frames(self):
+        seed, _ = self.connect()
+        user = User.objects.create_user("alice", password="x")
+        alice, _ = self.connect(headers=session_cookie(user))
+        self.assertEqual(presence.flush_due(presence.now_ms() + 5000), 1)
+        self.typed(alice, "typing")
+        self.say(seed, handle="ann", message="hi")
+        self.assertEqual(seed.receive()["type"], "message")
+        self.assertIsNone(seed.receive())
+
+    def test_joins_are_coalesced_into_one_frame_for_the_presence_group(self):
+        user = User.objects.create_user("alice", password="x")
+        alice, _ = self.connect(headers=session_cookie(user))
+        presence.flush_due(presence.now_ms() + 5000)
+        alice.receive()  # her own join
+        self.connect(headers=session_cookie(guest_name="Gus"))
+        self.connect(headers=session_cookie(guest_name="Hal"))
+        self.connect()
+        self.assertEqual(presence.flush_due(presence.now_ms() + 10_000), 1)
+        self.assertEqual(
+            alice.receive(),
+            {"type": "presence", "members": ["Gus", "Hal", "alice"], "anonymous": 1},
+        )
+        self.assertIsNone(alice.receive())
+
+    def test_a_ping_is_answered_and_makes_an_anonymous_socket_hear_presence(self):
+        client, _ = self.connect()
+        self.typed(client, "ping")
+        self.assertEqual(client.receive(), {"type": "presence", "members": [], "anonymous": 1})
+        self.assertEqual(client.receive(), {"type": "pong"})
+        self.typed(client, "ping")
+        self.assertEqual(client.receive(), {"type": "pong"})
+
+    def test_a_ping_puts_back_a_socket_that_presence_lost(self):
+        client, _ = self.connect()
+        presence.reset_store()  # as a Redis restart would
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 0})
+        self.typed(client, "ping")
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 1})
+
+    def test_typing_is_relayed_as_the_handle_at_most_once_every_two_seconds(self):
+        user = User.objects.create_user("alice", password="x")
+        alice, _ = self.connect(headers=session_cookie(user))
+        other, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        with mock.patch("chat.consumers.clock", return_value=1000.0):
+            self.typed(alice, "typing")
+            self.typed(alice, "typing")
+        with mock.patch("chat.consumers.clock", return_value=1002.5):
+            self.typed(alice, "typing")
+        self.assertEqual(other.receive(), {"type": "typing", "handle": "alice"})
+        self.assertEqual(other.receive(), {"type": "typing", "handle": "alice"})
+        self.assertIsNone(other.receive())
+        self.assertFalse(Message.objects.exists())
+
+    def test_an_anonymous_socket_types_as_the_handle_it_last_sent_a_message_as(self):
+        watcher, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        seed, _ = self.connect()
+        self.typed(seed, "typing")  # no handle yet: not relayed
+        self.say(seed, handle="ann", message="hi")
+        with mock.patch("chat.consumers.clock", return_value=2000.0):
+            self.typed(seed, "typing")
+        frames = [watcher.receive(), watcher.receive()]
+        self.assertEqual(frames[0]["type"], "message")
+        self.assertEqual(frames[1], {"type": "typing", "handle": "ann"})
+
+
+class ReadMarkTests(IdentityTestCase):
+    def test_read_marks_are_written_at_most_every_five_seconds_and_at_disconnect(self):
+        user = User.objects.create_user("alice", password="x")
+        client, _ = self.connect(headers=session_cookie(user))
+        room = Room.objects.get()
+        with mock.patch("chat.consumers.clock", return_value=1000.0):
+            self.say(client, type="read", seq=3)
+            self.say(client, type="read", seq=7)
+        self.assertEqual(ReadMark.objects.get(user=user, room=room).seq, 3)
+        with mock.patch("chat.consumers.clock", return_value=1006.0):
+            self.say(client, type="read", seq=5)  # lower than pending: kept at 7
+        self.assertEqual(ReadMark.objects.get().seq, 7)
+        with mock.patch("chat.consumers.clock", return_value=1007.0):
+            self.say(client, type="read", seq=9)
+        self.assertEqual(ReadMark.objects.get().seq, 7)
+        client.send_and_consume("websocket.disconnect", path="/chat/lobby/")
+        self.assertEqual(ReadMark.objects.get().seq, 9)
+
+    def test_read_frames_of_a_socket_without_a_user_are_ignored(self):
+        client, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        self.say(client, type="read", seq=3)
+        self.assertIsNone(client.receive())
+        self.assertFalse(ReadMark.objects.exists())

@@ -19,6 +19,7 @@ def test_as_dict_is_the_one_payload_shape_with_a_utc_iso_timestamp():
     message = Message.objects.create(room=room, handle="ann", message="hi", timestamp=moment, seq=1)
 
     assert message.as_dict() == {
+        "type": "message",
         "id": message.pk,
         "seq": 1,
         "timestamp": "2017-05-01T14:00:00.123456Z",

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from chat.exceptions import ClientError
-from chat.protocol import max_frame_length, parse_chat_frame
+from chat.protocol import Frame, max_frame_length, parse_chat_frame, parse_frame
 
 
 def frame(**fields):
@@ -52,7 +52,7 @@ def test_a_refused_frame_raises_a_client_error_with_its_code(content, code):
     with pytest.raises(ClientError) as refused:
         parse_chat_frame(content)
     assert refused.value.code == code
-    assert refused.value.as_dict() == {"error": code, "detail": refused.value.detail}
+    assert refused.value.as_dict() == {"type": "error", "error": code, "detail": refused.value.detail}
     assert refused.value.detail
 
 
@@ -76,3 +76,43 @@ def test_the_limits_come_from_settings():
     with pytest.raises(ClientError) as refused:
         parse_chat_frame(frame(handle="anne", message="m"))
     assert refused.value.code == "HANDLE_TOO_LONG"
+
+
+def test_a_frame_without_a_type_or_typed_message_is_a_chat_message():
+    assert parse_frame(frame(handle="ann", message="hi")) == Frame("message", "ann", "hi")
+    typed = frame(type="message", handle=" ann ", message="hi")
+    assert parse_frame(typed) == Frame("message", "ann", "hi")
+
+
+def test_a_socket_with_a_server_set_handle_may_leave_the_handle_out_and_any_sent_is_ignored():
+    assert parse_frame(frame(message="hi"), handle="bob") == Frame("message", "bob", "hi")
+    spoofed = frame(handle="carol", message="hi")
+    assert parse_frame(spoofed, handle="bob") == Frame("message", "bob", "hi")
+    # ...even one that would be refused as a handle.
+    assert parse_frame(frame(handle="", message="hi"), handle="bob").handle == "bob"
+
+
+@pytest.mark.parametrize("kind", ["typing", "ping"])
+def test_typing_and_ping_frames_carry_nothing_else(kind):
+    assert parse_frame(frame(type=kind)) == Frame(kind)
+    with pytest.raises(ClientError) as refused:
+        parse_frame(frame(type=kind, handle="ann"))
+    assert refused.value.code == "INVALID_FRAME"
+
+
+def test_a_read_frame_carries_a_non_negative_integer_seq():
+    assert parse_frame(frame(type="read", seq=12)) == Frame("read", seq=12)
+    for seq in (-1, 1.5, "12", True, None, 2**31):
+        with pytest.raises(ClientError) as refused:
+            parse_frame(frame(type="read", seq=seq))
+        assert refused.value.code == "INVALID_FIELD", seq
+    with pytest.raises(ClientError) as refused:
+        parse_frame(frame(type="read"))
+    assert refused.value.code == "MISSING_FIELD"
+
+
+@pytest.mark.parametrize("kind", ["hello", "", 3, None, ["ping"]])
+def test_an_unknown_type_is_an_invalid_frame(kind):
+    with pytest.raises(ClientError) as refused:
+        parse_frame(frame(type=kind))
+    assert refused.value.code == "INVALID_FRAME"

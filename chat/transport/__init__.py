@@ -10,6 +10,7 @@ maps what may import what:
 - ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
   bound (installed by ``asgi.py``).
+- ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent.
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
@@ -18,7 +19,7 @@ The chat's own modules use only what this package exports below; everything
 else here is reached through settings.
 """
 
-__all__ = ["in_socket_order"]
+__all__ = ["heartbeat_key", "in_socket_order"]
 
 
 def __getattr__(name):
@@ -29,4 +30,8 @@ def __getattr__(name):
         from chat.transport.ordering import in_socket_order
 
         return in_socket_order
+    if name == "heartbeat_key":
+        from chat.transport.daphne_heartbeat import heartbeat_key
+
+        return heartbeat_key
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -15,6 +15,9 @@ than ``CHAT_SOCKET_BUFFER_SOFT_BYTES`` waiting for longer than
 Group, and the client reconnects and catches up (docs/protocol.md) when it
 reads again. Nothing else in the room waits for it.
 
+It also starts its process's heartbeat at the first connect
+(``daphne_heartbeat``), which tells the workers when a Daphne has died.
+
 ``install()`` puts the protocol in place; ``asgi.py`` calls it, so it applies
 in the process that runs ``daphne asgi:channel_layer``. It changes nothing
 in the worker processes.
@@ -27,6 +30,7 @@ from daphne import http_protocol
 from daphne.ws_protocol import WebSocketProtocol
 
 from chat import conf
+from chat.transport import daphne_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +49,16 @@ def unsent_bytes(transport):
 
 
 class BoundedWebSocketProtocol(WebSocketProtocol):
-    """Daphne's WebSocket protocol, cutting off a peer that does not read."""
+    """Daphne's WebSocket protocol, cutting off a peer that does not read,
+    and keeping its process's heartbeat (``daphne_heartbeat``) alive."""
 
     backed_up_since = None
+
+    def onConnect(self, request):
+        # Before the connect is sent on: a worker that files this socket
+        # under its Daphne must find that Daphne alive.
+        daphne_heartbeat.ensure_started(self.main_factory.send_channel)
+        return super().onConnect(request)
 
     def serverSend(self, content, binary=False):
         if self.transport is not None and self._over_limit(unsent_bytes(self.transport)):
