@@ -48,6 +48,10 @@ ECHO_TIMEOUT_S = 5.0
 # seconds: a message still missing by then was dropped, not delayed.
 DRAIN_IDLE_S = 5.0
 
+# The frames of docs/protocol.md's "Presence" (and the pong that answers the
+# ping a member opts in with): counted, not timed.
+PRESENCE_TYPES = frozenset({"presence", "join", "leave", "typing", "pong"})
+
 # How often the drain and the progress bar look at the counters, in seconds.
 POLL_S = 0.05
 
@@ -96,6 +100,7 @@ class LoadResult:
     handled: int = 0
     duplicates: int = 0
     gaps: int = 0
+    presence_frames: int = 0
     foreign_frames: int = 0
     failed_pages: int = 0
     failed_connects: int = 0
@@ -116,8 +121,9 @@ class Ledger:
     """The run's bookkeeping: when each message was sent, and every
     delivery of it, into ``result`` (a ``LoadResult``)."""
 
-    def __init__(self, result, message_size=0):
+    def __init__(self, result, message_size=0, presence=True):
         self.result = result
+        self.presence = presence
         self.prefix = "b:%s:" % result.run_id
         self.message_size = message_size
         self.sent_at = {}
@@ -151,6 +157,9 @@ class Ledger:
             return
         if not isinstance(frame, dict):
             result.foreign_frames += 1
+            return
+        if frame.get("type") in PRESENCE_TYPES:
+            result.presence_frames += 1
             return
         if "error" in frame:
             result.error_codes[str(frame["error"])] += 1
@@ -251,6 +260,10 @@ class Member:
         result.connect_ms.append((time.monotonic() - started) * 1000.0)
         result.joined += 1
         self.reader = asyncio.create_task(self._read())
+        if self.ledger.presence:
+            # A socket with no session hears presence once it sends a typed
+            # frame (docs/protocol.md); the page's client pings on open too.
+            await self.ws.send_str('{"type": "ping"}')
         return True
 
     async def _read(self):
@@ -350,6 +363,7 @@ async def run_load(
     drain,
     connect_concurrency=50,
     message_size=0,
+    presence=True,
     run_id=None,
     on_phase=None,
     progress=null_progress,
@@ -360,7 +374,9 @@ async def run_load(
     Sending lasts ``duration`` seconds (for an idle scenario, the sockets
     are held that long before the one broadcast); then deliveries are
     awaited for at most ``drain`` seconds. At most ``connect_concurrency``
-    members join at once. ``message_size`` pads messages to that many
+    members join at once. With ``presence`` each member pings once it has
+    joined, so it takes presence frames as the room page does (counted in
+    ``presence_frames``). ``message_size`` pads messages to that many
     characters. ``run_id`` (str, from ``new_run_id``; a fresh one when
     None) names the rooms and messages. ``on_phase(name)`` is called as
     each phase of ``Phases`` begins, so that a caller can sample the
@@ -371,7 +387,7 @@ async def run_load(
     """
     run_id = run_id or new_run_id()
     result = LoadResult(run_id=run_id, sockets=scenario.sockets)
-    ledger = Ledger(result, message_size)
+    ledger = Ledger(result, message_size, presence)
     rooms = [Room("%s%d" % (label_prefix(run_id), n)) for n in range(scenario.rooms)]
     members = []
     for room in rooms:

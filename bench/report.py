@@ -145,6 +145,8 @@ def build_record(
         "delivered": result.delivered,
         "delivered_pct": round(result.delivered / expected * 100.0, 2) if expected else None,
         "handled": result.handled,
+        # Presence, join, leave, typing and pong frames the members took.
+        "presence_frames": result.presence_frames,
         "stored": stored,
         "backlog": backlog,
         # One broadcast has no rate to speak of; only its spread does.

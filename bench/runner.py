@@ -30,7 +30,8 @@ class BenchOptions:
     ``"chat"``/``"stock"``). ``duration`` and ``drain`` are seconds;
     ``overrides`` a dict for ``scenarios.override`` (rooms, members,
     senders, rate, window, connections). ``connect_concurrency`` bounds
-    simultaneous joins; ``message_size`` pads messages (characters).
+    simultaneous joins; ``message_size`` pads messages (characters);
+    ``presence`` makes members take presence frames (they ping on joining).
     ``progress`` shows tqdm bars on stderr. ``plot_dir`` (str or None) gets
     the PNGs, ``output`` (str or None) the JSON lines appended. ``watch``
     (dict of name to pid) adds processes to sample in URL mode;
@@ -47,6 +48,7 @@ class BenchOptions:
     overrides: dict = field(default_factory=dict)
     connect_concurrency: int = 50
     message_size: int = 0
+    presence: bool = True
     progress: bool = True
     plot_dir: str | None = None
     output: str | None = None
@@ -157,6 +159,7 @@ def run_scenario(target, scenario, options):
             drain=options.drain,
             connect_concurrency=options.connect_concurrency,
             message_size=options.message_size,
+            presence=options.presence,
             run_id=run_id,
             on_phase=on_phase,
             progress=tqdm_progress if options.progress else client.null_progress,

@@ -175,6 +175,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
         parser.add_argument(
+            "--no-presence",
+            action="store_true",
+            help="members speak only the seed protocol and take no presence frames "
+            "(by default each pings once on joining, as the room page does)",
+        )
+        parser.add_argument(
             "--table",
             metavar="FILE",
             help="print the runs recorded in FILE (as --output writes it) as a Markdown "
@@ -214,6 +220,7 @@ class Command(BaseCommand):
             },
             connect_concurrency=options["connect_concurrency"],
             message_size=options["message_size"],
+            presence=not options["no_presence"],
             progress=not options["no_progress"],
             plot_dir=options["plot"],
             output=options["output"],
