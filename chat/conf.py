@@ -41,6 +41,15 @@ DEFAULTS = {
     "CHAT_PRESENCE_NAMES_MAX": 100,
 }
 
+# The intervals of docs/protocol.md's typed frames, in ms, which the server
+# keeps and the room page is given: a socket's typing frames are relayed at
+# most once per TYPING_INTERVAL_MS; its read marks are written at most once
+# per READ_INTERVAL_MS; the page pings every PING_INTERVAL_MS, well inside
+# the 60 s in which a lost member must leave every roster.
+TYPING_INTERVAL_MS = 2000
+READ_INTERVAL_MS = 5000
+PING_INTERVAL_MS = 20000
+
 # Longest room label, in characters. It is the width of the Room.label column,
 # so it is fixed here rather than a setting: changing it needs a migration.
 LABEL_MAX_LENGTH = 50

@@ -17,7 +17,7 @@ from channels.security.websockets import allowed_hosts_only
 from channels.sessions import channel_session
 from django import db
 
-from chat import identity, presence, services
+from chat import conf, identity, presence, services
 from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
@@ -75,11 +75,10 @@ READ_WRITTEN_AT_KEY = "read_written_at"
 # by: shared by every worker, as one socket's frames go to any of them.
 clock = time.time
 
-# Least time between two relayed typing frames of one socket, in seconds
-# (docs/protocol.md, "Typed frames").
-TYPING_INTERVAL_S = 2.0
-# Least time between two read-mark writes of one socket, in seconds.
-READ_INTERVAL_S = 5.0
+# Least time between two relayed typing frames, and between two read-mark
+# writes, of one socket, in seconds (docs/protocol.md, "Typed frames").
+TYPING_INTERVAL_S = conf.TYPING_INTERVAL_MS / 1000
+READ_INTERVAL_S = conf.READ_INTERVAL_MS / 1000
 
 # The close code of a socket refused by a members-only room: 4000-4999 is
 # the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.

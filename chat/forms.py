@@ -1,6 +1,9 @@
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 
-from chat import conf
+from chat import conf, identity
+from chat.exceptions import ClientError
 
 
 class NewRoomForm(forms.Form):
@@ -16,3 +19,57 @@ class NewRoomForm(forms.Form):
         if not conf.is_valid_label(label):
             raise forms.ValidationError("That label is reserved; choose another.")
         return label
+
+
+class GuestNameForm(forms.Form):
+    """The room page's form for a guest to pick a name: one field, ``name``.
+
+    Valid when ``chat.identity.clean_guest_name`` accepts the name; then
+    ``cleaned_data["name"]`` is the cleaned name (str). Its refusals become
+    errors on the field, with the ``ClientError``'s ``detail`` as message and
+    its ``code`` as code."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Built per form, not at import, so that the length limit follows
+        # the setting as it is now (a test may override it).
+        self.fields["name"] = forms.CharField(
+            label="Your name", max_length=conf.get("CHAT_HANDLE_MAX_LENGTH")
+        )
+
+    def clean_name(self):
+        try:
+            return identity.clean_guest_name(self.cleaned_data["name"])
+        except ClientError as error:
+            raise forms.ValidationError(error.detail, code=error.code) from None
+
+
+class SignupForm(UserCreationForm):
+    """``/accounts/signup/``'s form: Django's ``UserCreationForm`` (a
+    username, a password twice, checked by ``AUTH_PASSWORD_VALIDATORS``),
+    with the username held to the chat's handle rules, since a user's
+    username is their handle: at most ``CHAT_HANDLE_MAX_LENGTH``
+    characters, and unique regardless of case, as guest names are checked
+    against usernames regardless of case (``chat.identity``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        max_length = conf.get("CHAT_HANDLE_MAX_LENGTH")
+        username = self.fields["username"]
+        username.widget.attrs["maxlength"] = max_length
+        username.help_text = (
+            "Your name in the chat: up to %d letters, digits and @ . + - _." % max_length
+        )
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        max_length = conf.get("CHAT_HANDLE_MAX_LENGTH")
+        if len(username) > max_length:
+            raise forms.ValidationError(
+                "A username may be at most %(max)d characters.",
+                code="max_length",
+                params={"max": max_length},
+            )
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("A user with that username already exists.", code="unique")
+        return username

@@ -38,6 +38,13 @@ class Identity:
 ANONYMOUS = Identity()
 
 
+def access_denied():
+    """The ``ClientError`` (``ROOM_ACCESS_DENIED``, HTTP status 403) that a
+    members-only room answers a non-member with, on the page, the catch-up
+    endpoint and the socket alike."""
+    return ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.", status=403)
+
+
 def identify(user, session):
     """The ``Identity`` of a request or socket: a signed-in ``user`` (a
     Django user, or ``AnonymousUser``, or None) speaks as their username;

@@ -1,16 +1,30 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.http import require_POST
 
 from chat import views
+
+account_patterns = [
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    # Only by POST, so that a link or an image on another site cannot sign
+    # anyone out; the POST carries the CSRF token.
+    path("logout/", require_POST(auth_views.LogoutView.as_view()), name="logout"),
+]
 
 chat_patterns = [
     path("", views.index, name="index"),
     path("new/", views.new_room, name="new"),
     path("<slug:label>/", views.room, name="room"),
+    path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/messages", views.messages, name="messages"),
 ]
 
+# The site's own paths come before the chat's, whose <slug:label>/ would
+# otherwise match them; conf.RESERVED_LABELS keeps rooms off them.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include(account_patterns)),
     path("", include((chat_patterns, "chat"))),
 ]

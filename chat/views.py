@@ -1,12 +1,19 @@
 import functools
 
+from django.conf import settings
+from django.contrib import auth
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.crypto import get_random_string
+from django.utils.http import is_safe_url
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from chat import conf, selectors, services
 from chat.exceptions import ClientError
-from chat.forms import NewRoomForm
+from chat.forms import GuestNameForm, NewRoomForm, SignupForm
+from chat.identity import ANONYMOUS, USER, access_denied, identify, set_guest_name
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -17,7 +24,9 @@ RANDOM_LABEL_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 def index(request):
-    """``/``: list the rooms and offer a form to open one by label.
+    """``/``: list the rooms (``selectors.room_list``: who is online, the
+    last activity, and a signed-in user's unread count) and offer a form to
+    open one by label.
 
     POST with a valid ``label`` redirects to that room (302); an invalid one
     re-renders the page with the form's errors (400)."""
@@ -29,7 +38,7 @@ def index(request):
     else:
         form = NewRoomForm()
         status = 200
-    context = {"rooms": selectors.rooms(), "form": form}
+    context = {"rooms": selectors.room_list(request.user), "form": form}
     return render(request, "chat/index.html", context, status=status)
 
 
@@ -43,27 +52,85 @@ def new_room(request):
 
 def room(request, label):
     """``/<label>/``: the room page with its last ``CHAT_HISTORY_LENGTH``
-    messages, oldest first. Creates the room on first visit.
+    messages, oldest first. Creates the room on first visit. A members-only
+    room shows a guest no messages, with status 403.
 
     Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH``; the URL
     pattern already admits only slugs."""
+    return _room_page(request, _open_room(label))
+
+
+@require_POST
+def guest_name(request, label):
+    """``POST /<label>/name/``: a guest picks the name (field ``name``) they
+    speak as, kept in their session for every room; redirects (302) to the
+    room.
+
+    A name that ``chat.identity.clean_guest_name`` refuses re-renders the
+    room page with the error on the form, status 400, and stores nothing;
+    so does any name from a signed-in user, whose handle is their username.
+    Raises ``Http404`` as ``room`` does."""
+    room = _open_room(label)
+    if identify(request.user, request.session).kind == USER:
+        return _room_page(request, room, status=400)
+    form = GuestNameForm(request.POST)
+    if not form.is_valid():
+        return _room_page(request, room, guest_form=form, status=400)
+    set_guest_name(request.session, form.cleaned_data["name"])
+    return redirect("chat:room", label=room.label)
+
+
+def _open_room(label):
+    """The ``Room`` labelled ``label``, created on first use; raises
+    ``Http404`` for a label that may not name a room."""
     try:
-        room = services.open_room(label)
+        return services.open_room(label)
     except ClientError:
         raise Http404("No such room.") from None
-    limit = conf.get("CHAT_HISTORY_LENGTH")
-    history = selectors.messages_before(room, None, limit + 1)
-    return render(
-        request,
-        "chat/room.html",
-        {
-            "room": room,
-            "history": history[-limit:],
-            "has_older": len(history) > limit,
-            "handle_max_length": conf.get("CHAT_HANDLE_MAX_LENGTH"),
-            "message_max_length": conf.get("CHAT_MESSAGE_MAX_LENGTH"),
-        },
-    )
+
+
+def _room_page(request, room, guest_form=None, status=200):
+    """Render ``room``'s page (``chat/room.html``) for this request's
+    identity, with ``guest_form`` (a bound ``GuestNameForm``) in place of a
+    blank one, and ``status`` unless the room turns the guest away (403).
+
+    The template's context: ``room``; ``history`` (list of ``Message``,
+    oldest first) and ``has_older`` (bool); ``handle_max_length`` and
+    ``message_max_length`` (int, characters); ``identity``
+    (``chat.identity.Identity``); ``guest_form`` (a ``GuestNameForm``, or
+    None unless the identity is anonymous); ``access_denied`` (bool: a
+    members-only room and not a member, so no history); ``read_seq`` (int,
+    the ``seq`` of a signed-in user's read mark here, or None); and
+    ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
+    (int, ms)."""
+    who = identify(request.user, request.session)
+    access_denied = room.members_only and not who.is_member
+    if access_denied:
+        history, has_older, status = [], False, 403
+    else:
+        limit = conf.get("CHAT_HISTORY_LENGTH")
+        history = selectors.messages_before(room, None, limit + 1)
+        has_older = len(history) > limit
+        history = history[-limit:]
+    if who != ANONYMOUS:
+        guest_form = None
+    elif guest_form is None:
+        guest_form = GuestNameForm()
+    context = {
+        "room": room,
+        "history": history,
+        "has_older": has_older,
+        "handle_max_length": conf.get("CHAT_HANDLE_MAX_LENGTH"),
+        "message_max_length": conf.get("CHAT_MESSAGE_MAX_LENGTH"),
+        "identity": who,
+        "guest_form": guest_form,
+        "access_denied": access_denied,
+        "read_seq": selectors.read_seq(request.user, room),
+        "ping_interval_ms": conf.PING_INTERVAL_MS,
+        "typing_interval_ms": conf.TYPING_INTERVAL_MS,
+        "read_interval_ms": conf.READ_INTERVAL_MS,
+    }
+    return render(request, "chat/room.html", context, status=status)
 
 
 def json_client_errors(view):
@@ -94,8 +161,9 @@ def messages(request, label):
     Returns ``{"messages": [Message.as_dict(), ...], "has_more": bool}``,
     where ``has_more`` says another page lies beyond this one in the
     direction asked. A bad parameter gets 400 with ``{"error", "detail"}``;
-    an unknown room gets 404 with the same shape. docs/protocol.md has the
-    details.
+    an unknown room gets 404 with the same shape, and a members-only room
+    403 (``ROOM_ACCESS_DENIED``) unless the request is signed in.
+    docs/protocol.md has the details.
     """
     after = _optional_int(request.GET, "after")
     before = _optional_int(request.GET, "before")
@@ -109,6 +177,8 @@ def messages(request, label):
     room = selectors.find_room(label)
     if room is None:
         raise ClientError("NOT_FOUND", "No such room.", status=404)
+    if room.members_only and not identify(request.user, request.session).is_member:
+        raise access_denied()
 
     # One more than asked tells whether another page follows.
     if after is not None:
@@ -132,3 +202,35 @@ def _optional_int(params, name):
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ClientError("INVALID_PARAMETER", "'%s' must be a non-negative integer." % name)
     return int(value)
+
+
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+def signup(request):
+    """``/accounts/signup/``: create an account (``SignupForm``: a username
+    and a password twice, the password checked by
+    ``AUTH_PASSWORD_VALIDATORS``), sign in as it, and redirect (302) to the
+    ``next`` parameter when it is a URL of this site, else to
+    ``LOGIN_REDIRECT_URL``. A refused form re-renders with its errors
+    (400) and creates nothing."""
+    next_url = _safe_next(request)
+    if request.method == "POST":
+        form = SignupForm(request.POST)
+        if form.is_valid():
+            auth.login(request, form.save())
+            return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        status = 400
+    else:
+        form = SignupForm()
+        status = 200
+    context = {"form": form, "next": next_url}
+    return render(request, "registration/signup.html", context, status=status)
+
+
+def _safe_next(request):
+    """The ``next`` parameter (POST, else GET) when it is a URL of this site
+    (str), else ``""``: never a redirect to another site."""
+    next_url = request.POST.get("next", request.GET.get("next", ""))
+    if is_safe_url(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return next_url
+    return ""

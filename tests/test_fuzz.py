@@ -95,7 +95,7 @@ class FrameFuzzTests(ChannelTestCaseMixin, TestCase):
         event("refused: %s" % reply.get("error") if "error" in reply else "accepted")
         if "error" in reply:
             self.assertIn(reply["error"], ERROR_CODES)
-            self.assertEqual(set(reply), {"error", "detail"})
+            self.assertEqual(set(reply), {"type", "error", "detail"})
             self.assertEqual(Message.objects.count(), stored_before)
         else:
             stored = Message.objects.get(pk=reply["id"])

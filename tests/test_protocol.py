@@ -52,7 +52,8 @@ def test_a_refused_frame_raises_a_client_error_with_its_code(content, code):
     with pytest.raises(ClientError) as refused:
         parse_chat_frame(content)
     assert refused.value.code == code
-    assert refused.value.as_dict() == {"type": "error", "error": code, "detail": refused.value.detail}
+    expected = {"type": "error", "error": code, "detail": refused.value.detail}
+    assert refused.value.as_dict() == expected
     assert refused.value.detail
 
 

@@ -1,9 +1,17 @@
+import datetime
+import re
+from unittest import mock
+
 import pytest
-from django.test import Client
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from chat import conf
-from chat.models import Room
+from chat.forms import GuestNameForm
+from chat.identity import ANONYMOUS, GUEST, GUEST_NAME_SESSION_KEY, USER, Identity
+from chat.models import ReadMark, Room
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -145,4 +153,270 @@ def test_the_messages_endpoint_does_not_create_rooms(client):
     response = client.get("/nowhere/messages")
     assert response.status_code == 404
     assert response.json()["error"] == "NOT_FOUND"
+    assert not Room.objects.exists()
+
+
+def make_user(username="ann"):
+    return User.objects.create_user(username)
+
+
+def make_members_only_room(label="club"):
+    return Room.objects.create(label=label, name=label, members_only=True)
+
+
+ROOM_CONTEXT = {
+    "room",
+    "history",
+    "has_older",
+    "handle_max_length",
+    "message_max_length",
+    "identity",
+    "guest_form",
+    "access_denied",
+    "read_seq",
+    "ping_interval_ms",
+    "typing_interval_ms",
+    "read_interval_ms",
+}
+
+
+def test_the_room_page_gives_its_template_every_name_it_relies_on(client):
+    response = client.get("/lobby/")
+    assert ROOM_CONTEXT <= set(response.context.keys())
+    assert response.context["room"] == Room.objects.get(label="lobby")
+    assert response.context["handle_max_length"] == 50
+    assert response.context["message_max_length"] == 2000
+    assert response.context["ping_interval_ms"] == 20000
+    assert response.context["typing_interval_ms"] == 2000
+    assert response.context["read_interval_ms"] == 5000
+
+
+def test_the_room_page_offers_someone_without_a_name_the_guest_name_form(client):
+    response = client.get("/lobby/")
+    assert response.context["identity"] == ANONYMOUS
+    assert isinstance(response.context["guest_form"], GuestNameForm)
+    assert not response.context["guest_form"].is_bound
+    assert response.context["access_denied"] is False
+    assert response.context["read_seq"] is None
+
+
+def test_the_guest_name_form_is_labelled_and_sized_by_the_handle_limit():
+    form = GuestNameForm()
+    assert form["name"].label == "Your name"
+    assert 'maxlength="50"' in str(form["name"])
+    with override_settings(CHAT_HANDLE_MAX_LENGTH=12):
+        assert 'maxlength="12"' in str(GuestNameForm()["name"])
+
+
+def test_the_room_page_knows_a_named_guest_and_offers_no_form(client):
+    session = client.session
+    session[GUEST_NAME_SESSION_KEY] = "bob"
+    session.save()
+    response = client.get("/lobby/")
+    assert response.context["identity"] == Identity(GUEST, "bob")
+    assert response.context["guest_form"] is None
+    assert response.context["read_seq"] is None
+
+
+def test_the_room_page_knows_a_signed_in_user_and_where_they_stopped_reading(client):
+    ann = make_user("ann")
+    room = make_room()
+    make_messages(room, 9)
+    client.force_login(ann)
+
+    response = client.get("/lobby/")
+    assert response.context["identity"] == Identity(USER, "ann")
+    assert response.context["guest_form"] is None
+    assert response.context["read_seq"] is None
+
+    ReadMark.objects.create(user=ann, room=room, seq=6)
+    ReadMark.objects.create(user=ann, room=make_room("elsewhere"), seq=2)
+    assert client.get("/lobby/").context["read_seq"] == 6
+
+
+def test_a_guest_name_is_kept_in_the_session_and_the_guest_sent_back_to_the_room(client):
+    response = client.post("/lobby/name/", {"name": "  bob  "})
+    assert response.status_code == 302
+    assert response["Location"] == "/lobby/"
+    assert client.session[GUEST_NAME_SESSION_KEY] == "bob"
+
+
+def test_a_guest_name_holds_across_requests_and_rooms(client):
+    client.post("/lobby/name/", {"name": "bob"})
+    assert client.get("/lobby/").context["identity"] == Identity(GUEST, "bob")
+    assert client.get("/garden/").context["identity"] == Identity(GUEST, "bob")
+    assert "bob" not in Client().get("/lobby/").content.decode()
+
+
+def test_the_guest_name_url_is_named_and_sits_under_the_room():
+    assert reverse("chat:guest_name", kwargs={"label": "lobby"}) == "/lobby/name/"
+
+
+@pytest.mark.parametrize(
+    "name, error",
+    [
+        ("", "This field is required."),
+        ("   ", "This field is required."),
+        ("x" * 51, "Ensure this value has at most 50 characters (it has 51)."),
+        ("bell\x07", "The handle contains characters that are not allowed."),
+        ("tab\tname", "The handle contains characters that are not allowed."),
+        ("ANN", "That name belongs to an account; pick another."),
+        ("aNn", "That name belongs to an account; pick another."),
+    ],
+)
+def test_a_refused_guest_name_gets_400_with_the_error_on_the_form_and_stores_nothing(
+    client, name, error
+):
+    make_user("ann")
+    response = client.post("/lobby/name/", {"name": name})
+    assert response.status_code == 400
+    assert response.templates[0].name == "chat/room.html"
+    form = response.context["guest_form"]
+    assert form.is_bound and form.errors["name"] == [error]
+    assert GUEST_NAME_SESSION_KEY not in client.session
+    assert response.context["identity"] == ANONYMOUS
+
+
+def test_a_refused_guest_name_leaves_an_earlier_name_in_place(client):
+    client.post("/lobby/name/", {"name": "bob"})
+    assert client.post("/lobby/name/", {"name": "\x00"}).status_code == 400
+    assert client.session[GUEST_NAME_SESSION_KEY] == "bob"
+
+
+def test_a_signed_in_user_cannot_take_a_guest_name(client):
+    client.force_login(make_user("ann"))
+    response = client.post("/lobby/name/", {"name": "bob"})
+    assert response.status_code == 400
+    assert GUEST_NAME_SESSION_KEY not in client.session
+    assert response.context["identity"] == Identity(USER, "ann")
+
+
+def test_a_guest_name_is_only_posted(client):
+    assert client.get("/lobby/name/").status_code == 405
+
+
+def test_the_guest_name_form_is_protected_by_csrf():
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/lobby/name/", {"name": "bob"}).status_code == 403
+    assert GUEST_NAME_SESSION_KEY not in strict.session
+
+
+@pytest.mark.parametrize("name", ["", "bob"])
+def test_a_members_only_room_turns_away_a_guest_with_403_and_no_history(client, name):
+    make_messages(make_members_only_room(), 3)
+    if name:
+        client.post("/club/name/", {"name": name})
+    response = client.get("/club/")
+    assert response.status_code == 403
+    assert response.context["access_denied"] is True
+    assert response.context["history"] == []
+    assert response.context["has_older"] is False
+    assert "message 1" not in response.content.decode()
+
+
+def test_a_members_only_room_shows_a_signed_in_user_its_history(client):
+    messages = make_messages(make_members_only_room(), 3)
+    client.force_login(make_user("ann"))
+    response = client.get("/club/")
+    assert response.status_code == 200
+    assert response.context["access_denied"] is False
+    assert response.context["history"] == messages
+
+
+@pytest.mark.parametrize("name", ["", "bob"])
+def test_the_messages_endpoint_of_a_members_only_room_refuses_a_guest(client, name):
+    make_messages(make_members_only_room(), 3)
+    if name:
+        client.post("/club/name/", {"name": name})
+    response = client.get("/club/messages", {"after": 0})
+    assert response.status_code == 403
+    assert response.json() == {
+        "type": "error",
+        "error": "ROOM_ACCESS_DENIED",
+        "detail": "This room is for signed-in members only.",
+    }
+
+
+def test_the_messages_endpoint_of_a_members_only_room_serves_a_signed_in_user(client):
+    messages = make_messages(make_members_only_room(), 3)
+    client.force_login(make_user("ann"))
+    response = client.get("/club/messages", {"after": 0})
+    assert response.status_code == 200
+    assert response.json()["messages"] == [m.as_dict() for m in messages]
+
+
+def online(counts):
+    """Patch ``chat.presence.online_counts`` to answer ``counts`` ({label:
+    int}, 0 for the labels it leaves out)."""
+    return mock.patch(
+        "chat.presence.online_counts",
+        side_effect=lambda labels: {label: counts.get(label, 0) for label in labels},
+    )
+
+
+def room_items(page):
+    """The room list of an index ``page`` (str), in order: a dict of each
+    room's label (str) to the HTML (str) of its ``<li class="room">``."""
+    items = re.findall(r'<li class="room" data-label="([^"]+)">(.*?)</li>', page, re.S)
+    return dict(items)
+
+
+def test_the_index_lists_the_busiest_rooms_first_with_who_is_online(client):
+    now = timezone.now()
+    make_messages(make_room("recent"), 1, start=now - datetime.timedelta(minutes=1))
+    make_messages(make_room("busy"), 1, start=now - datetime.timedelta(hours=2))
+    make_room("empty")
+    with online({"busy": 3}):
+        items = room_items(client.get("/").content.decode())
+    assert list(items) == ["busy", "recent", "empty"]
+    assert '<span class="online">3 online</span>' in items["busy"]
+    assert '<span class="online">0 online</span>' in items["recent"]
+
+
+def test_the_index_shows_each_rooms_last_activity_as_a_time(client):
+    start = datetime.datetime(2026, 11, 30, 9, 15, 0, tzinfo=datetime.UTC)
+    make_messages(make_room("lobby"), 2, start=start)
+    make_room("empty")
+    with online({}):
+        page = client.get("/").content.decode()
+    assert '<time class="activity" datetime="2026-11-30T09:15:01Z">' in page
+    assert page.count('class="activity"') == 1
+
+
+def test_the_index_shows_a_signed_in_user_what_they_have_not_read(client):
+    ann = make_user("ann")
+    lobby, garden, attic = make_room("lobby"), make_room("garden"), make_room("attic")
+    make_messages(lobby, 8)
+    make_messages(garden, 2)
+    make_messages(attic, 4)
+    ReadMark.objects.create(user=ann, room=lobby, seq=5)
+    ReadMark.objects.create(user=ann, room=attic, seq=4)
+    client.force_login(ann)
+    with online({}):
+        items = room_items(client.get("/").content.decode())
+    assert '<span class="unread" data-unread="3">3 unread</span>' in items["lobby"]
+    assert '<span class="unread" data-unread="0">0 unread</span>' in items["attic"]
+    assert "unread" not in items["garden"]
+
+
+def test_the_index_shows_no_unread_figures_to_a_guest(client):
+    make_messages(make_room("lobby"), 8)
+    with online({}):
+        assert 'class="unread"' not in client.get("/").content.decode()
+
+
+def test_the_index_still_opens_rooms_by_label_and_at_random(client):
+    make_room("lobby")
+    with online({"lobby": 1}):
+        page = client.get("/").content.decode()
+    assert '<form method="post" action="/" class="new-room">' in page
+    assert 'href="/new/"' in page
+
+
+@pytest.mark.parametrize("label", ["accounts", "api", "media"])
+def test_the_sites_own_paths_are_reserved_labels(client, label):
+    assert label in conf.RESERVED_LABELS
+    assert not conf.is_valid_label(label)
+    assert client.post("/", {"label": label}).status_code == 400
+    assert client.get("/%s/" % label).status_code == 404
     assert not Room.objects.exists()

@@ -1,11 +1,58 @@
 """A WebSocket client of the chat protocol, for tests against the real split."""
 
 import json
+import subprocess
+import sys
+import time
 import uuid
 
 import websocket
 
 from bench import services
+from bench.split import PROJECT_DIR
+
+
+class Roster:
+    """Who a client knows is in its room, kept from presence frames as
+    docs/protocol.md "Presence" says: ``members`` (set of str) and
+    ``anonymous`` (int)."""
+
+    def __init__(self):
+        self.members = set()
+        self.anonymous = 0
+
+    def apply(self, frame):
+        kind = frame.get("type")
+        if kind == "presence":
+            self.members = set(frame.get("members", ()))
+            self.anonymous = frame["anonymous"]
+        elif kind == "join":
+            self.members.add(frame["handle"])
+        elif kind == "leave":
+            self.members.discard(frame["handle"])
+
+
+def guest_sessions(env, *names):
+    """HTTP sessions holding the guest ``names`` (str), made in the split's
+    database (``env``); returns their session keys (list of str)."""
+    code = (
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from chat.identity import GUEST_NAME_SESSION_KEY\n"
+        "for name in %r:\n"
+        "    session = SessionStore()\n"
+        "    session[GUEST_NAME_SESSION_KEY] = name\n"
+        "    session.create()\n"
+        "    print(session.session_key)\n"
+    ) % (list(names),)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
 
 
 def unique_label(stem):
@@ -20,15 +67,54 @@ class ChatClient:
     fails the test instead of hanging it.
     """
 
-    def __init__(self, split, label, timeout=30, origin=None):
+    def __init__(self, split, label, timeout=30, origin=None, session_key=None):
+        options = {"cookie": "sessionid=%s" % session_key} if session_key else {}
         self.socket = websocket.create_connection(
             split.ws_url("/chat/%s/" % label),
             timeout=timeout,
             origin=origin or split.base_url,
+            **options,
         )
+        self.roster = Roster()
 
     def send(self, handle, message):
         self.socket.send(json.dumps({"handle": handle, "message": message}))
+
+    def send_frame(self, **fields):
+        """Send one frame of ``fields``, e.g. ``type="ping"``."""
+        self.socket.send(json.dumps(fields))
+
+    def receive_until(self, done, timeout=60):
+        """Receive frames, applying presence frames to ``roster``, until
+        ``done(frame)`` is true for one; returns every frame received (list
+        of dict). Raises ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        frames = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("Not done after %d s; received %r" % (timeout, frames))
+            self.socket.settimeout(remaining)
+            try:
+                frame = self.receive()
+            except websocket.WebSocketTimeoutException:
+                continue
+            self.roster.apply(frame)
+            frames.append(frame)
+            if done(frame):
+                return frames
+
+    def wait_for_roster(self, members, anonymous, timeout=60):
+        """Receive until the roster shows ``members`` (set of str) and
+        ``anonymous`` (int); returns the frames received."""
+        expected = (set(members), anonymous)
+
+        def matches(_frame):
+            return (self.roster.members, self.roster.anonymous) == expected
+
+        if matches(None):
+            return []
+        return self.receive_until(matches, timeout)
 
     def send_raw(self, text):
         self.socket.send(text)
