@@ -44,7 +44,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 INSTALLED_APPS = [
     # First, so that its runserver (channels', through WhiteNoise's wrapper,
     # logging once per line) is the one manage.py finds.
-    "chat",
+    "chat.apps.ChatConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     "channels",
     # The load generator, manage.py chatbench; its command needs the
     # development requirements and says so without them.
-    "bench",
+    "bench.apps.BenchConfig",
 ]
 
 MIDDLEWARE = [
