@@ -5,8 +5,8 @@ import time
 import pytest
 import redis
 
+from bench.chat_client import ChatClient, unique_label
 from chat import conf
-from tests.integration.chat_client import ChatClient, unique_label
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from bench.chat_client import ChatClient, stored_messages, unique_label
 from bench.split import PROJECT_DIR
-from tests.integration.chat_client import ChatClient, stored_messages, unique_label
 
 pytestmark = pytest.mark.integration
 

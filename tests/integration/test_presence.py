@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from bench.chat_client import ChatClient, guest_sessions, unique_label
 from bench.split import Split
-from tests.integration.chat_client import ChatClient, guest_sessions, unique_label
 
 pytestmark = pytest.mark.integration
 

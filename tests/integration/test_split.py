@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 import websocket
 
-from tests.integration.chat_client import ChatClient, stored_messages, unique_label
+from bench.chat_client import ChatClient, stored_messages, unique_label
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
-"""A WebSocket client of the chat protocol, for tests against the real split."""
+"""A blocking WebSocket client of the chat protocol, for the integration
+tests and the benchmark's presence checks against the real split."""
 
 import json
 import subprocess
