@@ -8,6 +8,7 @@ from channels.exceptions import DenyConnection
 from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError
 from django.test import Client, override_settings
@@ -262,6 +263,18 @@ class IdentityTests(IdentityTestCase):
         self.assertEqual(roster["members"], ["Gus"])
         self.say(client, message="hello")
         self.assertEqual(client.receive()["handle"], "Gus")
+
+    def test_the_identity_is_read_at_connect_and_a_later_sign_in_waits_for_a_reconnect(self):
+        cookie = session_cookie(guest_name="Gus")
+        client, _ = self.connect(headers=cookie)
+        key = cookie[0][1].decode().split("=", 1)[1]
+        session = SessionStore(key)
+        session[GUEST_NAME_SESSION_KEY] = "Renamed"
+        session.save()
+        self.say(client, message="hello")
+        self.assertEqual(client.receive()["handle"], "Gus")
+        again, roster = self.connect(headers=cookie)
+        self.assertEqual(roster["members"], ["Gus", "Renamed"])
 
     def test_a_members_only_room_refuses_a_guest_with_room_access_denied_and_4003(self):
         Room.objects.create(label="staff", name="staff", members_only=True)
