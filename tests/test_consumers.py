@@ -8,8 +8,8 @@ from channels.exceptions import DenyConnection
 from channels.sessions import session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import InterfaceError, OperationalError
 from django.test import Client, override_settings
 
