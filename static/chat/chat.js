@@ -1,21 +1,41 @@
 // The room page's client. docs/protocol.md describes what it speaks:
 // one WebSocket to /chat/<label>/, reconnected with backoff when it drops,
 // and the /<label>/messages endpoint to catch up on whatever the socket
-// missed, so every message the room stored is shown once, in order.
+// missed, so every message the room stored is shown once, in order. Around
+// that it keeps the roster and the typing line from the presence frames,
+// sends the heartbeat, and, for a signed-in reader, the read marks.
 (function () {
   "use strict";
 
+  var page = document.getElementById("room");
   var list = document.getElementById("messages");
+  if (!page || !list) {
+    return;  // a members-only room turned this visitor away: no socket
+  }
+  var scroller = document.getElementById("scroller");
   var form = document.getElementById("chatform");
-  var handleInput = document.getElementById("handle");
+  var handleInput = document.getElementById("handle");  // absent with a server-set handle
   var messageInput = document.getElementById("message");
   var statusLine = document.getElementById("status");
   var errorLine = document.getElementById("error");
   var olderButton = document.getElementById("older");
+  var jumpButton = document.getElementById("jump");
+  var typingLine = document.getElementById("typing");
+  var roster = document.getElementById("roster");
+  var memberList = document.getElementById("members");
+  var othersLine = document.getElementById("others");
+  var onlineCount = document.getElementById("online");
   var label = list.dataset.label;
   var messagesUrl = list.dataset.messagesUrl;
   var scheme = window.location.protocol === "https:" ? "wss" : "ws";
   var socketUrl = scheme + "://" + window.location.host + "/chat/" + label + "/";
+
+  // Who this page speaks as: "user", "guest" or "" (each message names its sender).
+  var identityKind = page.dataset.identityKind;
+  var myHandle = page.dataset.handle;
+  var PING_INTERVAL_MS = Number(page.dataset.pingIntervalMs) || 20000;
+  var TYPING_INTERVAL_MS = Number(page.dataset.typingIntervalMs) || 2000;
+  var READ_INTERVAL_MS = Number(page.dataset.readIntervalMs) || 5000;
 
   // Reconnection backoff, in ms: doubled after each failure, with full jitter.
   var MIN_DELAY_MS = 500;
@@ -26,10 +46,18 @@
   // How long a stored message may take to arrive live before it counts as missed, ms.
   var ARRIVAL_GRACE_MS = 5000;
   var PAGE_SIZE = 100;
+  // How long "ann is typing…" stays after her last typing frame, ms.
+  var TYPING_SHOWN_MS = 3000;
+  // How close to the bottom of the pane still counts as reading the newest, px.
+  var BOTTOM_SLACK_PX = 48;
 
   var delayMs = MIN_DELAY_MS;
   var socket = null;
   var checkTimer = null;
+  var pingTimer = null;
+  var reconnectTimer = null;
+  // Set once the server has closed the socket for good (a members-only room).
+  var refused = false;
 
   // Ids on the page, so a message is never shown twice.
   var shown = new Set();
@@ -46,7 +74,9 @@
     last = {id: Number(li.dataset.id), seq: Number(li.dataset.seq)};
   });
 
-  handleInput.value = window.localStorage.getItem("chat-handle") || "";
+  if (handleInput) {
+    handleInput.value = window.localStorage.getItem("chat-handle") || "";
+  }
 
   function setStatus(text) {
     statusLine.textContent = text;
@@ -62,22 +92,103 @@
     errorLine.hidden = true;
   }
 
+  // Sends one frame if the socket is open; returns whether it did.
+  function sendFrame(frame) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      return false;
+    }
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  // ---- Times, in the reader's own time zone -------------------------------
+
+  var clockFormat = new Intl.DateTimeFormat(undefined, {hour: "2-digit", minute: "2-digit"});
+  var dayFormat = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+  });
+  var fullFormat = new Intl.DateTimeFormat(undefined, {dateStyle: "full", timeStyle: "long"});
+
+  function showTime(element, iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) {
+      return;
+    }
+    var today = new Date().toDateString() === date.toDateString();
+    element.textContent = (today ? clockFormat : dayFormat).format(date);
+    element.title = fullFormat.format(date);
+  }
+
+  list.querySelectorAll("time[datetime]").forEach(function (time) {
+    showTime(time, time.getAttribute("datetime"));
+  });
+
+  // ---- Scrolling ----------------------------------------------------------
+
+  // Messages appended while the reader was scrolled up, not yet seen.
+  var unseen = 0;
+  // Whether the reader is following the newest messages (at the bottom).
+  var following = true;
+
+  function atBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK_PX;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+    following = true;
+  }
+
+  function showJump() {
+    jumpButton.textContent = unseen + (unseen === 1 ? " new message" : " new messages") + " ↓";
+    jumpButton.hidden = unseen === 0;
+  }
+
+  scroller.addEventListener("scroll", function () {
+    following = atBottom();
+    if (unseen && following) {
+      unseen = 0;
+      showJump();
+    }
+    readSoon();
+  }, {passive: true});
+
+  // A pane that shrinks (a rotated phone, a growing composer) keeps a
+  // reader who was following at the newest message.
+  new ResizeObserver(function () {
+    if (following) {
+      scrollToBottom();
+    }
+  }).observe(scroller);
+
+  jumpButton.addEventListener("click", function () {
+    scrollToBottom();
+    unseen = 0;
+    showJump();
+    messageInput.focus();
+  });
+
+  // ---- Messages -----------------------------------------------------------
+
   // Built with textContent only: whatever a message holds is shown as text.
   function render(message) {
     var li = document.createElement("li");
     li.className = "message";
+    if (myHandle && message.handle === myHandle) {
+      li.classList.add("mine");
+    }
     li.dataset.id = message.id;
     li.dataset.seq = message.seq;
-    var time = document.createElement("time");
-    time.dateTime = message.timestamp;
-    time.textContent = new Date(message.timestamp).toTimeString().slice(0, 8);
     var handle = document.createElement("span");
     handle.className = "handle";
     handle.textContent = message.handle;
+    var time = document.createElement("time");
+    time.dateTime = message.timestamp;
+    showTime(time, message.timestamp);
     var text = document.createElement("span");
     text.className = "text";
     text.textContent = message.message;
-    li.append(time, " ", handle, " ", text);
+    li.append(handle, " ", time, " ", text);
     return li;
   }
 
@@ -88,9 +199,15 @@
       return;
     }
     shown.add(message.id);
-    var li = render(message);
-    list.appendChild(li);
-    li.scrollIntoView({block: "end"});
+    var follow = atBottom();
+    list.appendChild(render(message));
+    if (follow) {
+      scrollToBottom();
+    } else {
+      unseen += 1;
+      showJump();
+    }
+    readSoon();
   }
 
   function fetchPage(query) {
@@ -170,6 +287,200 @@
     }, function () {});
   }
 
+  // ---- Read marks (signed-in readers only) --------------------------------
+
+  var readSent = Number(page.dataset.readSeq) || 0;
+  var readSentAt = -Infinity;
+  var readTimer = null;
+
+  // Is the newest message shown at least partly inside the pane?
+  function newestOnScreen() {
+    var newest = list.lastElementChild;
+    if (!newest) {
+      return false;
+    }
+    var item = newest.getBoundingClientRect();
+    var pane = scroller.getBoundingClientRect();
+    return item.top < pane.bottom && item.bottom > pane.top;
+  }
+
+  // Send {"type": "read"} when the reader has seen further than last time,
+  // at most once every READ_INTERVAL_MS (unless `now`).
+  function sendRead(now) {
+    if (identityKind !== "user" || last.seq <= readSent || !newestOnScreen()) {
+      return;
+    }
+    var wait = readSentAt + READ_INTERVAL_MS - Date.now();
+    if (!now && wait > 0) {
+      if (!readTimer) {
+        readTimer = window.setTimeout(function () {
+          readTimer = null;
+          readSoon();
+        }, wait);
+      }
+      return;
+    }
+    if (sendFrame({type: "read", seq: last.seq})) {
+      readSent = last.seq;
+      readSentAt = Date.now();
+    }
+  }
+
+  function readSoon() {
+    if (document.visibilityState === "visible") {
+      sendRead(false);
+    }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") {
+      sendRead(true);
+    } else {
+      readSoon();
+    }
+  });
+
+  // ---- Presence: the roster ------------------------------------------------
+
+  // The handles present, when the room is small enough to name them; else null.
+  var members = [];
+  var counted = 0;  // with members null: how many handles are present
+  var anonymous = 0;
+
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  function showRoster() {
+    var total;
+    memberList.replaceChildren();
+    if (members) {
+      members.forEach(function (handle) {
+        var li = document.createElement("li");
+        li.textContent = handle;
+        if (handle === myHandle) {
+          li.className = "me";
+          var you = document.createElement("span");
+          you.className = "you";
+          you.textContent = " (you)";
+          li.append(you);
+        }
+        memberList.append(li);
+      });
+      total = members.length + anonymous;
+      if (!anonymous) {
+        othersLine.textContent = "";
+      } else if (members.length) {
+        othersLine.textContent = "and " + plural(anonymous, "other", "others") + " without a name";
+      } else {
+        othersLine.textContent = plural(anonymous, "person", "people") + " without a name";
+      }
+    } else {
+      total = counted + anonymous;
+      othersLine.textContent = plural(counted, "person", "people") +
+        (anonymous ? " and " + plural(anonymous, "other", "others") : "") + " here";
+    }
+    othersLine.hidden = !othersLine.textContent;
+    onlineCount.textContent = total + " online";
+  }
+
+  function onPresence(frame) {
+    anonymous = Number(frame.anonymous) || 0;
+    if (Array.isArray(frame.members)) {
+      members = frame.members.slice().sort();
+    } else {
+      members = null;
+      counted = Number(frame.count) || 0;
+    }
+    showRoster();
+  }
+
+  function onJoin(frame) {
+    if (members && members.indexOf(frame.handle) < 0) {
+      members.push(frame.handle);
+      members.sort();
+      showRoster();
+    }
+  }
+
+  function onLeave(frame) {
+    if (members && members.indexOf(frame.handle) >= 0) {
+      members.splice(members.indexOf(frame.handle), 1);
+      showRoster();
+    }
+    stopTyping(frame.handle);
+  }
+
+  // The roster sits beside the messages on a wide screen and folds away on
+  // a narrow one, where the reader opens it on demand.
+  var wide = window.matchMedia("(min-width: 56rem)");
+  roster.open = wide.matches;
+  wide.addEventListener("change", function (event) {
+    roster.open = event.matches;
+  });
+
+  // ---- Typing -------------------------------------------------------------
+
+  // Handle -> the timer that takes it off the typing line.
+  var typing = new Map();
+
+  function showTyping() {
+    var names = Array.from(typing.keys());
+    var text = "";
+    if (names.length === 1) {
+      text = names[0] + " is typing…";
+    } else if (names.length === 2 || names.length === 3) {
+      text = names.slice(0, -1).join(", ") + " and " + names[names.length - 1] + " are typing…";
+    } else if (names.length > 3) {
+      text = "Several people are typing…";
+    }
+    if (typingLine.textContent !== text) {
+      typingLine.textContent = text;
+    }
+  }
+
+  function onTyping(frame) {
+    if (!frame.handle || frame.handle === myHandle) {
+      return;
+    }
+    window.clearTimeout(typing.get(frame.handle));
+    typing.set(frame.handle, window.setTimeout(function () {
+      stopTyping(frame.handle);
+    }, TYPING_SHOWN_MS));
+    showTyping();
+  }
+
+  function stopTyping(handle) {
+    if (typing.has(handle)) {
+      window.clearTimeout(typing.get(handle));
+      typing.delete(handle);
+      showTyping();
+    }
+  }
+
+  var typingSentAt = -Infinity;
+
+  messageInput.addEventListener("input", function () {
+    fitComposer();
+    if (!messageInput.value.trim() || Date.now() - typingSentAt < TYPING_INTERVAL_MS) {
+      return;
+    }
+    if (sendFrame({type: "typing"})) {
+      typingSentAt = Date.now();
+    }
+  });
+
+  // ---- The socket ---------------------------------------------------------
+
+  function onError(frame) {
+    showError(frame.detail || frame.error);
+    if (frame.error === "NOT_JOINED") {
+      socket.close();
+    } else if (frame.error === "ROOM_ACCESS_DENIED") {
+      refused = true;
+    }
+  }
+
   function connect() {
     setStatus("Connecting…");
     socket = new WebSocket(socketUrl);
@@ -179,6 +490,14 @@
       document.body.dataset.connected = "true";
       sync();
       checkTimer = window.setInterval(check, CHECK_EVERY_MS * (0.75 + Math.random() / 2));
+      pingTimer = window.setInterval(function () {
+        sendFrame({type: "ping"});
+      }, PING_INTERVAL_MS);
+      readSoon();
+      if (!identityKind) {
+        // A socket without an identity hears presence once it sends a typed frame.
+        sendFrame({type: "ping"});
+      }
     };
     socket.onmessage = function (event) {
       var data;
@@ -187,32 +506,81 @@
       } catch (e) {
         return;
       }
-      if (data.error) {
-        showError(data.detail || data.error);
-        if (data.error === "NOT_JOINED") {
-          socket.close();
-        }
-      } else {
+      if (data === null || typeof data !== "object") {
+        return;
+      }
+      // Frames from before 2026-11-30 carry no type: an error or a message.
+      var type = data.type || ("error" in data ? "error" : "message");
+      if (type === "message") {
+        stopTyping(data.handle);
         arrivals += 1;
         data.arrival = arrivals;
         receive(data);
+      } else if (type === "error") {
+        onError(data);
+      } else if (type === "presence") {
+        onPresence(data);
+      } else if (type === "join") {
+        onJoin(data);
+      } else if (type === "leave") {
+        onLeave(data);
+      } else if (type === "typing") {
+        onTyping(data);
       }
+      // "pong", and any type added later, needs nothing.
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       document.body.dataset.connected = "false";
       window.clearInterval(checkTimer);
+      window.clearInterval(pingTimer);
+      // Nobody is known to be typing until the socket is back.
+      typing.forEach(function (timer) { window.clearTimeout(timer); });
+      typing.clear();
+      showTyping();
+      if (refused || event.code === 4003) {
+        setStatus("This room is for signed-in members only.");
+        return;
+      }
       // Full jitter, so that a room full of clients does not reconnect at once.
       var wait = Math.random() * delayMs;
       delayMs = Math.min(delayMs * 2, MAX_DELAY_MS);
       setStatus("Disconnected; reconnecting in " + Math.ceil(wait / 1000) + " s…");
-      window.setTimeout(connect, wait);
+      reconnectTimer = window.setTimeout(connect, wait);
     };
   }
+
+  // A page left for another may be kept, frozen, for the Back button, and
+  // its socket with it: the reader would stay in the roster, and the read
+  // mark unwritten, until the browser dropped the page. So the socket is
+  // closed on the way out and a new one opened if the page comes back.
+  window.addEventListener("pagehide", function () {
+    sendRead(true);
+    var leaving = socket;
+    socket = null;
+    window.clearInterval(checkTimer);
+    window.clearInterval(pingTimer);
+    window.clearTimeout(reconnectTimer);
+    if (leaving) {
+      leaving.onclose = null;
+      leaving.close();
+    }
+    document.body.dataset.connected = "false";
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && !socket) {
+      connect();
+    }
+  });
+
+  // ---- History and the composer ---------------------------------------------
 
   olderButton.addEventListener("click", function () {
     var first = list.querySelector("li[data-id]");
     var query = "limit=" + PAGE_SIZE + (first ? "&before=" + first.dataset.id : "");
     fetchPage(query).then(function (page) {
+      // Keep the messages the reader is looking at where they are.
+      var fromBottom = scroller.scrollHeight - scroller.scrollTop;
       var anchor = list.firstChild;
       page.messages.forEach(function (message) {
         if (!shown.has(message.id)) {
@@ -220,10 +588,24 @@
           list.insertBefore(render(message), anchor);
         }
       });
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
       olderButton.hidden = !page.has_more;
     }, function () {
       showError("Older messages could not be loaded; try again.");
     });
+  });
+
+  // The composer grows with what is typed, up to the height its CSS allows.
+  function fitComposer() {
+    messageInput.style.height = "auto";
+    messageInput.style.height = messageInput.scrollHeight + "px";
+  }
+
+  messageInput.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
   });
 
   form.addEventListener("submit", function (event) {
@@ -233,11 +615,31 @@
       return;
     }
     clearError();
-    window.localStorage.setItem("chat-handle", handleInput.value);
-    socket.send(JSON.stringify({handle: handleInput.value, message: messageInput.value}));
+    var frame;
+    if (handleInput) {
+      window.localStorage.setItem("chat-handle", handleInput.value);
+      frame = {handle: handleInput.value, message: messageInput.value};
+    } else {
+      frame = {type: "message", message: messageInput.value};
+    }
+    socket.send(JSON.stringify(frame));
     messageInput.value = "";
+    fitComposer();
     messageInput.focus();
+    // Whoever speaks wants to see the answer.
+    scrollToBottom();
+    unseen = 0;
+    showJump();
   });
 
+  // ---- Start ----------------------------------------------------------------
+
+  var divider = document.getElementById("unread");
+  if (divider) {
+    divider.scrollIntoView({block: "start"});
+    following = atBottom();
+  } else {
+    scrollToBottom();
+  }
   connect();
 }());

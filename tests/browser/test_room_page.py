@@ -1,52 +1,35 @@
 """The room page in headless Chromium, against the real split."""
 
+import datetime
 import os
-import subprocess
-import sys
+import zoneinfo
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.split import PROJECT_DIR, running
-from tests.integration.chat_client import unique_label
+from bench.chat_client import unique_label
+from bench.split import running
+from tests.browser.pages import (
+    chatting_as,
+    fits_the_width,
+    make_members_only,
+    open_room,
+    pick_guest_name,
+    roster,
+    say,
+    send_from_a_worker,
+    shown_texts,
+    sign_up,
+    typing_line,
+    unique_name,
+    wait_for_text,
+    wait_until,
+    wait_until_connected,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-WAIT_SECONDS = 30
-
-
-def wait_until_connected(page, connected=True):
-    """Wait for chat.js to report its socket open (or closed)."""
-    expected = "true" if connected else "false"
-    WebDriverWait(page, WAIT_SECONDS).until(
-        lambda driver: (
-            driver.find_element(By.TAG_NAME, "body").get_attribute("data-connected") == expected
-        )
-    )
-
-
-def open_room(browser, split, label):
-    page = browser()
-    page.get("%s/%s/" % (split.base_url, label))
-    wait_until_connected(page)
-    return page
-
-
-def say(page, handle, text):
-    page.find_element(By.ID, "handle").clear()
-    page.find_element(By.ID, "handle").send_keys(handle)
-    page.find_element(By.ID, "message").send_keys(text)
-    page.find_element(By.CSS_SELECTOR, "#chatform button").click()
-
-
-def shown_texts(page):
-    return [li.text for li in page.find_elements(By.CSS_SELECTOR, "#messages .text")]
-
-
-def wait_for_text(page, text):
-    WebDriverWait(page, WAIT_SECONDS).until(lambda driver: text in shown_texts(driver))
 
 
 def test_a_message_typed_in_one_page_appears_in_both(browser, split):
@@ -81,18 +64,28 @@ def test_html_in_a_message_shows_as_text_and_never_runs(browser, split):
 
 def test_an_error_frame_is_shown_to_the_user(browser, split):
     page = open_room(browser, split, unique_label("errors"))
-    # The input's maxlength stops a browser user; an oversized message can
-    # still reach the server from a script, and its error must be shown.
+    # The textarea's maxlength stops a browser user; an oversized message
+    # can still reach the server from a script, and its error must be shown.
     page.execute_script("document.getElementById('message').removeAttribute('maxlength')")
 
     say(page, "ann", "m" * 2001)
 
     error = page.find_element(By.ID, "error")
-    WebDriverWait(page, WAIT_SECONDS).until(
-        expected_conditions.visibility_of_element_located((By.ID, "error"))
-    )
+    wait_until(page, expected_conditions.visibility_of_element_located((By.ID, "error")))
     assert "2000" in error.text
     assert shown_texts(page) == []
+
+
+def test_enter_sends_and_shift_enter_starts_a_new_line(browser, split):
+    page = open_room(browser, split, unique_label("enter"))
+    page.find_element(By.ID, "handle").send_keys("ann")
+    composer = page.find_element(By.ID, "message")
+
+    composer.send_keys("first line", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "second line", Keys.ENTER)
+
+    wait_for_text(page, "first line\nsecond line")
+    assert composer.get_attribute("value") == ""
+    assert page.switch_to.active_element == composer
 
 
 def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
@@ -111,20 +104,6 @@ def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
         wait_for_text(page, "back again")
 
 
-def send_from_a_worker(env, label, texts):
-    """Store and broadcast ``texts`` in room ``label`` as a worker would,
-    through ``chat.services``, in a process with the split's ``env``."""
-    code = (
-        "from chat import services\n"
-        "room = services.open_room(%r)\n"
-        "for text in %r:\n"
-        "    services.post_message(room, 'bob', text)\n"
-    ) % (label, list(texts))
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, check=True
-    )
-
-
 def test_older_history_pages_back_on_request(browser, split, split_env):
     label = unique_label("history")
     send_from_a_worker(dict(os.environ, **split_env), label, ["old %d" % n for n in range(60)])
@@ -132,7 +111,7 @@ def test_older_history_pages_back_on_request(browser, split, split_env):
     page = open_room(browser, split, label)
     assert shown_texts(page) == ["old %d" % n for n in range(10, 60)]
     page.find_element(By.ID, "older").click()
-    WebDriverWait(page, WAIT_SECONDS).until(lambda driver: len(shown_texts(driver)) == 60)
+    wait_until(page, lambda driver: len(shown_texts(driver)) == 60)
     assert shown_texts(page) == ["old %d" % n for n in range(60)]
     assert not page.find_element(By.ID, "older").is_displayed()
 
@@ -156,3 +135,324 @@ def test_messages_sent_while_the_page_was_away_appear_once_it_is_back(browser, s
         say(page, "ann", "after")
         wait_for_text(page, "after")
         assert shown_texts(page) == ["before", "while you were away", "after"]
+
+
+def test_a_reader_scrolled_up_is_offered_the_new_messages_instead_of_being_moved(
+    browser, split, split_env
+):
+    label = unique_label("scroll")
+    env = dict(os.environ, **split_env)
+    send_from_a_worker(env, label, ["line %d" % n for n in range(40)])
+    page = open_room(browser, split, label, width=800, height=600)
+    at_bottom = (
+        "var s = document.getElementById('scroller');"
+        "return s.scrollHeight - s.scrollTop - s.clientHeight < 50;"
+    )
+    assert page.execute_script(at_bottom)
+
+    page.execute_script("document.getElementById('scroller').scrollTop = 0;")
+    send_from_a_worker(env, label, ["news 1", "news 2", "news 3"])
+
+    wait_for_text(page, "news 3")
+    jump = page.find_element(By.ID, "jump")
+    wait_until(page, lambda driver: jump.text == "3 new messages ↓")
+    assert page.execute_script("return document.getElementById('scroller').scrollTop;") == 0
+    jump.click()
+    wait_until(page, lambda driver: not jump.is_displayed())
+    assert page.execute_script(at_bottom)
+
+
+def test_a_new_account_chats_under_its_username(browser, split):
+    label = unique_label("account")
+    username = unique_name("ann")
+    page = browser()
+
+    sign_up(page, split, username, next_path="/%s/" % label)
+    wait_until_connected(page)
+
+    assert chatting_as(page) == username
+    assert page.find_element(By.CSS_SELECTOR, "#chatform .identity").text == (
+        "Chatting as %s" % username
+    )
+    assert page.find_elements(By.ID, "handle") == []
+    assert page.find_elements(By.ID, "guestform") == []
+    say(page, None, "hello as a member")
+    wait_for_text(page, "hello as a member")
+    handles = [h.text for h in page.find_elements(By.CSS_SELECTOR, "#messages .handle")]
+    assert handles == [username]
+
+
+def test_a_guest_name_is_picked_once_and_survives_a_reload(browser, split):
+    label = unique_label("guest")
+    name = unique_name("gwen")
+    page = open_room(browser, split, label)
+
+    pick_guest_name(page, name)
+    page.refresh()
+    wait_until_connected(page)
+
+    assert chatting_as(page) == name
+    assert page.find_elements(By.ID, "guestform") == []
+    say(page, None, "hello as a guest")
+    wait_for_text(page, "hello as a guest")
+    assert page.find_element(By.CSS_SELECTOR, "#messages .handle").text == name
+
+
+def test_two_pages_see_each_other_in_the_roster_until_one_closes(browser, split):
+    label = unique_label("roster")
+    ann_name, bob_name = unique_name("ann"), unique_name("bob")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+    pick_guest_name(ann, ann_name)
+    pick_guest_name(bob, bob_name)
+
+    for page in (ann, bob):
+        wait_until(page, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
+        wait_until(page, lambda driver: driver.find_element(By.ID, "online").text == "2 online")
+
+    bob.close()
+
+    wait_until(ann, lambda driver: roster(driver) == [ann_name])
+    wait_until(ann, lambda driver: driver.find_element(By.ID, "online").text == "1 online")
+
+
+def test_a_page_left_for_another_leaves_the_roster_and_comes_back_with_back(browser, split):
+    label = unique_label("away")
+    ann_name, bob_name = unique_name("ann"), unique_name("bob")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+    pick_guest_name(ann, ann_name)
+    pick_guest_name(bob, bob_name)
+    wait_until(ann, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
+
+    bob.get(split.base_url + "/")
+    wait_until(ann, lambda driver: roster(driver) == [ann_name])
+    bob.back()
+
+    wait_until_connected(bob)
+    wait_until(ann, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
+    say(bob, None, "back from the list")
+    wait_for_text(ann, "back from the list")
+
+
+def test_the_other_page_shows_who_is_typing_until_their_message_comes(browser, split):
+    label = unique_label("typing")
+    ann_name, bob_name = unique_name("ann"), unique_name("bob")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+    pick_guest_name(ann, ann_name)
+    pick_guest_name(bob, bob_name)
+    wait_until(bob, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
+
+    bob.find_element(By.ID, "message").send_keys("almost")
+
+    wait_until(ann, lambda driver: typing_line(driver) == "%s is typing…" % bob_name)
+    assert typing_line(bob) == ""
+    bob.find_element(By.ID, "message").send_keys(Keys.ENTER)
+    wait_for_text(ann, "almost")
+    assert typing_line(ann) == ""
+
+
+@pytest.mark.parametrize("width", [360, 768, 1600])
+def test_the_room_page_never_scrolls_sideways_even_with_long_words(
+    browser, split, split_env, width
+):
+    label = unique_label("wide")
+    long_url = "https://example.com/" + "a-very-long-path-segment/" * 20
+    send_from_a_worker(
+        dict(os.environ, **split_env),
+        label,
+        [long_url, "x" * 300, "ordinary words " * 40],
+        handle="h" * 50,
+    )
+
+    page = open_room(browser, split, label, width=width, height=740)
+
+    assert page.execute_script("return window.innerWidth;") == width
+    assert fits_the_width(page)
+    assert page.execute_script(
+        "var s = document.getElementById('scroller'); return s.scrollWidth <= s.clientWidth;"
+    )
+
+
+def test_a_members_only_room_asks_a_guest_to_log_in_and_opens_no_socket(browser, split, split_env):
+    label = unique_label("members")
+    make_members_only(dict(os.environ, **split_env), label)
+    page = browser()
+
+    page.get("%s/%s/" % (split.base_url, label))
+
+    login = page.find_element(By.CSS_SELECTOR, ".room-denied a[href^='/accounts/login/']")
+    assert login.get_attribute("href").endswith("/accounts/login/?next=/%s/" % label)
+    assert page.find_elements(By.ID, "messages") == []
+    assert page.find_element(By.TAG_NAME, "body").get_attribute("data-connected") is None
+    # A new account is let in.
+    page.find_element(By.CSS_SELECTOR, ".room-denied a[href^='/accounts/signup/']").click()
+    sign_up(page, split, unique_name("member"), next_path="/%s/" % label)
+    wait_until_connected(page)
+    say(page, None, "members only")
+    wait_for_text(page, "members only")
+
+
+def test_times_are_shown_in_the_readers_time_zone(browser, split, split_env):
+    label = unique_label("zone")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["what time is it?"])
+    page = browser()
+    page.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
+
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+
+    time = page.find_element(By.CSS_SELECTOR, "#messages time")
+    stamp = datetime.datetime.fromisoformat(time.get_attribute("datetime").replace("Z", "+00:00"))
+    in_kolkata = stamp.astimezone(zoneinfo.ZoneInfo("Asia/Kolkata"))
+    # Kolkata is UTC+5:30, so its minutes differ from the server's UTC ones.
+    assert in_kolkata.strftime("%I:%M") in time.text
+    assert "5:30" in time.get_attribute("title")  # the zone, GMT+5:30
+
+
+def test_the_roster_folds_away_on_a_phone_and_opens_from_the_keyboard(browser, split):
+    label = unique_label("fold")
+    page = open_room(browser, split, label, width=360, height=740)
+    summary = page.find_element(By.CSS_SELECTOR, "#roster summary")
+    assert page.find_element(By.ID, "roster").get_attribute("open") is None
+
+    summary.send_keys(Keys.ENTER)
+
+    wait_until(page, lambda driver: driver.find_element(By.ID, "roster").get_attribute("open"))
+    # The anonymous page is counted once it has said hello with a ping.
+    wait_until(page, lambda driver: driver.find_element(By.ID, "online").text == "1 online")
+    assert "1 person without a name" in page.find_element(By.ID, "others").text
+
+
+def test_the_page_follows_a_dark_colour_scheme(browser, split):
+    page = browser()
+    page.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    page.get("%s/%s/" % (split.base_url, unique_label("dark")))
+    wait_until_connected(page)
+
+    background = page.execute_script(
+        "return getComputedStyle(document.body).backgroundColor.match(/\\d+/g).map(Number);"
+    )
+    assert sum(background[:3]) < 3 * 64
+
+
+# Keeps every socket the page opens in window.sockets, so that a test can
+# hand the page frames the server sends only in rare cases.
+KEEP_SOCKETS = """
+window.sockets = [];
+window.sent = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) { super(...args); window.sockets.push(this); }
+  send(data) { window.sent.push(JSON.parse(data)); super.send(data); }
+};
+"""
+
+
+def keep_sockets(page):
+    """From the next page on, keep its sockets in ``window.sockets`` and
+    the frames it sends in ``window.sent``."""
+    page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": KEEP_SOCKETS})
+
+
+def open_room_keeping_sockets(browser, split, label):
+    page = browser()
+    keep_sockets(page)
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    return page
+
+
+def sent_frames(page, kind):
+    """The frames of type ``kind`` the page has sent (list of dict)."""
+    return [f for f in page.execute_script("return window.sent;") if f.get("type") == kind]
+
+
+def hand_frame(page, frame):
+    """Give the page's open socket ``frame`` (a dict) as if the server sent
+    it. From the first such frame on, what the server really sends is
+    dropped, so that it cannot overwrite what the test handed."""
+    page.execute_script(
+        "var socket = window.sockets[window.sockets.length - 1];"
+        "if (!socket.handed) { socket.handed = socket.onmessage; socket.onmessage = null; }"
+        "socket.handed(new MessageEvent('message', {data: JSON.stringify(arguments[0])}));",
+        frame,
+    )
+
+
+def test_a_large_rooms_presence_is_shown_as_counts(browser, split):
+    page = open_room_keeping_sockets(browser, split, unique_label("large"))
+
+    hand_frame(page, {"type": "presence", "count": 250, "anonymous": 3})
+
+    wait_until(page, lambda driver: driver.find_element(By.ID, "online").text == "253 online")
+    others = page.execute_script("return document.getElementById('others').textContent;")
+    assert others == "250 people and 3 others here"
+    assert roster(page) == []
+
+
+def test_join_and_leave_change_the_roster_and_leave_ends_typing(browser, split):
+    page = open_room_keeping_sockets(browser, split, unique_label("joins"))
+    hand_frame(page, {"type": "presence", "members": ["bob"], "anonymous": 0})
+
+    hand_frame(page, {"type": "join", "handle": "ann"})
+    hand_frame(page, {"type": "typing", "handle": "ann"})
+    hand_frame(page, {"type": "typing", "handle": "bob"})
+
+    assert roster(page) == ["ann", "bob"]
+    assert typing_line(page) == "ann and bob are typing…"
+    hand_frame(page, {"type": "leave", "handle": "bob"})
+    assert roster(page) == ["ann"]
+    assert typing_line(page) == "ann is typing…"
+    # The line goes by itself a few seconds after the last typing frame.
+    wait_until(page, lambda driver: typing_line(driver) == "", seconds=6)
+
+
+def test_frames_without_a_type_are_still_understood(browser, split):
+    page = open_room_keeping_sockets(browser, split, unique_label("untyped"))
+
+    hand_frame(page, {"error": "RATE_LIMITED", "detail": "Too many messages."})
+    hand_frame(
+        page,
+        {
+            "id": 10**9,
+            "seq": 1,
+            "timestamp": "2026-11-30T12:00:00Z",
+            "handle": "old",
+            "message": "from an older server",
+        },
+    )
+    hand_frame(page, {"type": "pong"})
+    hand_frame(page, {"type": "something-new", "handle": "x"})
+
+    assert page.find_element(By.ID, "error").text == "Too many messages."
+    assert shown_texts(page) == ["from an older server"]
+
+
+def test_a_member_sends_typing_at_most_once_an_interval_and_read_marks(browser, split, split_env):
+    label = unique_label("frames")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["one", "two"])
+    page = browser()
+    sign_up(page, split, unique_name("member"))
+    keep_sockets(page)
+
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    page.find_element(By.ID, "message").send_keys("several keys in a row")
+
+    assert len(sent_frames(page, "typing")) == 1
+    assert sent_frames(page, "read") == [{"type": "read", "seq": 2}]
+    page.find_element(By.ID, "message").send_keys(Keys.ENTER)
+    wait_for_text(page, "several keys in a row")
+    # Read again once the interval since the last read mark has passed.
+    wait_until(page, lambda driver: sent_frames(driver, "read")[-1]["seq"] == 3, seconds=10)
+
+
+def test_a_guest_sends_no_read_marks_and_pings_to_hear_presence(browser, split, split_env):
+    label = unique_label("noread")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["one"])
+
+    page = open_room_keeping_sockets(browser, split, label)
+
+    wait_until(page, lambda driver: sent_frames(driver, "ping"))
+    assert sent_frames(page, "read") == []

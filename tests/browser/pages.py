@@ -1,0 +1,156 @@
+"""What the browser tests do on the site's pages: open a room, say
+something, sign up, pick a guest name, read the roster and the typing line,
+and post from outside the browser as a worker would."""
+
+import subprocess
+import sys
+import uuid
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from bench.split import PROJECT_DIR
+
+WAIT_SECONDS = 30
+PASSWORD = "a quiet harbour at dawn 73"
+
+
+def set_viewport(page, width, height):
+    """Give ``page`` a viewport of ``width`` by ``height`` CSS pixels. Below
+    a desk's width it is a phone's: touch-sized, with the page's viewport
+    meta tag applied (a headless window cannot be made that narrow)."""
+    page.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+
+
+def wait_until(page, condition, seconds=WAIT_SECONDS):
+    """Wait until ``condition(page)`` is truthy; returns its value."""
+    return WebDriverWait(page, seconds, poll_frequency=0.2).until(condition)
+
+
+def wait_until_connected(page, connected=True):
+    """Wait for chat.js to report its socket open (or closed)."""
+    expected = "true" if connected else "false"
+    wait_until(
+        page,
+        lambda driver: (
+            driver.find_element(By.TAG_NAME, "body").get_attribute("data-connected") == expected
+        ),
+    )
+
+
+def open_room(browser, split, label, **size):
+    """A new browser (``size``: its ``width`` and ``height``) on room
+    ``label``'s page, its socket open."""
+    page = browser(**size)
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    return page
+
+
+def say(page, handle, text):
+    """Send ``text`` from the composer; ``handle`` goes in the per-message
+    name field, which a page with a server-set handle does not have (None)."""
+    if handle is not None:
+        page.find_element(By.ID, "handle").clear()
+        page.find_element(By.ID, "handle").send_keys(handle)
+    page.find_element(By.ID, "message").send_keys(text)
+    page.find_element(By.CSS_SELECTOR, "#chatform button[type=submit]").click()
+
+
+def shown_texts(page):
+    """The texts of the messages shown, oldest first (list of str)."""
+    return [li.text for li in page.find_elements(By.CSS_SELECTOR, "#messages .text")]
+
+
+def wait_for_text(page, text):
+    wait_until(page, lambda driver: text in shown_texts(driver))
+
+
+def unique_name(stem):
+    """A username or guest name (str) no other test uses."""
+    return "%s%s" % (stem, uuid.uuid4().hex[:6])
+
+
+def sign_up(page, split, username, next_path=""):
+    """Create the account ``username`` at /accounts/signup/ and wait until
+    the page it lands on shows it signed in."""
+    query = "?next=%s" % next_path if next_path else ""
+    page.get("%s/accounts/signup/%s" % (split.base_url, query))
+    page.find_element(By.NAME, "username").send_keys(username)
+    page.find_element(By.NAME, "password1").send_keys(PASSWORD)
+    page.find_element(By.NAME, "password2").send_keys(PASSWORD)
+    page.find_element(By.CSS_SELECTOR, ".signup-form button[type=submit]").click()
+    wait_until(page, lambda driver: driver.find_elements(By.CSS_SELECTOR, ".account .signed-in"))
+
+
+def chatting_as(page):
+    """The handle the composer says the page chats as, or None."""
+    found = page.find_elements(By.ID, "me")
+    return found[0].text if found else None
+
+
+def pick_guest_name(page, name):
+    """Pick ``name`` in the room page's guest form and wait for the room to
+    come back speaking as it."""
+    page.find_element(By.CSS_SELECTOR, "#guestform input[name=name]").send_keys(name)
+    page.find_element(By.CSS_SELECTOR, "#guestform button[type=submit]").click()
+    wait_until(page, lambda driver: chatting_as(driver) == name)
+    wait_until_connected(page)
+
+
+def roster(page):
+    """The handles the roster lists (list of str), whether it is folded or not."""
+    return page.execute_script(
+        "return Array.from(document.querySelectorAll('#members li'),"
+        " li => li.firstChild.textContent);"
+    )
+
+
+def typing_line(page):
+    """What the typing line says (str)."""
+    return page.execute_script("return document.getElementById('typing').textContent;")
+
+
+def fits_the_width(page):
+    """True when nothing on the page is wider than its window."""
+    return page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth;")
+
+
+def send_from_a_worker(env, label, texts, handle="bob"):
+    """Store and broadcast ``texts`` in room ``label`` as a worker would,
+    through ``chat.services``, in a process with the split's ``env``."""
+    send_lines_from_a_worker(env, label, [(handle, text) for text in texts])
+
+
+def send_lines_from_a_worker(env, label, lines):
+    """Store and broadcast ``lines`` (``(handle, text)`` pairs of str) in
+    room ``label``, in order, as ``send_from_a_worker`` does."""
+    run_in_the_project(
+        env,
+        "from chat import services\n"
+        "room = services.open_room(%r)\n"
+        "for handle, text in %r:\n"
+        "    services.post_message(room, handle, text)\n" % (label, list(lines)),
+    )
+
+
+def make_members_only(env, label):
+    """Open room ``label`` and mark it members-only, as the admin would."""
+    run_in_the_project(
+        env,
+        "from chat import services\n"
+        "room = services.open_room(%r)\n"
+        "room.members_only = True\n"
+        "room.save()\n" % label,
+    )
+
+
+def run_in_the_project(env, code):
+    """Run ``code`` (str) with ``manage.py shell`` in a process with the
+    split's ``env``."""
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, check=True
+    )
