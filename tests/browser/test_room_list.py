@@ -1,6 +1,8 @@
 """The room list in headless Chromium, against the real split."""
 
+import datetime
 import os
+import zoneinfo
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -78,3 +80,19 @@ def test_the_room_list_never_scrolls_sideways_on_a_phone(browser, split, split_e
     sign_up(page, split, unique_name("phone"))
     page.get(split.base_url + "/")
     assert fits_the_width(page)
+
+
+def test_the_room_lists_last_activity_is_shown_in_the_readers_time_zone(browser, split, split_env):
+    label = unique_label("zone-list")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["what time is it?"])
+    page = browser()
+    page.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
+    page.get(split.base_url + "/")
+
+    time = page.find_element(By.CSS_SELECTOR, '.rooms [data-label="%s"] time.activity' % label)
+    stamp = datetime.datetime.fromisoformat(time.get_attribute("datetime").replace("Z", "+00:00"))
+    in_kolkata = stamp.astimezone(zoneinfo.ZoneInfo("Asia/Kolkata"))
+    # Kolkata is UTC+5:30, so its minutes differ from the server's UTC ones.
+    assert "%d:%02d" % (in_kolkata.hour % 12 or 12, in_kolkata.minute) in time.text
+    assert "UTC" not in time.text
+    assert time.get_attribute("title").endswith("UTC")
