@@ -9,6 +9,7 @@ from chat import presence
 from chat.presence.stores import LocalStore, RedisStore
 
 WINDOW = 1000
+SOCKET_MS = 2
 T0 = 1_000_000  # ms
 
 
@@ -19,12 +20,17 @@ def socket(daphne="d1", n=1):
 @pytest.fixture(params=["redis", "local"])
 def store(request):
     if request.param == "local":
-        return LocalStore(WINDOW)
+        return LocalStore(WINDOW, SOCKET_MS)
     url = request.getfixturevalue("redis_url")
     prefix = request.getfixturevalue("redis_prefix")
     client = redis.StrictRedis.from_url(url)
     return RedisStore(
-        client, prefix + "presence:", WINDOW, 60, lambda daphne: prefix + "alive:" + daphne
+        client,
+        prefix + "presence:",
+        WINDOW,
+        SOCKET_MS,
+        60,
+        lambda daphne: prefix + "alive:" + daphne,
     )
 
 
@@ -98,7 +104,12 @@ def test_online_counts_are_open_sockets_per_room(store):
 def test_a_dead_daphnes_sockets_are_pruned_and_a_live_ones_kept(redis_url, redis_prefix):
     client = redis.StrictRedis.from_url(redis_url)
     store = RedisStore(
-        client, redis_prefix + "presence:", WINDOW, 60, lambda d: redis_prefix + "alive:" + d
+        client,
+        redis_prefix + "presence:",
+        WINDOW,
+        SOCKET_MS,
+        60,
+        lambda d: redis_prefix + "alive:" + d,
     )
     client.set(redis_prefix + "alive:daphne.response.live!", "1")
     store.join("room", socket("live", 1), "ann", T0)
@@ -145,3 +156,15 @@ def test_above_the_names_limit_frames_carry_counts_instead_of_names():
         "members": ["ann"],
         "anonymous": 5,
     }
+
+
+def test_a_room_past_500_sockets_waits_longer_between_frames_2_ms_per_socket(store):
+    for n in range(750):
+        store.join("big", socket(n=n), "", T0)
+    assert store.take("big", T0) is not None
+    store.join("big", socket(n=750), "", T0 + 10)
+    # 751 sockets: the next frame waits 1,500 ms (750 × 2 ms, counted at the
+    # last frame), not the least window of 1,000 ms.
+    assert store.take("big", T0 + 1000) is None
+    assert store.take("big", T0 + 1499) is None
+    assert store.take("big", T0 + 1500) == ({"": 1}, {"": 751})

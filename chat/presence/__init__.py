@@ -38,6 +38,12 @@ logger = logging.getLogger(__name__)
 # Least time between two presence frames of one room, in ms: docs/protocol.md
 # promises at most one a second.
 WINDOW_MS = 1000
+# ...and, in a room of more than 500 sockets, 2 ms more per socket, so that
+# one room's presence costs at most 500 deliveries a second: a 5,000-socket
+# room that connects at once gets a frame every 10 s, not every second. At
+# one a second, such a storm sent 159,362 frames and took 2.7 times as long
+# to connect (docs/performance.md).
+SOCKET_MS = 2
 # How often the flusher looks for due rooms, in seconds: a change waits at
 # most this long past its due time.
 FLUSH_EVERY_S = 0.2
@@ -63,11 +69,12 @@ def store():
                     get_redis_connection("channel_sessions"),
                     settings.CHANNEL_LAYER_PREFIX + "presence:",
                     WINDOW_MS,
+                    SOCKET_MS,
                     conf.get("CHAT_CHANNEL_SESSION_SECONDS"),
                     heartbeat_key,
                 )
             else:
-                _store = LocalStore(WINDOW_MS)
+                _store = LocalStore(WINDOW_MS, SOCKET_MS)
         return _store
 
 

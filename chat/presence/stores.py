@@ -11,7 +11,10 @@ one. The state of a room, by ``label``:
 - changes: handle → the net change since the room's last presence frame
   (+1 a handle's first socket arrived, −1 its last one went, 0 both;
   anonymous sockets count one by one under ``""``);
-- when its next frame is due, and when its last one went out (ms).
+- when its next frame is due, and before when no frame may be due (ms):
+  the window after each frame is ``window_ms``, or ``socket_ms`` per socket
+  present when that is longer, so a room's frames cost at most
+  1,000 / ``socket_ms`` deliveries a second, whatever its size.
 
 Times are milliseconds since the epoch (int), passed in by the caller.
 """
@@ -44,7 +47,8 @@ class RedisStore:
     """Presence in Redis, under the key ``prefix`` (str).
 
     ``client`` is a redis-py client; ``window_ms`` (int) is the least time
-    between two presence frames of one room; ``expiry_s`` (int) is how long
+    between two presence frames of one room, and ``socket_ms`` (int) the
+    time added to it per socket present; ``expiry_s`` (int) is how long
     a room's keys outlive its last change; ``alive_key(daphne)`` gives the
     key of a Daphne's heartbeat. Raises what redis-py raises when Redis is
     unreachable.
@@ -55,10 +59,11 @@ class RedisStore:
     lua_take = _script("take.lua")
     lua_prune = _script("prune.lua")
 
-    def __init__(self, client, prefix, window_ms, expiry_s, alive_key):
+    def __init__(self, client, prefix, window_ms, socket_ms, expiry_s, alive_key):
         self.client = client
         self.prefix = prefix
         self.window_ms = window_ms
+        self.socket_ms = socket_ms
         self.expiry_s = expiry_s
         self.alive_key = alive_key
         self._join = client.register_script(self.lua_join)
@@ -81,7 +86,7 @@ class RedisStore:
                 counts,
                 changes,
                 self.prefix + "due",
-                self.prefix + "flushed:" + label,
+                self.prefix + "quiet:" + label,
                 self.prefix + "daphnes",
                 self.prefix + "daphne-sockets:" + daphne,
             ],
@@ -90,7 +95,6 @@ class RedisStore:
                 handle,
                 label,
                 now_ms,
-                self.window_ms,
                 self.expiry_s,
                 daphne,
                 "1" if roster else "0",
@@ -107,10 +111,10 @@ class RedisStore:
                 counts,
                 changes,
                 self.prefix + "due",
-                self.prefix + "flushed:" + label,
+                self.prefix + "quiet:" + label,
                 self.prefix + "daphne-sockets:" + daphne_of(reply_channel),
             ],
-            args=[reply_channel, label, now_ms, self.window_ms, self.expiry_s],
+            args=[reply_channel, label, now_ms, self.expiry_s],
         )
         return bool(removed)
 
@@ -123,10 +127,10 @@ class RedisStore:
         """Claim a due room and take its changes. Returns ``(changes,
         counts)`` (dicts of handle to int), or None when the room is not due
         or another caller claimed it first."""
-        _, counts, changes = self._room_keys(label)
+        sockets, counts, changes = self._room_keys(label)
         reply = self._take(
-            keys=[self.prefix + "due", changes, counts, self.prefix + "flushed:" + label],
-            args=[label, now_ms, self.window_ms],
+            keys=[self.prefix + "due", changes, counts, self.prefix + "quiet:" + label, sockets],
+            args=[label, now_ms, self.window_ms, self.socket_ms],
         )
         if not reply:
             return None
@@ -145,7 +149,7 @@ class RedisStore:
                     self.alive_key(daphne),
                     self.prefix + "due",
                 ],
-                args=[daphne, self.prefix, now_ms, self.window_ms, self.expiry_s],
+                args=[daphne, self.prefix, now_ms, self.expiry_s],
             )
         return removed
 
@@ -167,19 +171,19 @@ class LocalStore:
     no Daphne can die apart from the workers) and the unit tests. Takes the
     same calls as ``RedisStore``, guarded by a lock; keeps no expiry."""
 
-    def __init__(self, window_ms):
+    def __init__(self, window_ms, socket_ms):
         self.window_ms = window_ms
+        self.socket_ms = socket_ms
         self._lock = threading.Lock()
         self._sockets = collections.defaultdict(dict)
         self._counts = collections.defaultdict(collections.Counter)
         self._changes = collections.defaultdict(collections.Counter)
         self._due = {}
-        self._flushed = {}
+        self._quiet = {}
 
     def _schedule(self, label, handle, delta, now_ms):
         self._changes[label][handle] += delta
-        due = max(now_ms, self._flushed.get(label, 0) + self.window_ms)
-        self._due.setdefault(label, due)
+        self._due.setdefault(label, max(now_ms, self._quiet.get(label, 0)))
 
     def join(self, label, reply_channel, handle, now_ms, roster=True):
         """As ``RedisStore.join``."""
@@ -219,7 +223,8 @@ class LocalStore:
                 return None
             del self._due[label]
             changes = dict(self._changes.pop(label, {}))
-            self._flushed[label] = now_ms
+            window = max(self.window_ms, len(self._sockets.get(label, ())) * self.socket_ms)
+            self._quiet[label] = now_ms + window
             return changes, dict(self._counts[label])
 
     def prune(self, now_ms):

@@ -5,7 +5,7 @@
 -- KEYS[1] daphnes, KEYS[2] daphne-sockets:<d>, KEYS[3] the heartbeat of d,
 -- KEYS[4] due (as in join.lua)
 -- ARGV[1] the Daphne's response channel d, ARGV[2] the presence key prefix,
--- ARGV[3] now (ms), ARGV[4] window (ms), ARGV[5] expiry of room keys (s)
+-- ARGV[3] now (ms), ARGV[4] expiry of room keys (s)
 -- Returns the number of sockets taken out (0 when d is alive).
 if redis.call('EXISTS', KEYS[3]) == 1 then
     return 0
@@ -30,10 +30,9 @@ for _, entry in ipairs(entries) do
         end
         if handle == '' or sockets <= 0 then
             redis.call('HINCRBY', changes_key, handle, -1)
-            redis.call('EXPIRE', changes_key, ARGV[5])
-            local flushed = tonumber(redis.call('GET', prefix .. 'flushed:' .. label) or '0')
-            local due = math.max(tonumber(ARGV[3]), flushed + tonumber(ARGV[4]))
-            redis.call('ZADD', KEYS[4], 'NX', due, label)
+            redis.call('EXPIRE', changes_key, ARGV[4])
+            local quiet = tonumber(redis.call('GET', prefix .. 'quiet:' .. label) or '0')
+            redis.call('ZADD', KEYS[4], 'NX', math.max(tonumber(ARGV[3]), quiet), label)
         end
     end
 end
