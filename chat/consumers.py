@@ -244,6 +244,6 @@ def ws_refuse(message):
     raise DenyConnection
 
 
-def ws_ignore(message):
-    """A channel message that needs no handling (the disconnect of a refused
-    socket)."""
+def ignore(message):
+    """A channel message that needs no handling: the disconnect of a refused
+    socket, or an ``http.disconnect``."""

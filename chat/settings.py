@@ -129,6 +129,7 @@ CHANNEL_ROUTING = "routing.channel_routing"
 # response channels itself (docs/channel-layer.md).
 CHANNEL_CAPACITY = {
     "http.request": 1000,
+    "http.disconnect": 1000,
     "websocket.connect": 2000,
     "websocket.receive": 2000,
     "websocket.disconnect": 2000,

@@ -8,6 +8,7 @@ from bench import services
 
 def test_the_consumed_channels_are_the_routings_and_runworkers_defaults():
     assert services.consumed_channels() == [
+        "http.disconnect",
         "http.request",
         "websocket.connect",
         "websocket.disconnect",
@@ -21,7 +22,7 @@ def test_queued_messages_count_consumed_and_response_channels_but_not_unconsumed
     client = redis.StrictRedis.from_url(redis_url)
     client.rpush(redis_prefix + "websocket.receive", "a", "b")
     client.rpush(redis_prefix + "daphne.response.abc!", "c")
-    client.rpush(redis_prefix + "http.disconnect", "d", "e", "f")
+    client.rpush(redis_prefix + "chat.nobody-reads-this", "d", "e", "f")
     client.set(redis_prefix + "a-body", "not a queue")
 
     assert services.count_queued_messages(redis_url, redis_prefix) == 3

@@ -57,7 +57,7 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     def onConnect(self, request):
         # Before the connect is sent on: a worker that files this socket
         # under its Daphne must find that Daphne alive.
-        daphne_heartbeat.ensure_started(self.main_factory.send_channel)
+        daphne_heartbeat.ensure_started(self.main_factory)
         return super().onConnect(request)
 
     def serverSend(self, content, binary=False):

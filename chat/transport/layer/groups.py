@@ -133,6 +133,12 @@ class GroupMixin:
                 ", ".join(full_members[: self.warn_members_shown]),
             )
 
+    def member_connection(self, channel):
+        """The redis-py client (``redis.StrictRedis``) of the shard that
+        holds ``channel``'s (str) Group memberships and messages: where a
+        Daphne can tell whether the layer still holds its state."""
+        return self.connection(self._member_index(channel))
+
     def _member_index(self, channel):
         """The shard index (int) of the list that ``channel`` (str) is read
         from: consistent for every channel, so a Group member is filed where
