@@ -47,8 +47,10 @@ def small_receive_buffer_socket(addr_info):
 class Member:
     """One socket's worth of chat client; see the module docstring."""
 
-    def __init__(self, load, label, name, sends, small_buffer=False):
+    def __init__(self, load, label, name, sends, small_buffer=False, base_url=None):
         self.load = load
+        # The web process this member talks to (its socket and its catch-ups).
+        self.base_url = base_url or load.base_url
         self.small_buffer = small_buffer
         self.label = label
         self.name = name
@@ -100,7 +102,7 @@ class Member:
                 self.unanswered.remove(message["message"])
 
     async def fetch(self, query):
-        url = "%s/%s/messages?%s" % (self.load.base_url, self.label, query)
+        url = "%s/%s/messages?%s" % (self.base_url, self.label, query)
         async with self.load.http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
             response.raise_for_status()
             return await response.json()
@@ -163,13 +165,13 @@ class Member:
 
     async def run(self):
         backoff = MIN_BACKOFF_S
-        url = self.load.base_url.replace("http", "ws", 1) + "/chat/%s/" % self.label
+        url = self.base_url.replace("http", "ws", 1) + "/chat/%s/" % self.label
         while not self.load.stopping:
             tasks = []
             try:
                 http = self.load.small_buffer_http if self.small_buffer else self.load.http
                 async with http.ws_connect(
-                    url, origin=self.load.base_url, heartbeat=None, timeout=10
+                    url, origin=self.base_url, heartbeat=None, timeout=10
                 ) as socket:
                     self.socket = socket
                     self.connects += 1
@@ -206,7 +208,8 @@ class Member:
 
 class ChatLoad:
     """``rooms`` rooms of ``members`` members each against the split at
-    ``base_url``; in each room ``senders`` members send ``rate_per_sender``
+    ``base_url`` (str), or spread in turn over several web processes of one
+    split (a list of str); in each room ``senders`` members send ``rate_per_sender``
     messages/s of ``message_size`` characters while ``sending`` is on. The
     last ``small_buffers`` members of each room read through a 4 KiB kernel
     receive buffer."""
@@ -221,7 +224,8 @@ class ChatLoad:
         message_size=20,
         small_buffers=0,
     ):
-        self.base_url = base_url
+        self.base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        self.base_url = self.base_urls[0]
         self.rate_per_sender = rate_per_sender
         self.message_size = message_size
         self.labels = ["fault-%s-%d" % (uuid.uuid4().hex[:6], n) for n in range(rooms)]
@@ -232,6 +236,7 @@ class ChatLoad:
                 "m%d-%d" % (r, i),
                 sends=i < senders,
                 small_buffer=i >= members - small_buffers,
+                base_url=self.base_urls[i % len(self.base_urls)],
             )
             for r, label in enumerate(self.labels)
             for i in range(members)
