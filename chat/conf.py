@@ -72,6 +72,49 @@ def get(name):
     return getattr(settings, name, DEFAULTS[name])
 
 
+# The ``detail`` of the refusals that both Daphne (chat/transport/
+# daphne_websocket.py) and the workers send, so a client sees one text
+# whichever refused.
+RATE_LIMITED_DETAIL = "Too many messages; wait a moment and try again."
+FRAME_TOO_LARGE_DETAIL = "The frame is too large."
+
+
+def max_frame_length():
+    """The longest frame worth parsing: in characters for a text frame, in
+    bytes for a binary one (int).
+
+    A valid frame is two JSON strings of at most the configured lengths; JSON
+    escaping can grow a character to 12 (a ``\\uXXXX`` surrogate pair), and 200
+    characters cover the braces, keys and spacing. Longer frames are refused
+    before ``json.loads`` sees them, which bounds the work one frame can cost.
+    """
+    longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH")
+    return 12 * longest + 200
+
+
+def spend_token(bucket, now):
+    """One frame's pass through a socket's token bucket (chat/ratelimit.py
+    describes it): it holds up to ``CHAT_RATE_LIMIT_BURST`` tokens, gains
+    ``CHAT_RATE_LIMIT_PER_MINUTE`` / 60 a second, and a frame spends one.
+
+    ``bucket`` is ``(tokens, time of the last update)`` as this returned it
+    before, or None for a socket that has sent nothing yet (a full bucket);
+    ``now`` is the time in seconds (float), on the clock ``bucket`` was kept
+    on. Returns ``(allowed, bucket)``: whether the frame may go ahead (bool),
+    and the bucket to keep. With ``CHAT_RATE_LIMIT_PER_MINUTE`` 0 the limit
+    is off: always allowed, and ``bucket`` is returned as it came.
+    """
+    per_minute = get("CHAT_RATE_LIMIT_PER_MINUTE")
+    if per_minute <= 0:
+        return True, bucket
+    burst = get("CHAT_RATE_LIMIT_BURST")
+    tokens, then = (burst, now) if bucket is None else bucket
+    # A clock stepping back must not drain the bucket.
+    tokens = min(burst, tokens + max(0.0, now - then) * per_minute / 60.0)
+    allowed = tokens >= 1
+    return allowed, (tokens - 1 if allowed else tokens, now)
+
+
 def is_valid_label(label):
     """Return True when ``label`` (str) may name a room: a slug of 1 to
     ``LABEL_MAX_LENGTH`` characters that is not one of ``RESERVED_LABELS``."""

@@ -153,7 +153,7 @@ def ws_receive(message, label):
     if room is None:
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
     if not take_token(session):
-        raise ClientError("RATE_LIMITED", "Too many messages; wait a moment and try again.")
+        raise ClientError("RATE_LIMITED", conf.RATE_LIMITED_DETAIL)
     frame = parse_frame(message.content, session.get(HANDLE_KEY))
     if frame.type == MESSAGE:
         _post(room, session, frame)

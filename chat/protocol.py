@@ -21,16 +21,9 @@ MESSAGE_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\u
 HANDLE_FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def max_frame_length():
-    """The longest text frame worth parsing, in characters.
-
-    A valid frame is two JSON strings of at most the configured lengths; JSON
-    escaping can grow a character to 12 (a ``\\uXXXX`` surrogate pair), and 200
-    characters cover the braces, keys and spacing. Longer frames are refused
-    before ``json.loads`` sees them, which bounds the work one frame can cost.
-    """
-    longest = conf.get("CHAT_MESSAGE_MAX_LENGTH") + conf.get("CHAT_HANDLE_MAX_LENGTH")
-    return 12 * longest + 200
+# The longest text frame worth parsing, in characters (``conf.max_frame_length``;
+# Daphne refuses longer ones before they reach a worker).
+max_frame_length = conf.max_frame_length
 
 
 # The frame types a client may send (docs/protocol.md, "Typed frames"), and
@@ -140,7 +133,7 @@ def _decode(content):
     if text is None:
         raise ClientError("BINARY_FRAME", "Only text frames are accepted.")
     if len(text) > max_frame_length():
-        raise ClientError("FRAME_TOO_LARGE", "The frame is too large.")
+        raise ClientError("FRAME_TOO_LARGE", conf.FRAME_TOO_LARGE_DETAIL)
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):

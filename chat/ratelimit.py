@@ -5,6 +5,10 @@ socket holds up to ``CHAT_RATE_LIMIT_BURST`` tokens, gains
 ``CHAT_RATE_LIMIT_PER_MINUTE`` / 60 tokens a second, and spends one per
 frame. A frame that finds no token is refused. Only the flooding socket is
 refused; the room, and every other socket, goes on as before.
+
+The arithmetic is ``conf.spend_token``, which Daphne's WebSocket protocol
+(chat/transport/daphne_websocket.py) applies too, before a frame leaves the
+interface server; this check stays as the second line.
 """
 
 import time
@@ -23,14 +27,8 @@ def take_token(session, now=None):
     caller saves it). ``now`` is the current Unix time in seconds (float),
     for tests. Always True when ``CHAT_RATE_LIMIT_PER_MINUTE`` is 0.
     """
-    per_minute = conf.get("CHAT_RATE_LIMIT_PER_MINUTE")
-    if per_minute <= 0:
-        return True
-    burst = conf.get("CHAT_RATE_LIMIT_BURST")
-    now = time.time() if now is None else now
-    tokens, then = session.get(BUCKET_KEY, (burst, now))
-    # A clock stepping back must not drain the bucket.
-    tokens = min(burst, tokens + max(0.0, now - then) * per_minute / 60.0)
-    allowed = tokens >= 1
-    session[BUCKET_KEY] = [tokens - 1 if allowed else tokens, now]
+    bucket = session.get(BUCKET_KEY)
+    allowed, kept = conf.spend_token(bucket, time.time() if now is None else now)
+    if kept is not bucket:
+        session[BUCKET_KEY] = list(kept)
     return allowed
