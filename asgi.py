@@ -12,3 +12,8 @@ channel_layer = get_channel_layer()
 from chat.transport import daphne_websocket  # noqa: E402
 
 daphne_websocket.install()
+
+# Answer /healthz in Daphne, even with no worker running (chat/transport/daphne_health.py).
+from chat.transport import daphne_health  # noqa: E402
+
+daphne_health.install()

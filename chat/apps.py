@@ -11,9 +11,16 @@ class ChatConfig(AppConfig):
         # Every process that runs consumers (runworker, and runserver's
         # worker threads) sends this; the flusher starts once per process.
         worker_ready.connect(_start_presence_flusher, dispatch_uid="chat-presence-flusher")
+        worker_ready.connect(_start_worker_heartbeat, dispatch_uid="chat-worker-heartbeat")
 
 
 def _start_presence_flusher(sender, **kwargs):
     from chat import presence
 
     presence.start_flusher()
+
+
+def _start_worker_heartbeat(sender, **kwargs):
+    from chat.transport import start_worker_heartbeat
+
+    start_worker_heartbeat()

@@ -10,7 +10,11 @@ maps what may import what:
 - ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
   bound (installed by ``asgi.py``).
-- ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process.
+- ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
+  which also closes its sockets with 1012 when the layer lost their state.
+- ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
+  by ``asgi.py``).
+- ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent.
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
@@ -19,7 +23,7 @@ The chat's own modules use only what this package exports below; everything
 else here is reached through settings.
 """
 
-__all__ = ["heartbeat_key", "in_socket_order"]
+__all__ = ["heartbeat_key", "in_socket_order", "start_worker_heartbeat"]
 
 
 def __getattr__(name):
@@ -30,6 +34,10 @@ def __getattr__(name):
         from chat.transport.ordering import in_socket_order
 
         return in_socket_order
+    if name == "start_worker_heartbeat":
+        from chat.transport.worker_heartbeat import ensure_started
+
+        return ensure_started
     if name == "heartbeat_key":
         from chat.transport.daphne_heartbeat import heartbeat_key
 
