@@ -12,6 +12,10 @@ Open-loop scenarios follow a fixed schedule of send times, whatever the
 server does, so a slow server shows up as latency and a backlog rather
 than as a politely lower rate. Closed-loop ones send as soon as a sender's
 previous message has come back, to find the rate the workers sustain.
+
+A scenario with ``flood_frames`` adds a ``Flooder`` to the first room: one
+more socket that sends that many frames as fast as it can from the start
+of the sending, and counts the error frames and the close it gets back.
 """
 
 import asyncio
@@ -54,6 +58,10 @@ PRESENCE_TYPES = frozenset({"presence", "join", "leave", "typing", "pong"})
 
 # How often the drain and the progress bar look at the counters, in seconds.
 POLL_S = 0.05
+
+# The handle the flooder's messages carry, so that what the workers stored
+# of them can be counted.
+FLOOD_HANDLE = "bench-flood"
 
 
 @dataclass
@@ -115,6 +123,35 @@ class LoadResult:
     first_send: float | None = None
     last_delivery: float | None = None
     phases: Phases = field(default_factory=Phases)
+    flood: "FloodResult | None" = None
+
+
+@dataclass
+class FloodResult:
+    """What the flooder of a run did and got back.
+
+    ``frames`` were planned, ``sent`` handed to the socket (ints).
+    ``error_codes`` counts the error frames it received by code;
+    ``close_code`` is the server's close code (int, or None if the socket
+    was still open when the run ended). ``started`` and ``ended`` are
+    ``time.monotonic()`` seconds of its first send and of its close (or of
+    the end of the run); ``joined`` says whether it connected at all.
+    """
+
+    frames: int
+    joined: bool = False
+    sent: int = 0
+    error_codes: Counter = field(default_factory=Counter)
+    close_code: int | None = None
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def duration_s(self):
+        """Seconds (float) from its first send to its close, or None."""
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
 
 
 class Ledger:
@@ -327,6 +364,80 @@ class Member:
                 pass
 
 
+class Flooder:
+    """One socket in ``room`` (a ``Room``; not one of its members) that
+    sends ``frames`` (int) messages as fast as the socket takes them,
+    recording into ``result`` (a ``FloodResult``)."""
+
+    def __init__(self, room, frames):
+        self.room = room
+        self.result = FloodResult(frames=frames)
+        self.ws = None
+        self.reader = None
+
+    async def join(self, session, base_url):
+        """Open the WebSocket and start reading it; returns True when joined."""
+        ws_url = "%s/chat/%s/" % (base_url.replace("http", "ws", 1), self.room.label)
+        try:
+            self.ws = await session.ws_connect(
+                ws_url,
+                origin=base_url,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT_S),
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            logger.warning("The flooder could not connect: %r", error)
+            return False
+        self.result.joined = True
+        self.reader = asyncio.create_task(self._read())
+        return True
+
+    async def _read(self):
+        async for message in self.ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    frame = json.loads(message.data)
+                except ValueError:
+                    continue
+                if isinstance(frame, dict) and "error" in frame:
+                    self.result.error_codes[str(frame["error"])] += 1
+            elif message.type == aiohttp.WSMsgType.ERROR:
+                break
+        self.result.close_code = self.ws.close_code
+        self.result.ended = time.monotonic()
+
+    async def flood(self):
+        """Send every frame, or as many as the socket takes before it closes."""
+        result = self.result
+        if self.ws is None:
+            return
+        result.started = time.monotonic()
+        for n in range(result.frames):
+            if self.ws.closed:
+                break
+            frame = json.dumps({"handle": FLOOD_HANDLE, "message": "flood %d" % n})
+            try:
+                await self.ws.send_str(frame)
+            except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                break
+            result.sent += 1
+
+    async def close(self):
+        """Close the socket (if open) and stop reading it."""
+        if self.ws is not None and not self.ws.closed:
+            try:
+                await self.ws.close()
+            except (aiohttp.ClientError, ConnectionError, TimeoutError):
+                pass
+        if self.reader is not None:
+            self.reader.cancel()
+            try:
+                await self.reader
+            except asyncio.CancelledError:
+                pass
+        if self.result.ended is None and self.result.started is not None:
+            self.result.ended = time.monotonic()
+
+
 def new_run_id():
     """A fresh run identity (str, 8 hex digits), part of every room label
     and message text of the run."""
@@ -402,6 +513,7 @@ async def run_load(
         if on_phase is not None:
             on_phase(name)
 
+    flooder = None
     # No connection limit: every member holds a socket of its own for the run.
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=JOIN_TIMEOUT_S)
@@ -409,6 +521,10 @@ async def run_load(
         try:
             mark("connect_start")
             await _join_all(session, base_url, members, connect_concurrency, progress, scenario)
+            if scenario.flood_frames:
+                flooder = Flooder(rooms[0], scenario.flood_frames)
+                result.flood = flooder.result
+                await flooder.join(session, base_url)
             mark("connected")
             senders = [m for room in rooms for m in room.members[: scenario.senders] if m.ws]
             if scenario.idle:
@@ -426,6 +542,8 @@ async def run_load(
             ticker = asyncio.create_task(_tick(bar, result))
             try:
                 mark("send_start")
+                if flooder is not None:
+                    sending = asyncio.gather(sending, flooder.flood())
                 await sending
                 mark("send_end")
                 await _drain(result, drain)
@@ -435,7 +553,10 @@ async def run_load(
                 bar.update(result.delivered - bar.n)
                 bar.close()
         finally:
-            await asyncio.gather(*(member.close() for member in members))
+            closing = [member.close() for member in members]
+            if flooder is not None:
+                closing.append(flooder.close())
+            await asyncio.gather(*closing)
     logger.debug("Run %s: %d of %d deliveries", run_id, result.delivered, result.expected)
     return result
 

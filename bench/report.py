@@ -203,6 +203,77 @@ def build_record(
     return record
 
 
+def workers_cpu_pct(cpu):
+    """The CPU of every worker summed (percent of one core, float) from a
+    record's ``cpu`` section, or None when no worker was watched."""
+    shares = [pct for name, pct in cpu["processes"].items() if name.startswith("worker.")]
+    return round(sum(shares), 1) if shares else None
+
+
+def flood_allowance(burst, per_minute, seconds):
+    """The most frames (float) a socket's token bucket lets through in
+    ``seconds``: ``burst`` at once plus ``per_minute`` / 60 a second; None
+    when a limit is unknown or the rate limit is off (``per_minute`` 0)."""
+    if burst is None or per_minute is None or seconds is None or not per_minute:
+        return None
+    return burst + per_minute / 60.0 * seconds
+
+
+def flood_section(flood, stored, record, baseline, limits):
+    """The ``flood`` section of a flood run's record (dict).
+
+    ``flood`` is the run's ``client.FloodResult``; ``stored`` how many of
+    its frames the workers stored (int, or None when unseen). ``record``
+    is the run's own record and ``baseline`` the record of the same
+    scenario run without the flooder, just before on the same split.
+    ``limits`` is the split's environment overrides (dict of str), whence
+    ``CHAT_RATE_LIMIT_BURST`` and ``CHAT_RATE_LIMIT_PER_MINUTE``.
+
+    Holds the flooder's counts (``frames``, ``sent``, ``error_codes``,
+    ``close_code``, ``duration_s``, ``stored``, ``allowed``: what its
+    bucket admits over ``duration_s``), the room's latency with and without
+    it (``latency_ms``, ``baseline_latency_ms``, ``p99_ratio``), the
+    workers' CPU during each sending window (``workers_cpu_pct``,
+    ``baseline_workers_cpu_pct``, percent of one core) and the two targets:
+    ``p99_within_2x`` and ``stored_within_allowance`` (bool, or None when
+    a figure is missing).
+    """
+
+    def limit(name):
+        value = limits.get(name)
+        return int(value) if value is not None else None
+
+    duration = flood.duration_s
+    allowed = flood_allowance(
+        limit("CHAT_RATE_LIMIT_BURST"), limit("CHAT_RATE_LIMIT_PER_MINUTE"), duration
+    )
+    p99 = record["latency_ms"]["p99"]
+    baseline_p99 = baseline["latency_ms"]["p99"]
+    ratio = round(p99 / baseline_p99, 2) if p99 is not None and baseline_p99 else None
+    return {
+        "frames": flood.frames,
+        "joined": flood.joined,
+        "sent": flood.sent,
+        "error_codes": dict(flood.error_codes),
+        "close_code": flood.close_code,
+        "duration_s": round(duration, DIGITS) if duration is not None else None,
+        "stored": stored,
+        "allowed": round(allowed, 1) if allowed is not None else None,
+        "stored_within_allowance": (
+            stored <= allowed if stored is not None and allowed is not None else None
+        ),
+        "latency_ms": record["latency_ms"],
+        "baseline_latency_ms": baseline["latency_ms"],
+        "p99_ratio": ratio,
+        "p99_within_2x": ratio <= 2.0 if ratio is not None else None,
+        "baseline_delivered_pct": baseline["delivered_pct"],
+        "workers_cpu_pct": workers_cpu_pct(record["cpu"]),
+        "baseline_workers_cpu_pct": workers_cpu_pct(baseline["cpu"]),
+        "host_pct": record["cpu"]["host_pct"],
+        "baseline_host_pct": baseline["cpu"]["host_pct"],
+    }
+
+
 def write_line(record, stream):
     """Write ``record`` (dict) to ``stream`` as one JSON line and flush."""
     stream.write(json.dumps(record) + "\n")

@@ -8,6 +8,7 @@ it to ``emit`` as soon as it is ready.
 """
 
 import asyncio
+import dataclasses
 import logging
 import resource
 import sys
@@ -106,6 +107,13 @@ def run_benchmark(options, emit=None):
             report.append_to_file(record, options.output)
 
     if options.url is not None:
+        for scenario in chosen:
+            if scenario.env:
+                logger.warning(
+                    "%s expects its server to run with %s; a chat at a URL runs as it was started",
+                    scenario.name,
+                    " ".join("%s=%s" % pair for pair in scenario.env),
+                )
         layer = options.layers[0] if len(options.layers) == 1 else None
         target = sweep.url_target(options.url, layer, options.watch, options.redis_url)
         for n, scenario in enumerate(chosen):
@@ -120,7 +128,7 @@ def run_benchmark(options, emit=None):
                     # leaves queued (a slow Daphne can be minutes behind)
                     # must not load the next.
                     for scenario in chosen:
-                        with services.boot(layer, workers) as target:
+                        with services.boot(layer, workers, scenario.env) as target:
                             run_on(target, scenario)
     if options.plot_dir:
         plots.write_plots(options.plot_dir, runs, sweep=options.url is None)
@@ -130,9 +138,28 @@ def run_benchmark(options, emit=None):
 def run_scenario(target, scenario, options):
     """Run one ``Scenario`` against one ``sweep.Target`` with ``options``.
 
+    A scenario with a flooder runs twice on the target: first without it,
+    for the baseline, then with it; the record is the second run's, with
+    a ``flood`` section comparing the two (``report.flood_section``).
+
     Returns ``(record, latencies_ms)``: the JSON record (dict) and every
     delivery's latency (an ``array`` of ms), kept for the plots.
     """
+    if not scenario.flood_frames:
+        record, result = _run_once(target, scenario, options)
+        return record, result.latencies_ms
+    baseline, _ = _run_once(target, dataclasses.replace(scenario, flood_frames=0), options)
+    target.settle()
+    record, result = _run_once(target, scenario, options)
+    stored = target.stored_from(client.label_prefix(result.run_id), client.FLOOD_HANDLE)
+    record["flood"] = report.flood_section(
+        result.flood, stored, record, baseline, dict(scenario.env)
+    )
+    return record, result.latencies_ms
+
+
+def _run_once(target, scenario, options):
+    """One run of ``scenario``: its record (dict) and ``client.LoadResult``."""
     watcher = target.monitor()
     snapshots = {}
     server = {}
@@ -176,4 +203,4 @@ def run_scenario(target, scenario, options):
         stored=server.get("stored"),
         backlog=server.get("backlog"),
     )
-    return record, result.latencies_ms
+    return record, result

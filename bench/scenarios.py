@@ -4,7 +4,9 @@ A scenario says how many rooms, how many members per room, how many of
 each room's members send, and how fast: an open-loop total rate in
 messages/s, or a closed loop with a window of messages in flight per
 sender. ``connections`` instead holds its members idle and ends with one
-broadcast. docs/benchmark.md describes each one.
+broadcast. ``flood`` adds one more socket to the first room that sends
+as fast as it can, and runs its split with the chat's default rate limits.
+docs/benchmark.md describes each one.
 """
 
 import dataclasses
@@ -12,6 +14,10 @@ from dataclasses import dataclass
 
 # How many idle sockets ``connections`` opens unless told otherwise.
 DEFAULT_CONNECTIONS = 5000
+
+# The chat's default per-socket limits (chat/conf.py): a split booted for
+# ``flood`` runs with them, where the others turn the rate limit off.
+DEFAULT_LIMITS = (("CHAT_RATE_LIMIT_BURST", "10"), ("CHAT_RATE_LIMIT_PER_MINUTE", "120"))
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,10 @@ class Scenario:
     senders in messages/s, or None for a closed loop in which each sender
     keeps at most ``window`` messages waiting for their own echo. ``idle``
     marks the ``connections`` shape: hold the sockets open, then one
-    member sends a single message.
+    member sends a single message. ``flood_frames`` (int) is how many frames
+    one extra socket in the first room sends as fast as it can while the
+    members talk; 0 for none. ``env`` is a tuple of (name, value) str pairs
+    added to the environment of a split booted for the scenario.
     """
 
     name: str
@@ -33,6 +42,8 @@ class Scenario:
     rate: float | None
     window: int = 1
     idle: bool = False
+    flood_frames: int = 0
+    env: tuple = ()
     summary: str = ""
 
     @property
@@ -50,6 +61,8 @@ class Scenario:
             "senders": self.senders,
             "rate": self.rate,
             "window": self.window if self.rate is None and not self.idle else None,
+            "flood_frames": self.flood_frames or None,
+            "env": dict(self.env) or None,
         }
 
 
@@ -109,6 +122,19 @@ SCENARIOS = {
             rate=None,
             window=1,
             summary="many small rooms sending as fast as the workers answer",
+        ),
+        # The flooder joins the room that talks: the room a troll floods is
+        # the one it wants to silence, and its admitted frames then share
+        # that room's fan-out and its order of messages with the members.
+        Scenario(
+            "flood",
+            rooms=1,
+            members=20,
+            senders=20,
+            rate=20.0,
+            flood_frames=5000,
+            env=DEFAULT_LIMITS,
+            summary="one socket floods 5,000 frames into a room of 20 chatting at 20 msg/s",
         ),
         Scenario(
             "connections",

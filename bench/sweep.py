@@ -84,6 +84,17 @@ class Target:
             return None
         return services.count_queued_messages(self.redis_url, self.redis_prefix)
 
+    def stored_from(self, label_prefix, handle):
+        """How many messages (int) the chat stored under ``handle`` (str) in
+        rooms whose label starts with ``label_prefix``, or None when the
+        database is unknown."""
+        if not self.database_url:
+            return None
+        rows = services.stored_messages(
+            self.database_url, label_prefix=label_prefix, columns=("handle",)
+        )
+        return sum(1 for _, stored_handle in rows if stored_handle == handle)
+
     def stored(self, label_prefix):
         """How many messages (int) the chat stored in rooms whose label
         starts with ``label_prefix``, or None when the database is unknown."""
@@ -147,10 +158,11 @@ class SweepServices:
     def __exit__(self, *exc_info):
         self._stack.close()
 
-    def env(self, layer, prefix):
+    def env(self, layer, prefix, overrides=()):
         """The environment (dict of str) for a split on ``layer`` whose
-        channel layer keys (and channel sessions) start with ``prefix``."""
-        return production_env(
+        channel layer keys (and channel sessions) start with ``prefix``;
+        ``overrides`` (pairs of str, a scenario's ``env``) come last."""
+        env = production_env(
             self.database_url,
             self.redis_url,
             prefix,
@@ -159,11 +171,14 @@ class SweepServices:
             # the scenarios send faster than that on purpose.
             CHAT_RATE_LIMIT_PER_MINUTE="0",
         )
+        env.update(overrides)
+        return env
 
     @contextlib.contextmanager
-    def boot(self, layer, workers):
+    def boot(self, layer, workers, overrides=()):
         """Boot one Daphne and ``workers`` (int) workers on ``layer`` (one of
-        ``LAYERS``) under a fresh Redis prefix, yield their ``Target``, then
+        ``LAYERS``) under a fresh Redis prefix, with ``overrides`` (pairs of
+        str) added to their environment, yield their ``Target``, then
         stop them and delete their Redis keys. The first boot also migrates
         the database and collects static files.
 
@@ -173,7 +188,7 @@ class SweepServices:
         if layer not in LAYERS:
             raise ValueError("Unknown layer %r; choose from %s." % (layer, ", ".join(LAYERS)))
         prefix = "asgi-bench-%s-%s-%d:" % (self.tag, layer, workers)
-        split = Split(self.env(layer, prefix))
+        split = Split(self.env(layer, prefix, overrides))
         ok = False
         try:
             with split:

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from django.core.management import CommandError, call_command
 
-from bench import client, plots, report, scenarios, services
+from bench import client, plots, report, scenarios, services, sweep
 from bench.runner import BenchOptions, run_benchmark
 
 RECORD_KEYS = {
@@ -110,6 +110,55 @@ def test_the_ledger_reads_only_its_own_runs_messages():
 
 
 @pytest.mark.integration
+def test_the_flood_scenario_runs_its_split_with_the_default_rate_limits():
+    flood = scenarios.SCENARIOS["flood"]
+    assert (flood.rooms, flood.members, flood.rate, flood.flood_frames) == (1, 20, 20.0, 5000)
+    env = sweep.SweepServices().env("chat", "p:", flood.env)
+    assert env["CHAT_RATE_LIMIT_PER_MINUTE"] == "120"
+    assert env["CHAT_RATE_LIMIT_BURST"] == "10"
+    # Every other scenario keeps the limit off.
+    assert sweep.SweepServices().env("chat", "p:")["CHAT_RATE_LIMIT_PER_MINUTE"] == "0"
+    assert flood.conditions()["env"] == dict(flood.env)
+    assert scenarios.SCENARIOS["latency"].conditions()["flood_frames"] is None
+
+
+def test_the_flood_allowance_is_the_burst_plus_the_rate_over_the_flood():
+    assert report.flood_allowance(10, 120, 3.0) == 16.0
+    assert report.flood_allowance(10, 0, 3.0) is None
+    assert report.flood_allowance(None, 120, 3.0) is None
+
+
+def flood_record(p99, workers=(40.0, 20.0)):
+    processes = {"daphne": 30.0, "chatbench": 10.0}
+    processes.update(("worker.%d" % n, pct) for n, pct in enumerate(workers, 1))
+    return {
+        "latency_ms": {"p50": p99 / 2, "p99": p99},
+        "delivered_pct": 100.0,
+        "cpu": {"processes": processes, "host_pct": 50.0},
+    }
+
+
+def test_the_flood_section_compares_the_room_with_and_without_the_flooder():
+    flood = client.FloodResult(frames=5000, joined=True, sent=37, close_code=1008)
+    flood.error_codes["RATE_LIMITED"] = 20
+    flood.started, flood.ended = 100.0, 100.5
+    limits = dict(scenarios.DEFAULT_LIMITS)
+    section = report.flood_section(flood, 10, flood_record(30.0), flood_record(20.0), limits)
+    assert section["allowed"] == 11.0 and section["stored_within_allowance"] is True
+    assert section["p99_ratio"] == 1.5 and section["p99_within_2x"] is True
+    assert section["workers_cpu_pct"] == 60.0
+    assert section["error_codes"] == {"RATE_LIMITED": 20} and section["close_code"] == 1008
+
+    over = report.flood_section(flood, 12, flood_record(50.0), flood_record(20.0), limits)
+    assert over["stored_within_allowance"] is False and over["p99_within_2x"] is False
+    unseen = report.flood_section(flood, None, flood_record(50.0), flood_record(20.0), {})
+    assert unseen["stored_within_allowance"] is None and unseen["allowed"] is None
+
+
+def test_the_workers_cpu_is_none_when_no_worker_was_watched():
+    assert report.workers_cpu_pct({"processes": {"daphne": 10.0}}) is None
+
+
 def test_a_tiny_latency_run_against_the_running_split(split, tmp_path):
     output = tmp_path / "bench.jsonl"
     stdout = io.StringIO()

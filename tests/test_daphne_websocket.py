@@ -184,3 +184,178 @@ def test_the_protocol_and_the_transport_share_one_frame_size():
     from chat import protocol
 
     assert protocol.max_frame_length() == conf.max_frame_length()
+
+
+class FullLayer(FakeLayer):
+    """The channel layer, refusing every send as full while ``full`` is true."""
+
+    def __init__(self):
+        super().__init__()
+        self.full = False
+        self.refused = 0
+
+    def send(self, channel, message):
+        if self.full:
+            self.refused += 1
+            raise self.ChannelFull(channel)
+        super().send(channel, message)
+
+
+class Scheduler:
+    """``call_later`` run by hand: ``delays`` records every wait asked for
+    (s), and ``run_due`` runs the calls pending."""
+
+    def __init__(self):
+        self.pending, self.delays = [], []
+
+    def __call__(self, delay, callback):
+        self.delays.append(delay)
+        self.pending.append(callback)
+
+    def run_due(self):
+        due, self.pending = self.pending, []
+        for callback in due:
+            callback()
+
+
+class Transport:
+    """The socket's TCP transport, recording pauses and resumes of its reads."""
+
+    def __init__(self):
+        self.events = []
+
+    def pauseProducing(self):
+        self.events.append("pause")
+
+    def resumeProducing(self):
+        self.events.append("resume")
+
+
+def make_backpressured_socket():
+    socket = make_socket()
+    socket.channel_layer = FullLayer()
+    socket.transport = Transport()
+    socket.call_later = Scheduler()
+    return socket
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=10, CHAT_RATE_LIMIT_PER_MINUTE=600)
+def test_a_full_layer_pauses_the_socket_and_its_frames_arrive_later_in_order(caplog):
+    socket = make_backpressured_socket()
+    layer, scheduler = socket.channel_layer, socket.call_later
+    send_text(socket, "a")
+    layer.full = True
+    with caplog.at_level("INFO", logger="chat.transport.daphne_websocket"):
+        send_text(socket, "b")
+        send_text(socket, "c", count=2)  # already read when the reads stopped
+        for _ in range(8):
+            scheduler.run_due()
+    assert [m["text"] for m in forwarded(socket)] == ["a"]
+    assert socket.transport.events == ["pause"]
+    assert len(caplog.records) == 1 and "Pausing reads" in caplog.records[0].getMessage()
+
+    layer.full = False
+    scheduler.run_due()
+    assert [(m["order"], m["text"]) for m in forwarded(socket)] == [
+        (1, "a"),
+        (2, "b"),
+        (3, "c"),
+        (4, "c"),
+    ]
+    assert socket.transport.events == ["pause", "resume"]
+    assert scheduler.pending == []
+    assert socket.written == [] and socket.closed_with == []
+
+    send_text(socket, "d")
+    assert forwarded(socket)[-1] == {
+        "reply_channel": "daphne.response.test!abc",
+        "path": "/chat/room/",
+        "order": 5,
+        "text": "d",
+    }
+
+
+def test_retries_back_off_from_ten_milliseconds_doubling_to_half_a_second():
+    socket = make_backpressured_socket()
+    socket.channel_layer.full = True
+    send_text(socket, "x")
+    for _ in range(8):
+        socket.call_later.run_due()
+    assert socket.call_later.delays == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5]
+
+
+def test_a_second_pause_starts_its_backoff_and_its_log_line_afresh(caplog):
+    socket = make_backpressured_socket()
+    layer, scheduler = socket.channel_layer, socket.call_later
+    with caplog.at_level("INFO", logger="chat.transport.daphne_websocket"):
+        for text in ("x", "y"):
+            layer.full = True
+            send_text(socket, text)
+            scheduler.run_due()
+            layer.full = False
+            scheduler.run_due()
+    assert scheduler.delays == [0.01, 0.02, 0.01, 0.02]
+    assert socket.transport.events == ["pause", "resume"] * 2
+    assert len(caplog.records) == 2
+    assert [m["order"] for m in forwarded(socket)] == [1, 2]
+
+
+def test_a_binary_frame_waits_with_its_bytes():
+    socket = make_backpressured_socket()
+    socket.channel_layer.full = True
+    socket.onMessage(b"\x00\x01", True)
+    socket.channel_layer.full = False
+    socket.call_later.run_due()
+    assert forwarded(socket) == [
+        {
+            "reply_channel": "daphne.response.test!abc",
+            "path": "/chat/room/",
+            "order": 1,
+            "bytes": b"\x00\x01",
+        }
+    ]
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=3, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_frames_read_during_a_pause_still_meet_the_rate_limit_first():
+    socket = make_backpressured_socket()
+    socket.channel_layer.full = True
+    send_text(socket, "x", count=5)
+    socket.channel_layer.full = False
+    socket.call_later.run_due()
+    assert [m["order"] for m in forwarded(socket)] == [1, 2, 3]
+    assert errors(socket) == ["RATE_LIMITED"] * 2
+
+
+def test_a_socket_closing_with_frames_waiting_sends_its_disconnect_after_them():
+    socket = make_backpressured_socket()
+    socket.factory = socket.main_factory = FakeFactory(socket)
+    socket.request, socket.client_addr = FakeRequest(), None
+    socket.channel_layer.full = True
+    send_text(socket, "last words")
+    socket.onClose(True, 1000, None)
+    assert socket.channel_layer.sent == []
+    assert socket.reply_channel not in socket.factory.reply_protocols
+
+    socket.channel_layer.full = False
+    socket.call_later.run_due()
+    channels = [channel for channel, _ in socket.channel_layer.sent]
+    assert channels == ["websocket.receive", "websocket.disconnect"]
+    assert [m["order"] for _, m in socket.channel_layer.sent] == [1, 2]
+    # Its reads are not resumed: the connection is gone.
+    assert socket.transport.events == ["pause"]
+
+
+class FakeFactory:
+    """Daphne's factory, as far as a closing socket uses it."""
+
+    def __init__(self, socket):
+        self.reply_protocols = {socket.reply_channel: socket}
+        self.actions = []
+
+    def log_action(self, *args, **kwargs):
+        self.actions.append(args)
+
+
+class FakeRequest:
+    path = "/chat/room/"

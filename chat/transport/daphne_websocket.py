@@ -29,6 +29,18 @@ innocent sockets. A socket that sends another frame over the limit after
 violation) and gets nothing more. The workers keep their own check as the
 second line (chat/ratelimit.py).
 
+When the channel layer refuses a frame because ``websocket.receive`` is
+full (``ChannelFull``), Daphne 1.4 closed the socket with 1013, whichever
+socket had filled the channel. This protocol keeps the frame instead and
+slows that one client down: it stops reading the socket
+(``pauseProducing``), so TCP pushes back on the client, queues the
+socket's later frames behind the refused one, retries the oldest after
+``RETRY_FIRST_S`` seconds, doubling up to ``RETRY_MAX_S``, and reads again
+(``resumeProducing``) once the queue is empty. Frames reach the layer in
+the order they arrived, numbered ``order`` 1, 2, 3, ... without a gap, and
+a socket that closes meanwhile sends its ``websocket.disconnect`` only
+after them. A socket is therefore closed only for what it did itself.
+
 It also starts its process's heartbeat at the first connect
 (``daphne_heartbeat``), which tells the workers when a Daphne has died.
 
@@ -37,6 +49,7 @@ in the process that runs ``daphne asgi:channel_layer``. It changes nothing
 in the worker processes.
 """
 
+import collections
 import json
 import logging
 import time
@@ -53,6 +66,13 @@ logger = logging.getLogger(__name__)
 # The close code for a socket that floods on after its refusals (RFC 6455,
 # 7.4.1: "policy violation").
 POLICY_VIOLATION = 1008
+
+# The first and the longest wait, in seconds, before a frame the channel
+# layer refused as full is offered again. A worker takes a frame in a few
+# milliseconds, so the first retry usually succeeds; the cap keeps a long
+# outage from costing more than two tries a second per paused socket.
+RETRY_FIRST_S = 0.01
+RETRY_MAX_S = 0.5
 
 
 def error_frame(code, detail):
@@ -80,7 +100,8 @@ def unsent_bytes(transport):
 class BoundedWebSocketProtocol(WebSocketProtocol):
     """Daphne's WebSocket protocol, cutting off a peer that does not read,
     refusing frames over the rate or size limits before they are forwarded,
-    and keeping its process's heartbeat (``daphne_heartbeat``) alive."""
+    holding a socket's frames and pausing its reads while the layer is
+    full, and keeping its process's heartbeat (``daphne_heartbeat``) alive."""
 
     backed_up_since = None
     # The socket's token bucket (``conf.spend_token``; None until its first
@@ -91,6 +112,16 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     closed_for_flooding = False
     # The clock the bucket is kept on, in seconds; tests replace it.
     clock = staticmethod(time.monotonic)
+    # Frames refused as full, or queued behind one: ``websocket.receive``
+    # messages (dicts) in ``order``, oldest first; None while none wait.
+    backlog = None
+    # Whether reads are paused for the backlog; the pending retry (a
+    # Twisted ``IDelayedCall``) and the wait before the next one (s); the
+    # ``onClose`` arguments held back until the backlog is sent.
+    paused_for_backlog = False
+    retry_call = None
+    retry_delay = RETRY_FIRST_S
+    held_close = None
 
     def onConnect(self, request):
         # Before the connect is sent on: a worker that files this socket
@@ -112,7 +143,83 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         if frame_too_large(payload, isBinary):
             self.serverSend(error_frame("FRAME_TOO_LARGE", conf.FRAME_TOO_LARGE_DETAIL))
             return
-        super().onMessage(payload, isBinary)
+        # Daphne's own message, numbered as Daphne numbers it.
+        self.packets_received += 1
+        self.last_data = time.time()
+        message = {
+            "reply_channel": self.reply_channel,
+            "path": self.unquote(self.path),
+            "order": self.packets_received,
+        }
+        if isBinary:
+            message["bytes"] = payload
+        else:
+            message["text"] = payload.decode("utf8")
+        if self.backlog:
+            # Behind the frames already waiting, so that none overtakes.
+            self.backlog.append(message)
+            return
+        self.backlog = collections.deque([message])
+        self._forward_backlog()
+
+    def _forward_backlog(self):
+        """Send the backlog's frames to ``websocket.receive``, oldest first,
+        until it is empty or the layer refuses one as full; then schedule a
+        retry, pausing the socket's reads at the first refusal."""
+        self.retry_call = None
+        while self.backlog:
+            try:
+                self.channel_layer.send("websocket.receive", self.backlog[0])
+            except self.channel_layer.ChannelFull:
+                self._wait_for_room()
+                return
+            self.backlog.popleft()
+        self.backlog = None
+        if self.paused_for_backlog:
+            self.paused_for_backlog = False
+            self.retry_delay = RETRY_FIRST_S
+            logger.debug("Reading %s again: its frames were all forwarded", self.reply_channel)
+            if self.transport is not None and self.held_close is None:
+                self.transport.resumeProducing()
+        if self.held_close is not None:
+            self._send_held_close()
+
+    def _wait_for_room(self):
+        if not self.paused_for_backlog:
+            self.paused_for_backlog = True
+            self.retry_delay = RETRY_FIRST_S
+            # One line a pause: a busy layer must not also flood the log.
+            logger.info(
+                "Pausing reads from %s: websocket.receive is full; its frames wait in order",
+                self.reply_channel,
+            )
+            if self.transport is not None:
+                self.transport.pauseProducing()
+        else:
+            self.retry_delay = min(self.retry_delay * 2, RETRY_MAX_S)
+        self.retry_call = self.call_later(self.retry_delay, self._forward_backlog)
+
+    def call_later(self, delay, callback):
+        """Run ``callback()`` after ``delay`` seconds on the reactor; returns
+        its ``IDelayedCall``. Tests replace it to run time themselves."""
+        from twisted.internet import reactor
+
+        return reactor.callLater(delay, callback)
+
+    def onClose(self, wasClean, code, reason):
+        if self.backlog:
+            # The workers must get the socket's last frames before its
+            # disconnect, which ends its channel session. Nothing is sent
+            # to a closed socket meanwhile.
+            self.cleanup()
+            self.held_close = (wasClean, code, reason)
+            return
+        super().onClose(wasClean, code, reason)
+
+    def _send_held_close(self):
+        wasClean, code, reason = self.held_close
+        self.held_close = None
+        super().onClose(wasClean, code, reason)
 
     def _refuse_flood(self):
         if self.refusals_in_a_row >= 2 * conf.get("CHAT_RATE_LIMIT_BURST"):
