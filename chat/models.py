@@ -1,3 +1,7 @@
+import hashlib
+import hmac
+import secrets
+
 from channels import Group
 from django.conf import settings
 from django.db import models
@@ -47,6 +51,8 @@ class Message(models.Model):
     # The message's place in its room: 1, 2, 3, … with no gaps, so a client
     # that receives seq n + 2 after n knows it missed one and can catch up.
     seq = models.PositiveIntegerField()
+    # Posted through the HTTP API for bots (chat/api.py), not by a person.
+    bot = models.BooleanField(default=False, help_text="Posted through the HTTP API by a bot.")
 
     class Meta:
         constraints = [
@@ -62,10 +68,12 @@ class Message(models.Model):
         Returns ``{"type": "message", "id": int, "seq": int, "timestamp":
         str, "handle": str, "message": str}``, where ``timestamp`` is ISO 8601
         in UTC with a ``Z`` suffix and microseconds, e.g.
-        ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30).
+        ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30). A
+        bot's message also carries ``"bot": True`` (added 2026-11-30); a
+        person's has no ``bot`` key, so its shape is what it always was.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
-        return {
+        payload = {
             "type": "message",
             "id": self.pk,
             "seq": self.seq,
@@ -73,6 +81,9 @@ class Message(models.Model):
             "handle": self.handle,
             "message": self.message,
         }
+        if self.bot:
+            payload["bot"] = True
+        return payload
 
 
 class ReadMark(models.Model):
@@ -92,3 +103,63 @@ class ReadMark(models.Model):
 
     def __str__(self):
         return "%s read %s up to %d" % (self.user, self.room, self.seq)
+
+
+def hash_api_token(token):
+    """The SHA-256 of ``token`` (str) as 64 hex digits (str): what an
+    ``ApiToken`` stores in place of its token.
+
+    A fast hash is enough here, unlike for passwords: a token is 32 random
+    bytes (256 bits), so no guess or dictionary can find one from its hash,
+    however quickly hashes are computed."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token of the HTTP API for bots (chat/api.py), by ``name``.
+
+    The token itself is shown once, when made (``issue``), and never
+    stored: only its SHA-256 (``hash_api_token``). A revoked token
+    (``revoked_at`` set) is refused from then on; it is kept, so its name
+    and dates stay on record."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_revoked(self):
+        """Whether the token has been revoked (bool)."""
+        return self.revoked_at is not None
+
+    def issue(self):
+        """Give this (unsaved or saved) token a fresh secret, replacing any
+        it had, and return the secret (str, 43 URL-safe characters from 32
+        random bytes). Only its hash is kept; the caller saves the row and
+        shows the secret once."""
+        token = secrets.token_urlsafe(32)
+        self.token_hash = hash_api_token(token)
+        return token
+
+    @classmethod
+    def find_active(cls, token):
+        """The unrevoked ``ApiToken`` whose secret is ``token`` (str), or
+        None. One query.
+
+        Looked up by the hash, so nothing compares the secret itself byte by
+        byte: how long a lookup takes says nothing about the secret, only
+        about its hash, which a caller cannot steer. The found hash is
+        compared once more in constant time all the same."""
+        digest = hash_api_token(token)
+        found = cls.objects.filter(token_hash=digest, revoked_at=None).first()
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
+            return None
+        return found

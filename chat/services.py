@@ -1,4 +1,6 @@
-"""The chat's write operations: open a room, post a message.
+"""The chat's write operations: open a room, post a message (from a
+socket, or from anywhere with ``say``), mark a room read, issue and revoke
+API tokens.
 
 Consumers, views and management commands all change the chat through these
 functions, so each rule (a room exists from its first use; a room's
@@ -14,9 +16,11 @@ from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from chat import conf
+from chat import conf, selectors
 from chat.exceptions import ClientError
-from chat.models import Message, ReadMark, Room
+from chat.identity import access_denied
+from chat.models import ApiToken, Message, ReadMark, Room
+from chat.protocol import check_handle, check_message
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +39,51 @@ def open_room(label):
     return room
 
 
-def post_message(room, handle, text):
+def say(label, handle, text, bot=False):
+    """Post ``text`` (str) as ``handle`` (str) in the room labelled
+    ``label`` (str), from any Python code: a view, a management command, a
+    shell, where no consumer runs. Validated, numbered, stored and
+    broadcast exactly as a socket's chat message is: ``check_handle`` and
+    ``check_message`` (the handle is stripped), then ``post_message``.
+    ``bot`` (bool) marks the message as a bot's (``Message.bot``).
+
+    Returns the stored ``Message``. Raises ``ClientError``: ``NOT_FOUND``
+    (status 404) for a room that does not exist, as it never creates one;
+    ``ROOM_ACCESS_DENIED`` (403) for a bot in a members-only room, since a
+    bot is nobody's account; ``INVALID_FIELD`` for a handle or text that is
+    not a str; and the codes of ``check_handle`` and ``check_message``.
+    Raises ``django.db.Error`` when the message cannot be stored, in which
+    case nothing was stored or sent.
+
+    The broadcast is sent with ``immediately=True`` (in ``post_message``),
+    so it behaves the same wherever this runs. Channels 1.x holds a
+    consumer's sends until the consumer returns; a view is one too, under
+    ``runworker`` (Django's ``http.request`` consumer), so without the flag
+    a view's broadcast would leave after the room's lock was released and
+    could overtake or trail another worker's, and the members' order would
+    split. With no consumer running at all (a command, a shell) nothing
+    would hold the send in the first place: the flag makes that explicit
+    rather than a matter of where the caller happens to run.
+    """
+    room = selectors.find_room(label)
+    if room is None:
+        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    if bot and room.members_only:
+        raise access_denied()
+    for field, value in (("handle", handle), ("message", text)):
+        if not isinstance(value, str):
+            raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
+    return post_message(room, check_handle(handle), check_message(text), bot=bot)
+
+
+def post_message(room, handle, text, bot=False):
     """Store a message in ``room`` (a ``Room``; only its ``pk`` and
     ``label`` are read) and broadcast ``Message.as_dict()`` to the room's
     Group, every member's socket.
 
-    Takes the already-validated ``handle`` and ``text`` (str). Returns the
-    stored ``Message``. Raises ``django.db.Error`` when it cannot be stored,
+    Takes the already-validated ``handle`` and ``text`` (str), and ``bot``
+    (bool: a bot's message, ``Message.bot``). Returns the stored
+    ``Message``. Raises ``django.db.Error`` when it cannot be stored,
     in which case nothing was stored or sent.
 
     Messages of one room are numbered, stored and sent one at a time, under
@@ -53,14 +95,14 @@ def post_message(room, handle, text):
     """
     if connection.vendor == "postgresql":
         try:
-            message = _store_numbered_postgresql(room, handle, text)
+            message = _store_numbered_postgresql(room, handle, text, bot)
             _broadcast(room, message)
         finally:
             _release_broadcast_lock(room)
         return message
     with _local_broadcast_lock:
         last = room.messages.aggregate(last=Max("seq"))["last"] or 0
-        message = room.messages.create(handle=handle, message=text, seq=last + 1)
+        message = room.messages.create(handle=handle, message=text, seq=last + 1, bot=bot)
         _broadcast(room, message)
     return message
 
@@ -82,7 +124,50 @@ def mark_read(user_id, room, seq):
         marks.filter(seq__lt=seq).update(seq=seq)
 
 
-def _store_numbered_postgresql(room, handle, text):
+def create_api_token(name):
+    """Make an ``ApiToken`` named ``name`` (str, stripped of surrounding
+    whitespace; 1 to 100 characters). Returns ``(api_token, secret)``: the
+    saved ``ApiToken`` and its secret (str), which is stored nowhere and
+    must be shown to its owner now or never.
+
+    Raises ``ClientError``: ``INVALID_FIELD`` for an empty or too long name,
+    ``NAME_TAKEN`` (status 409) when a token, revoked or not, already has
+    that name. Raises ``django.db.Error`` when the database cannot be
+    reached."""
+    name = name.strip()
+    max_length = ApiToken._meta.get_field("name").max_length
+    if not 1 <= len(name) <= max_length:
+        raise ClientError(
+            "INVALID_FIELD", "A token's name must be 1 to %d characters." % max_length
+        )
+    api_token = ApiToken(name=name)
+    secret = api_token.issue()
+    try:
+        with transaction.atomic():
+            api_token.save()
+    except IntegrityError:
+        raise ClientError(
+            "NAME_TAKEN", "A token named %r already exists." % name, status=409
+        ) from None
+    return api_token, secret
+
+
+def revoke_api_token(name):
+    """Revoke the ``ApiToken`` named ``name`` (str), so that it is refused
+    from now on. Returns it; a token revoked before keeps its first
+    ``revoked_at``. Raises ``ClientError("NOT_FOUND")`` (status 404) when no
+    token has that name, and ``django.db.Error`` when the database cannot
+    be reached."""
+    api_token = ApiToken.objects.filter(name=name.strip()).first()
+    if api_token is None:
+        raise ClientError("NOT_FOUND", "No token is named %r." % name, status=404)
+    if api_token.revoked_at is None:
+        api_token.revoked_at = timezone.now()
+        api_token.save(update_fields=["revoked_at"])
+    return api_token
+
+
+def _store_numbered_postgresql(room, handle, text, bot):
     """Take ``room``'s broadcast lock, then store the message numbered one
     past the room's last, in one round trip; the lock stays held. Returns
     the ``Message``.
@@ -91,7 +176,7 @@ def _store_numbered_postgresql(room, handle, text):
     order: the insert starts, and takes its snapshot, only once the lock is
     held, so it sees every message the lock's previous holder stored.
     """
-    message = Message(room=room, handle=handle, message=text, timestamp=timezone.now())
+    message = Message(room=room, handle=handle, message=text, timestamp=timezone.now(), bot=bot)
     with connection.cursor() as cursor:
         cursor.execute(
             _LOCK_AND_INSERT_SQL,
@@ -102,6 +187,7 @@ def _store_numbered_postgresql(room, handle, text):
                 handle,
                 text,
                 message.timestamp,
+                bot,
                 room.pk,
             ],
         )
@@ -126,8 +212,8 @@ BROADCAST_LOCK_NAMESPACE = 0x63686174
 _MESSAGE_TABLE = Message._meta.db_table
 _LOCK_AND_INSERT_SQL = (
     "SELECT pg_advisory_lock(%s, %s); "
-    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, seq) "
-    "SELECT %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
+    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, bot, seq) "
+    "SELECT %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
     f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
     "RETURNING id, seq"
 )

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.decorators.http import require_POST
 
-from chat import views
+from chat import api, views
 
 account_patterns = [
     path("signup/", views.signup, name="signup"),
@@ -11,6 +11,11 @@ account_patterns = [
     # Only by POST, so that a link or an image on another site cannot sign
     # anyone out; the POST carries the CSRF token.
     path("logout/", require_POST(auth_views.LogoutView.as_view()), name="logout"),
+]
+
+# The HTTP API for bots (chat/api.py): bearer tokens, JSON only.
+api_patterns = [
+    path("rooms/<slug:label>/messages", api.room_messages, name="messages"),
 ]
 
 chat_patterns = [
@@ -26,5 +31,6 @@ chat_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_patterns)),
+    path("api/", include((api_patterns, "api"))),
     path("", include((chat_patterns, "chat"))),
 ]

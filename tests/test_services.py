@@ -6,7 +6,7 @@ from channels.test import ChannelTestCase
 
 from chat import services
 from chat.exceptions import ClientError
-from chat.models import Message, Room
+from chat.models import ApiToken, Message, Room, hash_api_token
 from tests.factories import make_room
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +55,137 @@ class PostMessageTests(ChannelTestCase):
         seqs = [services.post_message(room, "ann", "m%d" % n).seq for n in range(3)]
         self.assertEqual(seqs, [1, 2, 3])
         self.assertEqual(services.post_message(other, "bob", "first").seq, 1)
+
+
+class SayTests(ChannelTestCase):
+    def test_say_validates_stores_and_broadcasts_like_a_socket_message(self):
+        room = make_room()
+        room.group.add("member")
+
+        stored = services.say("lobby", "  ann  ", "hello")
+
+        self.assertEqual((stored.handle, stored.message, stored.seq), ("ann", "hello", 1))
+        self.assertFalse(stored.bot)
+        frame = json.loads(self.get_next_message("member", require=True).content["text"])
+        self.assertEqual(frame, stored.as_dict())
+        self.assertNotIn("bot", frame)
+
+    def test_a_bots_message_is_stored_and_broadcast_marked_as_a_bots(self):
+        room = make_room()
+        room.group.add("member")
+
+        stored = services.say("lobby", "robot", "beep", bot=True)
+
+        self.assertTrue(Message.objects.get(pk=stored.pk).bot)
+        frame = json.loads(self.get_next_message("member", require=True).content["text"])
+        self.assertIs(frame["bot"], True)
+        self.assertEqual(frame, stored.as_dict())
+
+    def test_say_numbers_its_messages_after_the_rooms_others(self):
+        room = make_room()
+        services.post_message(room, "ann", "first")
+        self.assertEqual(services.say("lobby", "bob", "second").seq, 2)
+
+
+def test_say_never_creates_a_room_and_answers_not_found():
+    with pytest.raises(ClientError) as raised:
+        services.say("nowhere", "ann", "hello")
+    assert (raised.value.code, raised.value.status) == ("NOT_FOUND", 404)
+    assert not Room.objects.exists()
+
+
+def test_say_refuses_a_label_that_may_not_name_a_room_as_not_found():
+    with pytest.raises(ClientError) as raised:
+        services.say("admin", "ann", "hello")
+    assert raised.value.code == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "handle, text, code",
+    [
+        ("", "hello", "HANDLE_EMPTY"),
+        ("   ", "hello", "HANDLE_EMPTY"),
+        ("x" * 51, "hello", "HANDLE_TOO_LONG"),
+        ("a\x00b", "hello", "INVALID_FIELD"),
+        ("ann", "", "MESSAGE_EMPTY"),
+        ("ann", " \n ", "MESSAGE_EMPTY"),
+        ("ann", "x" * 2001, "MESSAGE_TOO_LONG"),
+        ("ann", "a\x07b", "INVALID_FIELD"),
+        (None, "hello", "INVALID_FIELD"),
+        ("ann", 42, "INVALID_FIELD"),
+    ],
+)
+def test_say_refuses_what_the_protocol_refuses_with_its_code_and_stores_nothing(handle, text, code):
+    make_room()
+    with pytest.raises(ClientError) as raised:
+        services.say("lobby", handle, text)
+    assert (raised.value.code, raised.value.status) == (code, 400)
+    assert not Message.objects.exists()
+
+
+def test_say_keeps_a_bot_out_of_a_members_only_room_but_not_the_operator():
+    room = make_room()
+    room.members_only = True
+    room.save()
+    with pytest.raises(ClientError) as raised:
+        services.say("lobby", "robot", "beep", bot=True)
+    assert (raised.value.code, raised.value.status) == ("ROOM_ACCESS_DENIED", 403)
+    assert services.say("lobby", "admin", "notice").seq == 1
+
+
+def test_create_api_token_stores_only_the_hash_of_a_long_random_secret():
+    api_token, secret = services.create_api_token("  weather-bot ")
+    stored = ApiToken.objects.get()
+    assert stored.name == "weather-bot"
+    assert len(secret) >= 43
+    assert stored.token_hash != secret
+    assert secret not in stored.token_hash
+    assert stored.token_hash == hash_api_token(secret)
+    assert ApiToken.find_active(secret) == api_token
+
+
+def test_two_tokens_get_different_secrets():
+    _, first = services.create_api_token("one")
+    _, second = services.create_api_token("two")
+    assert first != second
+
+
+def test_create_api_token_refuses_a_name_already_taken():
+    services.create_api_token("bot")
+    with pytest.raises(ClientError) as raised:
+        services.create_api_token("bot")
+    assert (raised.value.code, raised.value.status) == ("NAME_TAKEN", 409)
+    assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
+def test_create_api_token_refuses_an_empty_or_too_long_name(name):
+    with pytest.raises(ClientError) as raised:
+        services.create_api_token(name)
+    assert raised.value.code == "INVALID_FIELD"
+    assert not ApiToken.objects.exists()
+
+
+def test_a_revoked_token_is_no_longer_found():
+    _, secret = services.create_api_token("bot")
+    revoked = services.revoke_api_token("bot")
+    assert revoked.is_revoked
+    assert ApiToken.find_active(secret) is None
+
+
+def test_revoking_twice_keeps_the_first_revocation_time():
+    services.create_api_token("bot")
+    first = services.revoke_api_token("bot").revoked_at
+    assert services.revoke_api_token("bot").revoked_at == first
+
+
+def test_revoking_an_unknown_token_is_not_found():
+    with pytest.raises(ClientError) as raised:
+        services.revoke_api_token("nobody")
+    assert (raised.value.code, raised.value.status) == ("NOT_FOUND", 404)
+
+
+def test_a_wrong_secret_finds_no_token():
+    _, secret = services.create_api_token("bot")
+    assert ApiToken.find_active(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
+    assert ApiToken.find_active("") is None

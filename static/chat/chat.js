@@ -188,7 +188,16 @@
     var text = document.createElement("span");
     text.className = "text";
     text.textContent = message.message;
-    li.append(handle, " ", time, " ", text);
+    if (message.bot === true) {
+      // Posted through the HTTP API: say so beside the handle.
+      li.classList.add("bot");
+      var botLabel = document.createElement("span");
+      botLabel.className = "bot-label";
+      botLabel.textContent = "bot";
+      li.append(handle, " ", botLabel, " ", time, " ", text);
+    } else {
+      li.append(handle, " ", time, " ", text);
+    }
     return li;
   }
 

@@ -1,0 +1,197 @@
+"""The HTTP API for bots: ``/api/rooms/<label>/messages``.
+
+A bot posts a chat message into an existing room, or reads the room's
+messages, with a bearer token (``ApiToken``, made with ``manage.py
+chattoken create`` or in the admin) in the ``Authorization`` header. No
+cookie is read or set, so the API needs no CSRF token. Bodies and answers
+are JSON; every refusal is ``ClientError.as_dict()`` with the error's
+status. docs/protocol.md describes the endpoints.
+
+Each token has a token bucket of its own, with the sockets' limits
+(``CHAT_RATE_LIMIT_BURST`` requests at once, then
+``CHAT_RATE_LIMIT_PER_MINUTE`` a minute; ``conf.spend_token``), kept in the
+``channel_sessions`` cache (Redis in production) under the token's id, so
+every worker process shares it.
+"""
+
+import functools
+import logging
+import math
+import time
+
+from django.core.cache import caches
+from django.core.exceptions import RequestDataTooBig
+from django.db import Error
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from chat import conf, selectors, services, views
+from chat.exceptions import ClientError
+from chat.identity import access_denied
+from chat.models import ApiToken
+from chat.protocol import parse_chat_frame
+
+logger = logging.getLogger(__name__)
+
+# The cache that holds the tokens' rate-limit buckets, and the key of one
+# token's bucket, by the token's id.
+RATE_CACHE_ALIAS = "channel_sessions"
+RATE_KEY = "api-rate:%d"
+
+# Where a bearer token is looked for: RFC 6750's header form only, never a
+# query parameter, which would end up in logs.
+BEARER_PREFIX = "bearer "
+
+
+class HttpClientError(ClientError):
+    """A ``ClientError`` whose HTTP answer carries ``headers`` too (dict of
+    str to str), such as ``WWW-Authenticate`` or ``Retry-After``."""
+
+    def __init__(self, code, detail, status, headers):
+        super().__init__(code, detail, status=status)
+        self.headers = headers
+
+
+def json_api(view):
+    """Decorate an API view: CSRF-exempt, and a ``ClientError`` it raises
+    becomes a JSON answer (``ClientError.as_dict()``) with the error's
+    status, and the headers of an ``HttpClientError``.
+
+    The view is called as ``view(request, api_token, **kwargs)`` with the
+    request's ``ApiToken``, once the request is authenticated (else 401
+    ``UNAUTHORIZED``) and within its token's rate (else 429
+    ``RATE_LIMITED``)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def inner(request, **kwargs):
+        try:
+            api_token = authenticate(request)
+            retry_after = take_token(api_token)
+            if retry_after is not None:
+                raise HttpClientError(
+                    "RATE_LIMITED",
+                    conf.RATE_LIMITED_DETAIL,
+                    status=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+            return view(request, api_token, **kwargs)
+        except ClientError as error:
+            response = JsonResponse(error.as_dict(), status=error.status)
+            for name, value in getattr(error, "headers", {}).items():
+                response[name] = value
+            return response
+
+    return inner
+
+
+def authenticate(request):
+    """The unrevoked ``ApiToken`` of ``request``'s ``Authorization: Bearer
+    <token>`` header; its ``last_used_at`` is set to now (one UPDATE).
+
+    Raises ``HttpClientError("UNAUTHORIZED")`` (status 401, with
+    ``WWW-Authenticate: Bearer``, and ``error="invalid_token"`` when a token
+    was given but is unknown or revoked, as RFC 6750 says)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, secret = header[: len(BEARER_PREFIX)], header[len(BEARER_PREFIX) :].strip()
+    if scheme.lower() != BEARER_PREFIX or not secret:
+        raise HttpClientError(
+            "UNAUTHORIZED",
+            "Send an API token as 'Authorization: Bearer <token>'.",
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    api_token = ApiToken.find_active(secret)
+    if api_token is None:
+        raise HttpClientError(
+            "UNAUTHORIZED",
+            "The API token is not valid, or has been revoked.",
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    api_token.last_used_at = timezone.now()
+    ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=api_token.last_used_at)
+    return api_token
+
+
+def take_token(api_token, now=None):
+    """Spend one request from ``api_token``'s bucket (``conf.spend_token``).
+    Returns None when the request may go ahead, else how long to wait
+    before one will, in whole seconds (int, at least 1): the
+    ``Retry-After``.
+
+    ``now`` is the Unix time in seconds (float), for tests. The bucket is
+    read and written back without a lock, so requests of one token that
+    arrive at the same instant may spend one token between them: the limit
+    can be exceeded by the number of such requests, never by more."""
+    now = time.time() if now is None else now
+    cache = caches[RATE_CACHE_ALIAS]
+    key = RATE_KEY % api_token.pk
+    bucket = cache.get(key)
+    allowed, kept = conf.spend_token(None if bucket is None else tuple(bucket), now)
+    per_minute = conf.get("CHAT_RATE_LIMIT_PER_MINUTE")
+    if per_minute <= 0:
+        return None
+    # A full bucket is no different from none, so the key may expire once
+    # the bucket would have refilled.
+    refill_seconds = math.ceil(conf.get("CHAT_RATE_LIMIT_BURST") * 60 / per_minute) + 1
+    cache.set(key, list(kept), timeout=refill_seconds)
+    if allowed:
+        return None
+    return max(1, math.ceil((1 - kept[0]) * 60 / per_minute))
+
+
+@json_api
+def room_messages(request, api_token, label):
+    """``/api/rooms/<label>/messages``.
+
+    ``POST`` with a JSON body ``{"handle": str, "message": str}`` posts a
+    bot's message into the room (``services.say`` with ``bot=True``) and
+    answers 201 with ``Message.as_dict()`` (``"bot": true`` included). The
+    body is checked as a socket's chat frame is (``parse_chat_frame``), with
+    the same 400 codes: ``INVALID_JSON``, ``FRAME_TOO_LARGE``,
+    ``INVALID_FRAME``, ``MISSING_FIELD``, ``INVALID_FIELD``,
+    ``HANDLE_EMPTY``, ``HANDLE_TOO_LONG``, ``MESSAGE_EMPTY``,
+    ``MESSAGE_TOO_LONG``. 503 ``UNAVAILABLE`` when it cannot be stored.
+
+    ``GET`` is the catch-up endpoint (``views.messages``: ``after``,
+    ``before``, ``limit``; 400 ``INVALID_PARAMETER``).
+
+    Both: 401 ``UNAUTHORIZED`` and 429 ``RATE_LIMITED`` (``json_api``),
+    404 ``NOT_FOUND`` for a room that does not exist (never created here),
+    403 ``ROOM_ACCESS_DENIED`` for a members-only room, since a bot is not a
+    member; 405 ``METHOD_NOT_ALLOWED`` for another method."""
+    if request.method == "POST":
+        return _post(request, label)
+    if request.method == "GET":
+        room = selectors.find_room(label)
+        # views.messages would let a request that also carries a member's
+        # session cookie in; the token speaks for a bot, never a member.
+        if room is not None and room.members_only:
+            raise access_denied()
+        return views.messages(request, label)
+    raise HttpClientError(
+        "METHOD_NOT_ALLOWED",
+        "Use GET or POST.",
+        status=405,
+        headers={"Allow": "GET, POST"},
+    )
+
+
+def _post(request, label):
+    try:
+        body = request.body.decode("utf-8")
+    except RequestDataTooBig:
+        raise ClientError("FRAME_TOO_LARGE", conf.FRAME_TOO_LARGE_DETAIL) from None
+    except UnicodeDecodeError:
+        raise ClientError("INVALID_JSON", "The body is not valid UTF-8 JSON.") from None
+    handle, text = parse_chat_frame({"text": body})
+    try:
+        message = services.say(label, handle, text, bot=True)
+    except Error:
+        logger.exception("Could not store a bot's message in room %s", label)
+        raise ClientError(
+            "UNAVAILABLE", "The message could not be stored; try again.", status=503
+        ) from None
+    return JsonResponse(message.as_dict(), status=201)

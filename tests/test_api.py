@@ -1,0 +1,257 @@
+"""chat/api.py: the HTTP API for bots, ``/api/rooms/<label>/messages``."""
+
+import json
+
+import pytest
+from django.core.cache import caches
+from django.test import Client, override_settings
+
+from chat import api, services
+from chat.models import ApiToken, Message, Room
+from tests.factories import make_messages, make_room
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/rooms/%s/messages"
+
+
+def make_token(name="bot"):
+    """A new token's secret (str), with an untouched rate-limit bucket."""
+    api_token, secret = services.create_api_token(name)
+    caches[api.RATE_CACHE_ALIAS].delete(api.RATE_KEY % api_token.pk)
+    return secret
+
+
+def post(client, label, body, secret=None, **extra):
+    if secret is not None:
+        extra["HTTP_AUTHORIZATION"] = "Bearer %s" % secret
+    if not isinstance(body, (str, bytes)):
+        body = json.dumps(body)
+    return client.post(URL % label, body, content_type="application/json", **extra)
+
+
+def get(client, label, secret, query=""):
+    return client.get(URL % label + query, HTTP_AUTHORIZATION="Bearer %s" % secret)
+
+
+def test_a_bot_posts_a_message_and_gets_it_back_as_stored_marked_as_a_bots(client):
+    make_room()
+    secret = make_token()
+
+    response = post(client, "lobby", {"handle": "weather", "message": "sunny"}, secret)
+
+    assert response.status_code == 201
+    stored = Message.objects.get()
+    assert stored.bot
+    assert response.json() == stored.as_dict()
+    assert response.json()["bot"] is True
+    assert (response.json()["handle"], response.json()["seq"]) == ("weather", 1)
+
+
+def test_a_bots_post_is_numbered_after_the_rooms_messages(client):
+    make_messages(make_room(), 3)
+    response = post(client, "lobby", {"handle": "b", "message": "m"}, make_token())
+    assert response.json()["seq"] == 4
+
+
+def test_a_request_records_when_its_token_was_last_used(client):
+    make_room()
+    secret = make_token()
+    assert ApiToken.objects.get().last_used_at is None
+    post(client, "lobby", {"handle": "b", "message": "m"}, secret)
+    assert ApiToken.objects.get().last_used_at is not None
+
+
+def test_the_api_needs_no_csrf_token():
+    make_room()
+    client = Client(enforce_csrf_checks=True)
+    response = post(client, "lobby", {"handle": "b", "message": "m"}, make_token())
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ("not json", "INVALID_JSON"),
+        (b"\xff\xfe", "INVALID_JSON"),
+        ("", "INVALID_JSON"),
+        ([1, 2], "INVALID_FRAME"),
+        ({"handle": "b", "message": "m", "extra": 1}, "INVALID_FRAME"),
+        ({"type": "typing"}, "INVALID_FRAME"),
+        ({"handle": "b"}, "MISSING_FIELD"),
+        ({"message": "m"}, "MISSING_FIELD"),
+        ({"handle": 7, "message": "m"}, "INVALID_FIELD"),
+        ({"handle": "b\x00", "message": "m"}, "INVALID_FIELD"),
+        ({"handle": "  ", "message": "m"}, "HANDLE_EMPTY"),
+        ({"handle": "x" * 51, "message": "m"}, "HANDLE_TOO_LONG"),
+        ({"handle": "b", "message": ""}, "MESSAGE_EMPTY"),
+        ({"handle": "b", "message": "x" * 2001}, "MESSAGE_TOO_LONG"),
+        ("x" * 30000, "FRAME_TOO_LARGE"),
+    ],
+)
+def test_a_bad_body_gets_400_with_the_sockets_code_and_stores_nothing(client, body, code):
+    make_room()
+    response = post(client, "lobby", body, make_token())
+    assert response.status_code == 400
+    assert response.json()["type"] == "error"
+    assert response.json()["error"] == code
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer  ", "Basic dXNlcjpwYXNz", "Token abc"],
+)
+def test_a_request_without_a_bearer_token_gets_401_and_the_scheme(client, authorization):
+    make_room()
+    extra = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+    response = post(client, "lobby", {"handle": "b", "message": "m"}, **extra)
+    assert response.status_code == 401
+    assert response.json()["error"] == "UNAUTHORIZED"
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert not Message.objects.exists()
+
+
+def test_a_wrong_token_gets_401(client):
+    make_room()
+    make_token()
+    response = post(client, "lobby", {"handle": "b", "message": "m"}, "not-the-token")
+    assert response.status_code == 401
+    assert response.json()["error"] == "UNAUTHORIZED"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_revoked_token_gets_401_for_posts_and_reads(client):
+    make_room()
+    secret = make_token()
+    services.revoke_api_token("bot")
+    assert post(client, "lobby", {"handle": "b", "message": "m"}, secret).status_code == 401
+    assert get(client, "lobby", secret).status_code == 401
+    assert not Message.objects.exists()
+
+
+def test_the_bearer_scheme_is_matched_whatever_its_case(client):
+    make_room()
+    secret = make_token()
+    response = client.post(
+        URL % "lobby",
+        json.dumps({"handle": "b", "message": "m"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="bearer %s" % secret,
+    )
+    assert response.status_code == 201
+
+
+def test_an_unknown_room_gets_404_and_is_not_created(client):
+    secret = make_token()
+    response = post(client, "nowhere", {"handle": "b", "message": "m"}, secret)
+    assert response.status_code == 404
+    assert response.json()["error"] == "NOT_FOUND"
+    assert get(client, "nowhere", secret).status_code == 404
+    assert not Room.objects.exists()
+
+
+def test_a_label_that_may_not_name_a_room_gets_404(client):
+    response = post(client, "x" * 51, {"handle": "b", "message": "m"}, make_token())
+    assert response.status_code == 404
+
+
+def test_a_members_only_room_refuses_a_bot_with_403(client):
+    room = make_room()
+    room.members_only = True
+    room.save()
+    make_messages(room, 2)
+    secret = make_token()
+
+    posted = post(client, "lobby", {"handle": "b", "message": "m"}, secret)
+    read = get(client, "lobby", secret)
+
+    for response in (posted, read):
+        assert response.status_code == 403
+        assert response.json()["error"] == "ROOM_ACCESS_DENIED"
+    assert Message.objects.count() == 2
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=2, CHAT_RATE_LIMIT_PER_MINUTE=6)
+def test_a_token_over_its_rate_gets_429_with_retry_after_in_seconds(client):
+    make_room()
+    secret = make_token()
+    statuses = [
+        post(client, "lobby", {"handle": "b", "message": "m%d" % n}, secret).status_code
+        for n in range(2)
+    ]
+    refused = post(client, "lobby", {"handle": "b", "message": "late"}, secret)
+
+    assert statuses == [201, 201]
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "RATE_LIMITED"
+    # 6 a minute: the next token comes in at most 10 s.
+    assert 1 <= int(refused["Retry-After"]) <= 10
+    assert Message.objects.count() == 2
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=1, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_each_token_has_a_bucket_of_its_own(client):
+    make_room()
+    first, second = make_token("one"), make_token("two")
+    assert post(client, "lobby", {"handle": "b", "message": "m"}, first).status_code == 201
+    assert post(client, "lobby", {"handle": "b", "message": "m"}, first).status_code == 429
+    assert post(client, "lobby", {"handle": "b", "message": "m"}, second).status_code == 201
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=1, CHAT_RATE_LIMIT_PER_MINUTE=60)
+def test_a_tokens_bucket_refills_with_time():
+    make_token()
+    api_token = ApiToken.objects.get()
+    assert api.take_token(api_token, now=1000.0) is None
+    assert api.take_token(api_token, now=1000.25) == 1
+    assert api.take_token(api_token, now=1001.5) is None
+
+
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+def test_no_rate_limit_applies_when_it_is_turned_off():
+    make_token()
+    api_token = ApiToken.objects.get()
+    assert all(api.take_token(api_token, now=5.0) is None for _ in range(50))
+
+
+def test_a_bot_reads_the_rooms_messages_as_the_catch_up_endpoint_gives_them(client):
+    messages = make_messages(make_room(), 5)
+    secret = make_token()
+
+    latest = get(client, "lobby", secret, "?limit=2")
+    after = get(client, "lobby", secret, "?after=%d" % messages[2].pk)
+
+    assert latest.status_code == 200
+    assert latest.json() == {"messages": [m.as_dict() for m in messages[3:]], "has_more": True}
+    assert after.json() == {"messages": [m.as_dict() for m in messages[3:]], "has_more": False}
+    assert client.get("/lobby/messages?limit=2").json() == latest.json()
+
+
+@pytest.mark.parametrize("query", ["?after=x", "?limit=0", "?after=1&before=2"])
+def test_a_bad_read_parameter_gets_400(client, query):
+    make_room()
+    response = get(client, "lobby", make_token(), query)
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_PARAMETER"
+
+
+def test_another_method_gets_405_with_the_allowed_ones(client):
+    make_room()
+    response = client.put(URL % "lobby", "{}", HTTP_AUTHORIZATION="Bearer %s" % make_token())
+    assert response.status_code == 405
+    assert response.json()["error"] == "METHOD_NOT_ALLOWED"
+    assert response["Allow"] == "GET, POST"
+
+
+def test_a_bots_message_is_labelled_on_the_room_page_and_a_persons_is_not(client):
+    room = make_room()
+    services.post_message(room, "ann", "hi")
+    services.post_message(room, "robot", "beep", bot=True)
+
+    page = client.get("/lobby/").content.decode()
+
+    assert page.count('class="bot-label"') == 1
+    assert page.count(' bot"') == 1
+    bot_item = page[page.index(' bot"') : page.index('class="bot-label"')]
+    assert '<span class="handle">robot</span>' in bot_item
