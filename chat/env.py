@@ -2,7 +2,8 @@
 
 ``chat/settings.py`` reads every variable through these, once each, and the
 benchmark reads ``REDIS_URL`` through ``redis_urls``, so a variable means the
-same thing wherever it is read. A value that cannot be read raises
+same thing wherever it is read; ``redis_sentinel`` reads the ``REDIS_SENTINEL*``
+variables, the other way to name the chat's Redis. A value that cannot be read raises
 ``ImproperlyConfigured`` naming the variable and what it should be; an
 unset or blank variable gives the default.
 """
@@ -75,3 +76,59 @@ def redis_urls():
                 "REDIS_URL must hold redis:// URLs, comma-separated; %r is not one." % url
             )
     return urls
+
+
+SENTINEL_VARIABLES = (
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_SENTINEL_DB",
+    "REDIS_SENTINEL_PASSWORD",
+)
+
+
+def redis_sentinel():
+    """The Redis Sentinel settings, or None when ``REDIS_SENTINELS`` and
+    ``REDIS_SENTINEL_MASTER`` are unset.
+
+    Returns a dict: ``sentinels``, a list of ``(host, port)`` (str, int) from
+    ``REDIS_SENTINELS`` (comma-separated ``host:port``, the port 26379 when
+    left out); ``master``, the monitored master's name (str) from
+    ``REDIS_SENTINEL_MASTER``; ``db`` (int, 0 when unset) from
+    ``REDIS_SENTINEL_DB``; ``password``, the master's (str, or None when
+    unset) from ``REDIS_SENTINEL_PASSWORD``.
+
+    Raises ``ImproperlyConfigured`` naming the variables when ``REDIS_URL``
+    is set as well, when only one of ``REDIS_SENTINELS`` and
+    ``REDIS_SENTINEL_MASTER`` is, or when an entry is not ``host:port``."""
+    given = [name for name in SENTINEL_VARIABLES if env_str(name)]
+    if not given:
+        return None
+    if env_str("REDIS_URL"):
+        raise ImproperlyConfigured(
+            "Set REDIS_URL or REDIS_SENTINELS and REDIS_SENTINEL_MASTER, not both "
+            "(%s set as well as REDIS_URL)." % ", ".join(given)
+        )
+    missing = [name for name in SENTINEL_VARIABLES[:2] if name not in given]
+    if missing:
+        raise ImproperlyConfigured(
+            "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together; %s is unset (%s set)."
+            % (" and ".join(missing), ", ".join(given))
+        )
+    return {
+        "sentinels": [_sentinel_address(entry) for entry in env_list("REDIS_SENTINELS")],
+        "master": env_str("REDIS_SENTINEL_MASTER"),
+        "db": env_int("REDIS_SENTINEL_DB", 0),
+        "password": env_str("REDIS_SENTINEL_PASSWORD") or None,
+    }
+
+
+def _sentinel_address(entry):
+    host, colon, port = entry.rpartition(":")
+    if not colon:
+        host, port = entry, "26379"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(
+            "REDIS_SENTINELS must hold host:port entries, comma-separated; %r is not one." % entry
+        )
+    return host, int(port)

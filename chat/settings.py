@@ -6,6 +6,9 @@ channel layer, with DEBUG on. A deployment sets:
 - ``DATABASE_URL``: e.g. ``postgres://user:pass@host:5432/name`` (SQLite when unset).
 - ``REDIS_URL``: e.g. ``redis://host:6379/0``; several, comma-separated, shard the
   channel layer. Unset means the in-memory layer, which only ``runserver`` can use.
+- ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` (with the optional
+  ``REDIS_SENTINEL_DB`` and ``REDIS_SENTINEL_PASSWORD``): Redis through Sentinel
+  instead of ``REDIS_URL``; one master, no sharding (docs/operations.md).
 - ``SECRET_KEY``: required whenever DEBUG is off.
 - ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off; ``1``, ``true``,
   ``yes`` or ``on`` turn it on.
@@ -23,7 +26,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chat import conf
-from chat.env import env_bool, env_int, env_list, env_str, redis_urls
+from chat.env import env_bool, env_int, env_list, env_str, redis_sentinel, redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -116,8 +119,14 @@ if env_str("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 
 # The channel layer. Without REDIS_URL it is in-memory, which works only
-# inside one process: runserver, or the unit tests.
+# inside one process: runserver, or the unit tests. REDIS_SENTINELS and
+# REDIS_SENTINEL_MASTER name the Redis through Sentinel instead (one master,
+# no sharding), and then REDIS_URLS is empty.
+REDIS_SENTINEL = redis_sentinel()
 REDIS_URLS = redis_urls()
+# Whether there is a Redis at all, by URL or through Sentinel: the channel
+# layer, channel sessions, presence and the heartbeats all live there.
+USE_REDIS = bool(REDIS_URLS or REDIS_SENTINEL)
 # The key prefix of the channel layer and of channel sessions in Redis.
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "asgi:")
 CHANNEL_ROUTING = "routing.channel_routing"
@@ -134,7 +143,7 @@ CHANNEL_CAPACITY = {
     "websocket.receive": 2000,
     "websocket.disconnect": 2000,
 }
-if REDIS_URLS:
+if REDIS_URLS or REDIS_SENTINEL:
     # chat/transport/layer/: asgi_redis, plus batched receives on one
     # persistent connection, a Group send in one round trip per shard,
     # capacities sized so a 1,000-member room's broadcast fits one Daphne's
@@ -151,6 +160,16 @@ if REDIS_URLS:
             },
         },
     }
+    if REDIS_SENTINEL:
+        CHANNEL_LAYERS["default"]["CONFIG"].update(
+            hosts=None,
+            sentinels=REDIS_SENTINEL["sentinels"],
+            sentinel_master=REDIS_SENTINEL["master"],
+            connection_kwargs={
+                "db": REDIS_SENTINEL["db"],
+                "password": REDIS_SENTINEL["password"],
+            },
+        )
 else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "asgiref.inmemory.ChannelLayer", "ROUTING": CHANNEL_ROUTING},
@@ -165,6 +184,19 @@ if REDIS_URLS:
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URLS[0],
         "KEY_PREFIX": CHANNEL_LAYER_PREFIX + "session",
+    }
+elif REDIS_SENTINEL:
+    # chat/transport/sentinel.py: django-redis on the master Sentinel names.
+    CHANNEL_SESSION_CACHE = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": [REDIS_SENTINEL["master"]],
+        "KEY_PREFIX": CHANNEL_LAYER_PREFIX + "session",
+        "OPTIONS": {
+            "CLIENT_CLASS": "chat.transport.sentinel.SentinelClient",
+            "SENTINELS": REDIS_SENTINEL["sentinels"],
+            "DB": REDIS_SENTINEL["db"],
+            "PASSWORD": REDIS_SENTINEL["password"],
+        },
     }
 else:
     CHANNEL_SESSION_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -58,11 +58,12 @@ _store_lock = threading.Lock()
 
 def store():
     """The process's presence store: a ``RedisStore`` on the channel
-    sessions' Redis when ``REDIS_URL`` is set, else a ``LocalStore``."""
+    sessions' Redis (which follows a Sentinel failover) when there is a
+    Redis, else a ``LocalStore``."""
     global _store
     with _store_lock:
         if _store is None:
-            if settings.REDIS_URLS:
+            if settings.USE_REDIS:
                 from django_redis import get_redis_connection
 
                 _store = RedisStore(

@@ -43,8 +43,6 @@ CHECK_TIMEOUT_SECONDS = 1.5
 OK = "ok"
 UNAVAILABLE = "unavailable"
 
-_redis_clients = {}
-
 
 def health_answer(results):
     """The status (int) and body (dict) of ``/healthz`` for ``results``, a
@@ -123,19 +121,13 @@ def check_database(alias="default"):
     return True
 
 
-def _redis(url):
-    client = _redis_clients.get(url)
-    if client is None:
-        client = _redis_clients[url] = worker_heartbeat.redis_client(url)
-    return client
-
-
 def check_channel_layer(layer):
     """PING every Redis shard of ``layer`` (the channel layer); a layer
     without Redis (in-memory) passes. Returns True; raises what redis-py
     raises for a shard that does not answer."""
-    for url in getattr(layer, "hosts", None) or []:
-        _redis(url).ping()
+    # The layer's own clients: under Sentinel they find the master.
+    for index in range(getattr(layer, "ring_size", 0)):
+        layer.connection(index).ping()
     return True
 
 
@@ -143,9 +135,9 @@ def count_workers():
     """The number (int) of worker processes alive, from their heartbeats
     (``worker_heartbeat``); 0 without Redis, where workers keep none.
     Raises what redis-py raises when Redis is unreachable."""
-    if not settings.REDIS_URLS:
+    if not settings.USE_REDIS:
         return 0
-    return worker_heartbeat.count_workers(_redis(settings.REDIS_URLS[0]))
+    return worker_heartbeat.count_workers(worker_heartbeat.redis_client())
 
 
 def blocking_checks(layer):

@@ -144,7 +144,7 @@ class Heartbeat:
 def ensure_started(factory):
     """Start the beat of the Daphne whose server is ``factory`` (Daphne's
     ``HTTPFactory``), once per process. Returns None."""
-    if factory.send_channel in _started or not settings.REDIS_URLS:
+    if factory.send_channel in _started or not settings.USE_REDIS:
         return
     heartbeat = Heartbeat(factory)
     _started[factory.send_channel] = heartbeat

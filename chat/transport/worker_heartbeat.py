@@ -58,11 +58,16 @@ def worker_key(prefix=None, hostname=None, pid=None):
 
 
 def redis_client(url=None):
-    """A redis-py client (``redis.StrictRedis``) for ``url`` (str; the
-    first of ``settings.REDIS_URLS`` when None) that gives up after
-    ``REDIS_TIMEOUT_SECONDS``. Raises ``IndexError`` when there is no Redis."""
+    """A redis-py client (``redis.StrictRedis``): for ``url`` (str), one
+    that gives up after ``REDIS_TIMEOUT_SECONDS``; when None, the channel
+    sessions' client (the first ``REDIS_URL``, or the Sentinel master,
+    followed through a failover)."""
+    if url is None:
+        from django_redis import get_redis_connection
+
+        return get_redis_connection("channel_sessions")
     return redis.StrictRedis.from_url(
-        url or settings.REDIS_URLS[0],
+        url,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
@@ -90,7 +95,7 @@ def ensure_started(client=None, key=None):
     or None without ``REDIS_URL`` and no ``client``. A failed beat is
     logged and retried on the next tick."""
     if client is None:
-        if not settings.REDIS_URLS:
+        if not settings.USE_REDIS:
             return None
         client = redis_client()
     key = key or worker_key()

@@ -13,6 +13,8 @@ job:
 - ``capacities``: the default capacity table, its Lua form, and the warning
   for a consumed channel that no pattern sizes.
 - ``statistics``: the parent's counters plus refused Group deliveries.
+- ``sentinel``: one shard on the master Redis Sentinel names, followed
+  through a failover by both the redis-py and the Twisted clients.
 - ``lua_patterns``: ``channel_capacity`` globs as Lua patterns.
 - ``scripts``: the Lua scripts, one ``.lua`` file each.
 """

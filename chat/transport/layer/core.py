@@ -18,6 +18,7 @@ from chat.transport.layer import scripts
 from chat.transport.layer.capacities import CapacityMixin
 from chat.transport.layer.groups import ENTRY_SEPARATOR, GroupMixin
 from chat.transport.layer.receive import ReceiveMixin
+from chat.transport.layer.sentinel import SentinelMixin
 from chat.transport.layer.statistics import StatisticsMixin
 
 # One logger for the whole layer, named after the package, so that
@@ -25,7 +26,9 @@ from chat.transport.layer.statistics import StatisticsMixin
 logger = logging.getLogger("chat.transport.layer")
 
 
-class ChatChannelLayer(ReceiveMixin, GroupMixin, CapacityMixin, StatisticsMixin, RedisChannelLayer):
+class ChatChannelLayer(
+    ReceiveMixin, GroupMixin, CapacityMixin, StatisticsMixin, SentinelMixin, RedisChannelLayer
+):
     """asgi_redis's ``RedisChannelLayer`` that batches receives, sends to a
     Group in one Redis round trip per shard and counts every overflow.
 
@@ -33,13 +36,18 @@ class ChatChannelLayer(ReceiveMixin, GroupMixin, CapacityMixin, StatisticsMixin,
     ``capacity`` in messages per channel, ``hosts``, ``prefix``,
     ``channel_capacity``, ``symmetric_encryption_keys``, ``stats_prefix``,
     ``connection_kwargs``) plus ``receive_batch_size`` (messages taken per
-    round trip from a process-local channel). ``channel_capacity`` entries
-    come first and ``default_channel_capacity`` fills in the patterns they do
+    round trip from a process-local channel), and ``sentinels`` (list of
+    ``(host, port)``) with ``sentinel_master`` (str) in place of ``hosts``:
+    one shard, the master Redis Sentinel names (``SentinelMixin``), whose
+    ``db`` and ``password`` go in ``connection_kwargs``. ``channel_capacity``
+    entries come first and ``default_channel_capacity`` fills in the patterns they do
     not name; ``capacity`` applies to a channel no pattern matches, and each
     such channel a process receives from is logged once at WARNING.
 
-    Raises ``ValueError`` for a ``prefix`` containing ``ENTRY_SEPARATOR``, and
-    whatever the parent raises for bad hosts, keys or timeouts.
+    Raises ``ValueError`` for a ``prefix`` containing ``ENTRY_SEPARATOR``, for
+    ``hosts`` and ``sentinels`` together or ``sentinels`` without
+    ``sentinel_master``, and whatever the parent raises for bad hosts, keys
+    or timeouts.
 
     What changes from the parent, all in docs/channel-layer.md:
 
@@ -72,9 +80,12 @@ class ChatChannelLayer(ReceiveMixin, GroupMixin, CapacityMixin, StatisticsMixin,
         stats_prefix="asgi-meta:",
         connection_kwargs=None,
         receive_batch_size=None,
+        sentinels=None,
+        sentinel_master=None,
     ):
         if ENTRY_SEPARATOR in prefix:
             raise ValueError("The prefix must not contain %r" % ENTRY_SEPARATOR)
+        hosts = self._setup_sentinel(hosts, sentinels, sentinel_master, connection_kwargs)
         capacities = self._with_default_capacities(channel_capacity)
         super().__init__(
             expiry=expiry,

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import redis
 import txredisapi
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from chat.transport.layer import scripts
 
@@ -64,8 +64,9 @@ class ReceiveMixin:
 
     Relies on the parent layer's ``connection``, ``_receive_list_names``,
     ``deserialize`` and ``blpop_timeout``; on ``chatreceive`` (receive.lua,
-    registered by the combining class); and on ``CapacityMixin``'s
-    ``_capacities_checked`` and ``_warn_unsized``. ``_setup_receiving`` must
+    registered by the combining class); on ``CapacityMixin``'s
+    ``_capacities_checked`` and ``_warn_unsized``; and on ``SentinelMixin``'s
+    ``sentinel``, ``_master_address`` and ``_is_master_lost``. ``_setup_receiving`` must
     run after the parent's ``__init__``.
     """
 
@@ -138,6 +139,12 @@ class ReceiveMixin:
         first use and re-opened by txredisapi (with back-off) if it drops; a
         command under way when it drops fails with txredisapi's
         ``ConnectionError``. Batches and deletes bodies like ``receive``.
+
+        Under Sentinel the connection is opened on the master the sentinels
+        name; when opening or using it fails because the master is gone or
+        has moved, it is closed, a warning logged, and the Deferred fires
+        with ``(None, None)`` after ``unreachable_wait`` seconds, so that the
+        next call opens one on the master the sentinels name then.
         """
         # Always blocking: Daphne's reader calls again at once after an
         # empty answer, so returning early would poll Redis in a tight loop.
@@ -148,13 +155,21 @@ class ReceiveMixin:
                 request = loop.send(reply)
             except StopIteration as finished:
                 return finished.value
-            connection = self._twisted_connection(request.index)
-            if type(request) is Blpop:
-                reply = yield connection.blpop(request.list_names, timeout=self.blpop_timeout)
-            else:
-                reply = yield connection.eval(
-                    self.lua_receive, keys=request.list_names, args=request.args
-                )
+            try:
+                connection = self._twisted_connections.get(request.index)
+                if connection is None:
+                    connection = yield self._open_twisted_connection(request.index)
+                if type(request) is Blpop:
+                    reply = yield connection.blpop(request.list_names, timeout=self.blpop_timeout)
+                else:
+                    reply = yield connection.eval(
+                        self.lua_receive, keys=request.list_names, args=request.args
+                    )
+            except Exception as error:
+                if self.sentinel is None or not self._is_master_lost(error):
+                    raise
+                yield self._forget_master(request.index, error)
+                return None, None
 
     def _receive_loop(self, channels, block):
         """The receive logic for ``channels`` (list of str), as a generator.
@@ -208,17 +223,7 @@ class ReceiveMixin:
         handler = self._twisted_connections.get(index)
         if handler is None:
             settings = self.connection(index).connection_pool.connection_kwargs
-            options = {
-                "dbid": settings.get("db", 0),
-                "password": settings.get("password"),
-                # One connection: Daphne's reader asks for one thing at a time.
-                "poolsize": 1,
-                "reconnect": True,
-                # Bodies are msgpack bytes: no decoding, no number guessing.
-                "charset": None,
-                "convertNumbers": False,
-                "replyTimeout": settings.get("socket_timeout"),
-            }
+            options = self._twisted_options(settings)
             if "path" in settings:
                 handler = txredisapi.lazyUnixConnectionPool(path=settings["path"], **options)
             else:
@@ -230,6 +235,69 @@ class ReceiveMixin:
                 )
             self._twisted_connections[index] = handler
         return handler
+
+    def _twisted_options(self, settings):
+        """txredisapi's options (dict) for a connection made with the
+        redis-py ``settings`` (a pool's ``connection_kwargs``)."""
+        return {
+            "dbid": settings.get("db", 0),
+            "password": settings.get("password"),
+            # One connection: Daphne's reader asks for one thing at a time.
+            "poolsize": 1,
+            "reconnect": True,
+            # Bodies are msgpack bytes: no decoding, no number guessing.
+            "charset": None,
+            "convertNumbers": False,
+            "replyTimeout": settings.get("socket_timeout"),
+        }
+
+    def _open_twisted_connection(self, index):
+        """A Deferred firing with the connection handler for shard ``index``
+        (int): ``_twisted_connection``'s, or under Sentinel one opened on the
+        master the sentinels name now."""
+        if self.sentinel is None:
+            return defer.succeed(self._twisted_connection(index))
+        return self._open_master_connection(index)
+
+    @defer.inlineCallbacks
+    def _open_master_connection(self, index):
+        host, port = yield self._master_address()
+        settings = self.connection(index).connection_pool.connection_kwargs
+        options = self._twisted_options(settings)
+        # Reconnecting would go back to the same address, where the master
+        # may no longer be: the next receive asks the sentinels instead.
+        options["reconnect"] = False
+        try:
+            handler = yield txredisapi.ConnectionPool(
+                host=host,
+                port=port,
+                connectTimeout=settings.get("socket_connect_timeout") or self.unreachable_wait,
+                **options,
+            )
+        except ValueError as error:
+            # How txredisapi reports a connection it could not make.
+            raise txredisapi.ConnectionError(str(error)) from None
+        logger.info("Receiving from the Redis master at %s:%s", host, port)
+        self._twisted_connections[index] = handler
+        return handler
+
+    @defer.inlineCallbacks
+    def _forget_master(self, index, error):
+        """Close shard ``index``'s Twisted connection after ``error`` and
+        wait ``unreachable_wait`` seconds. Returns a Deferred firing with
+        None."""
+        logger.warning(
+            "Redis master unreachable or moved (%s); asking the sentinels again shortly", error
+        )
+        from twisted.internet import reactor
+
+        handler = self._twisted_connections.pop(index, None)
+        if handler is not None:
+            try:
+                yield handler.disconnect()
+            except Exception:
+                logger.debug("Closing the old master's connection failed", exc_info=True)
+        yield task.deferLater(reactor, self.unreachable_wait, lambda: None)
 
     def disconnect_twisted(self):
         """Close the persistent Twisted connections. Returns a Deferred that
