@@ -6,9 +6,10 @@ import json
 import pytest
 import redis
 from daphne import http_protocol
-from twisted.internet import defer, task
+from twisted.internet import defer, error, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.python import failure
 
 from chat.transport import daphne_health, worker_heartbeat
 from tests.services import wait_for
@@ -119,6 +120,8 @@ def daphne(monkeypatch):
         },
     )
 
+    protocols = []
+
     def request(raw):
         layer = FakeLayer()
         factory = http_protocol.HTTPFactory(layer, send_channel="daphne.response.test!")
@@ -128,10 +131,15 @@ def daphne(monkeypatch):
             peerAddress=IPv4Address("TCP", "127.0.0.1", 50000),
         )
         protocol.makeConnection(transport)
+        protocols.append(protocol)
         protocol.dataReceived(raw)
         return transport.value(), layer.sent, factory
 
-    return request
+    yield request
+    # The connection's idle timeout is a call on the global reactor: left
+    # pending, it would fail a later test that checks the reactor is clean.
+    for protocol in protocols:
+        protocol.connectionLost(failure.Failure(error.ConnectionDone()))
 
 
 def test_healthz_is_answered_by_daphne_without_a_message_to_the_workers(daphne):
