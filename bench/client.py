@@ -351,17 +351,24 @@ class Member:
     async def close(self):
         """Close the WebSocket (if open) and stop reading it."""
         self.closing = True
-        if self.ws is not None and not self.ws.closed:
-            try:
-                await self.ws.close()
-            except (aiohttp.ClientError, ConnectionError, TimeoutError):
-                pass
-        if self.reader is not None:
-            self.reader.cancel()
-            try:
-                await self.reader
-            except asyncio.CancelledError:
-                pass
+        await close_socket(self.ws, self.reader)
+
+
+async def close_socket(ws, reader):
+    """Close the aiohttp WebSocket ``ws`` (if any and open; closing is not
+    measured, so its errors are ignored) and cancel its ``reader`` task (if
+    any), waiting for it to end."""
+    if ws is not None and not ws.closed:
+        try:
+            await ws.close()
+        except (aiohttp.ClientError, ConnectionError, TimeoutError):
+            pass
+    if reader is not None:
+        reader.cancel()
+        try:
+            await reader
+        except asyncio.CancelledError:
+            pass
 
 
 class Flooder:
@@ -423,17 +430,7 @@ class Flooder:
 
     async def close(self):
         """Close the socket (if open) and stop reading it."""
-        if self.ws is not None and not self.ws.closed:
-            try:
-                await self.ws.close()
-            except (aiohttp.ClientError, ConnectionError, TimeoutError):
-                pass
-        if self.reader is not None:
-            self.reader.cancel()
-            try:
-                await self.reader
-            except asyncio.CancelledError:
-                pass
+        await close_socket(self.ws, self.reader)
         if self.result.ended is None and self.result.started is not None:
             self.result.ended = time.monotonic()
 

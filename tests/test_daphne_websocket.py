@@ -10,19 +10,7 @@ from chat import conf
 from chat.exceptions import ClientError
 from chat.protocol import parse_frame
 from chat.transport.daphne_websocket import BoundedWebSocketProtocol
-
-
-class FakeLayer:
-    """The channel layer, keeping what Daphne sends it."""
-
-    class ChannelFull(Exception):
-        pass
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, channel, message):
-        self.sent.append((channel, message))
+from tests.fakes import FakeLayer
 
 
 class Clock:

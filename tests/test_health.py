@@ -12,6 +12,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python import failure
 
 from chat.transport import daphne_health, worker_heartbeat
+from tests.fakes import FakeLayer
 from tests.services import wait_for
 
 ALL_FINE = {"database": True, "channel_layer": True, "workers": 2}
@@ -90,19 +91,6 @@ def test_checks_answer_within_two_seconds_whatever_happens():
 
 
 # The request in Daphne
-
-
-class FakeLayer:
-    """Just enough of a channel layer for Daphne's HTTP factory."""
-
-    class ChannelFull(Exception):
-        pass
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, channel, message):
-        self.sent.append((channel, message))
 
 
 @pytest.fixture
