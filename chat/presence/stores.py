@@ -74,22 +74,19 @@ class RedisStore:
     def _room_keys(self, label):
         return [self.prefix + part + label for part in ("sockets:", "counts:", "changes:")]
 
+    def _change_keys(self, label):
+        # KEYS[1] to KEYS[5] of join.lua and leave.lua, which both record a
+        # change and schedule the room's frame.
+        return self._room_keys(label) + [self.prefix + "due", self.prefix + "quiet:" + label]
+
     def join(self, label, reply_channel, handle, now_ms, roster=True):
         """Add (or renew) a socket. Returns ``(added, counts)``: whether it
         was new (bool), and the room's counts (dict of handle to sockets)
         when ``roster`` is true, else None."""
         daphne = daphne_of(reply_channel)
-        sockets, counts, changes = self._room_keys(label)
         reply = self._join(
-            keys=[
-                sockets,
-                counts,
-                changes,
-                self.prefix + "due",
-                self.prefix + "quiet:" + label,
-                self.prefix + "daphnes",
-                self.prefix + "daphne-sockets:" + daphne,
-            ],
+            keys=self._change_keys(label)
+            + [self.prefix + "daphnes", self.prefix + "daphne-sockets:" + daphne],
             args=[
                 reply_channel,
                 handle,
@@ -104,16 +101,9 @@ class RedisStore:
 
     def leave(self, label, reply_channel, now_ms):
         """Remove a socket. Returns True if it was present."""
-        sockets, counts, changes = self._room_keys(label)
         removed = self._leave(
-            keys=[
-                sockets,
-                counts,
-                changes,
-                self.prefix + "due",
-                self.prefix + "quiet:" + label,
-                self.prefix + "daphne-sockets:" + daphne_of(reply_channel),
-            ],
+            keys=self._change_keys(label)
+            + [self.prefix + "daphne-sockets:" + daphne_of(reply_channel)],
             args=[reply_channel, label, now_ms, self.expiry_s],
         )
         return bool(removed)
