@@ -158,12 +158,15 @@ def ws_receive(message, label):
     if frame.type == MESSAGE:
         _post(room, session, frame)
         return
-    if not session.get(PRESENCE_KEY):
+    heard = session.get(PRESENCE_KEY)
+    if not heard:
         _hear_presence(room, message)
         _send(message.reply_channel, presence.roster_frame_of(room))
     if frame.type == PING:
         room.group.add(message.reply_channel)
-        room.presence_group.add(message.reply_channel)
+        if heard:
+            # Renewed; a first typed frame has just added it.
+            room.presence_group.add(message.reply_channel)
         presence.renew(room, message.reply_channel.name, session.get(HANDLE_KEY))
         _send(message.reply_channel, {"type": "pong"})
     elif frame.type == TYPING:
