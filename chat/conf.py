@@ -39,6 +39,25 @@ DEFAULTS = {
     # counts instead of names (handles): a roster nobody can read on one
     # screen, sent to every member, is cost with no use.
     "CHAT_PRESENCE_NAMES_MAX": 100,
+    # Largest image file accepted by the upload view, in bytes (10 MiB).
+    "CHAT_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
+    # Most pixels (width × height) an uploaded image may have: a
+    # decompression bomb, a small file that decodes to gigabytes, is refused
+    # from its header before any decoding. 50 Mpx is a 48 MP phone camera's
+    # full-size photo with room to spare, and about 200 MB once decoded.
+    "CHAT_UPLOAD_MAX_PIXELS": 50_000_000,
+    # Per-sender upload rate limit, a token bucket like the sockets': this
+    # many uploads at once...
+    "CHAT_UPLOAD_BURST": 5,
+    # ...and this many per minute after that (uploads/minute); 0 turns it off.
+    "CHAT_UPLOAD_PER_MINUTE": 20,
+    # How many times an image job is started before it counts as failed:
+    # a worker that dies mid-job costs one attempt.
+    "CHAT_JOB_ATTEMPTS": 3,
+    # A job nobody has started this long after it was queued, in seconds,
+    # is lost (the channel layer drops a message after its expiry, 60 s)
+    # and counts as failed; the sender can retry it.
+    "CHAT_JOB_TIMEOUT_SECONDS": 120,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server
@@ -55,7 +74,7 @@ PING_INTERVAL_MS = 20000
 LABEL_MAX_LENGTH = 50
 
 # Labels that would shadow the site's own pages (/new/, /admin/, /static/,
-# /accounts/), or the paths kept for features to come (/api/, /media/).
+# /accounts/, /api/, /media/).
 RESERVED_LABELS = frozenset({"new", "admin", "static", "accounts", "api", "media"})
 
 # A room label is a Django slug: ASCII letters, digits, hyphens, underscores.

@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import secrets
+import uuid
 
 from channels import Group
 from django.conf import settings
@@ -19,9 +20,31 @@ class Room(models.Model):
     members_only = models.BooleanField(
         default=False, help_text="Only signed-in users may open the room, read it or join it."
     )
+    # Outgoing webhook (chat/webhooks.py): every new message is POSTed here.
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Every new message is POSTed here as JSON, signed with the secret "
+        '(docs/protocol.md, "Outgoing webhooks"). Blank: no webhook.',
+    )
+    webhook_secret = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The HMAC-SHA256 key of the X-Chat-Signature header; made on save "
+        "when a webhook URL is set. Clear it to make a new one.",
+    )
 
     def __str__(self):
         return self.label
+
+    def save(self, *args, **kwargs):
+        """Save the room; a room with a ``webhook_url`` and no
+        ``webhook_secret`` gets one (64 hex digits, 32 random bytes)."""
+        if self.webhook_url and not self.webhook_secret:
+            self.webhook_secret = secrets.token_hex(32)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
+        super().save(*args, **kwargs)
 
     @property
     def group_name(self):
@@ -41,6 +64,98 @@ class Room(models.Model):
         return Group(self.group_name + "-presence")
 
 
+def upload_path(upload, filename):
+    """Where ``upload``'s original is stored (str, relative to the storage):
+    ``uploads/<id>.<ext>``, the extension from the format Pillow found,
+    never the sender's file name."""
+    return "uploads/%s.%s" % (upload.pk.hex, upload.extension)
+
+
+def thumbnail_path(upload, filename):
+    """Where ``upload``'s thumbnail is stored (str, relative to the storage)."""
+    return "uploads/thumbnails/%s.%s" % (upload.pk.hex, upload.extension)
+
+
+class Upload(models.Model):
+    """An image sent to a room, and the job that makes its thumbnail.
+
+    The upload view (``chat.uploads``) stores the original and sends the job
+    to the ``chat.thumbnail`` channel; the job's consumer makes the
+    thumbnail, then posts the image's ``Message``. ``status`` follows
+    ``PENDING`` → ``PROCESSING`` → ``DONE``, or ``FAILED`` with ``error``; a
+    failed or stuck job can be queued again (docs/operations.md, "Image
+    jobs").
+    """
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    STATUSES = [(s, s) for s in (PENDING, PROCESSING, DONE, FAILED)]
+
+    # The image formats accepted (Pillow's names), and the content type and
+    # file extension each is stored and served with.
+    FORMATS = {
+        "JPEG": ("image/jpeg", "jpg"),
+        "PNG": ("image/png", "png"),
+        "GIF": ("image/gif", "gif"),
+        "WEBP": ("image/webp", "webp"),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Room, related_name="uploads", on_delete=models.CASCADE)
+    handle = models.TextField()
+    # The sender, to show them the job's state: a signed-in user, else the
+    # HTTP session's key (a guest); knowing the id is enough to read it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    caption = models.TextField(blank=True)
+    image_format = models.CharField(max_length=10, choices=[(f, f) for f in FORMATS])
+    original = models.FileField(upload_to=upload_path, max_length=255)
+    size = models.PositiveIntegerField(help_text="The original's size in bytes.")
+    original_width = models.PositiveIntegerField(help_text="Pixels, as displayed.")
+    original_height = models.PositiveIntegerField(help_text="Pixels, as displayed.")
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True, help_text="Thumbnail, pixels.")
+    height = models.PositiveIntegerField(null=True, blank=True, help_text="Thumbnail, pixels.")
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker process that took the job last (hostname:pid), whose
+    # heartbeat tells whether it still runs.
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return "%s in %s (%s)" % (self.pk, self.room_id, self.status)
+
+    @property
+    def content_type(self):
+        """The MIME type (str) the original and thumbnail are served as."""
+        return self.FORMATS[self.image_format][0]
+
+    @property
+    def extension(self):
+        """The file extension (str, no dot) of the stored files."""
+        return self.FORMATS[self.image_format][1]
+
+    def image_dict(self):
+        """The ``image`` of a message frame: ``{"url": str, "thumbnail_url":
+        str, "width": int, "height": int}``, the URLs from the storage
+        (``/media/…`` on disk), ``width`` and ``height`` the thumbnail's, in
+        pixels."""
+        return {
+            "url": self.original.url,
+            "thumbnail_url": self.thumbnail.url,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
 class Message(models.Model):
     """One chat message, as stored and as broadcast."""
 
@@ -53,6 +168,11 @@ class Message(models.Model):
     seq = models.PositiveIntegerField()
     # Posted through the HTTP API for bots (chat/api.py), not by a person.
     bot = models.BooleanField(default=False, help_text="Posted through the HTTP API by a bot.")
+    # The image the message shows, posted by its thumbnail job; one message
+    # per upload, so a job that runs twice cannot post it twice.
+    upload = models.OneToOneField(
+        Upload, null=True, blank=True, related_name="message", on_delete=models.SET_NULL
+    )
 
     class Meta:
         constraints = [
@@ -71,6 +191,9 @@ class Message(models.Model):
         ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30). A
         bot's message also carries ``"bot": True`` (added 2026-11-30); a
         person's has no ``bot`` key, so its shape is what it always was.
+        An image's message carries ``"image": Upload.image_dict()`` (added
+        2026-11-30); read ``Message`` rows with ``select_related("upload")``
+        to spare a query each.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         payload = {
@@ -83,6 +206,8 @@ class Message(models.Model):
         }
         if self.bot:
             payload["bot"] = True
+        if self.upload_id is not None:
+            payload["image"] = self.upload.image_dict()
         return payload
 
 
@@ -163,3 +288,33 @@ class ApiToken(models.Model):
         if found is None or not hmac.compare_digest(found.token_hash, digest):
             return None
         return found
+
+
+class WebhookDelivery(models.Model):
+    """One message's delivery to its room's webhook (chat/webhooks.py):
+    ``PENDING`` until the endpoint answers 2xx (``DELIVERED``), or until
+    the attempts run out (``FAILED``, with the last ``error``)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    STATUSES = [(s, s) for s in (PENDING, DELIVERED, FAILED)]
+
+    room = models.ForeignKey(Room, related_name="webhook_deliveries", on_delete=models.CASCADE)
+    message = models.ForeignKey(
+        Message, related_name="webhook_deliveries", on_delete=models.CASCADE
+    )
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return "message %s to %s (%s)" % (self.message_id, self.url, self.status)

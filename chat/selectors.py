@@ -92,15 +92,17 @@ def read_seq(user, room):
 
 def messages_after(room, after_id, limit):
     """Up to ``limit`` (int) messages of ``room`` with an id above
-    ``after_id`` (int), oldest first, as a list of ``Message``."""
-    return list(room.messages.filter(id__gt=after_id).order_by("seq")[:limit])
+    ``after_id`` (int), oldest first, as a list of ``Message`` (with their
+    ``upload``, for ``as_dict``)."""
+    messages = room.messages.select_related("upload").filter(id__gt=after_id)
+    return list(messages.order_by("seq")[:limit])
 
 
 def messages_before(room, before_id, limit):
     """The last ``limit`` (int) messages of ``room`` with an id below
     ``before_id`` (int, or None for no bound), oldest first, as a list of
-    ``Message``."""
-    messages = room.messages.all()
+    ``Message`` (with their ``upload``, for ``as_dict``)."""
+    messages = room.messages.select_related("upload")
     if before_id is not None:
         messages = messages.filter(id__lt=before_id)
     return list(reversed(messages.order_by("-seq")[:limit]))

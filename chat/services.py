@@ -76,14 +76,15 @@ def say(label, handle, text, bot=False):
     return post_message(room, check_handle(handle), check_message(text), bot=bot)
 
 
-def post_message(room, handle, text, bot=False):
+def post_message(room, handle, text, bot=False, upload=None):
     """Store a message in ``room`` (a ``Room``; only its ``pk`` and
     ``label`` are read) and broadcast ``Message.as_dict()`` to the room's
     Group, every member's socket.
 
     Takes the already-validated ``handle`` and ``text`` (str), and ``bot``
-    (bool: a bot's message, ``Message.bot``). Returns the stored
-    ``Message``. Raises ``django.db.Error`` when it cannot be stored,
+    (bool: a bot's message, ``Message.bot``), and ``upload`` (an ``Upload``
+    whose thumbnail is made, for an image's message, or None). Returns the
+    stored ``Message``. Raises ``django.db.Error`` when it cannot be stored,
     in which case nothing was stored or sent.
 
     Messages of one room are numbered, stored and sent one at a time, under
@@ -95,14 +96,16 @@ def post_message(room, handle, text, bot=False):
     """
     if connection.vendor == "postgresql":
         try:
-            message = _store_numbered_postgresql(room, handle, text, bot)
+            message = _store_numbered_postgresql(room, handle, text, bot, upload)
             _broadcast(room, message)
         finally:
             _release_broadcast_lock(room)
         return message
     with _local_broadcast_lock:
         last = room.messages.aggregate(last=Max("seq"))["last"] or 0
-        message = room.messages.create(handle=handle, message=text, seq=last + 1, bot=bot)
+        message = room.messages.create(
+            handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
+        )
         _broadcast(room, message)
     return message
 
@@ -167,7 +170,7 @@ def revoke_api_token(name):
     return api_token
 
 
-def _store_numbered_postgresql(room, handle, text, bot):
+def _store_numbered_postgresql(room, handle, text, bot, upload):
     """Take ``room``'s broadcast lock, then store the message numbered one
     past the room's last, in one round trip; the lock stays held. Returns
     the ``Message``.
@@ -176,7 +179,9 @@ def _store_numbered_postgresql(room, handle, text, bot):
     order: the insert starts, and takes its snapshot, only once the lock is
     held, so it sees every message the lock's previous holder stored.
     """
-    message = Message(room=room, handle=handle, message=text, timestamp=timezone.now(), bot=bot)
+    message = Message(
+        room=room, handle=handle, message=text, timestamp=timezone.now(), bot=bot, upload=upload
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             _LOCK_AND_INSERT_SQL,
@@ -188,6 +193,7 @@ def _store_numbered_postgresql(room, handle, text, bot):
                 text,
                 message.timestamp,
                 bot,
+                message.upload_id,
                 room.pk,
             ],
         )
@@ -212,8 +218,8 @@ BROADCAST_LOCK_NAMESPACE = 0x63686174
 _MESSAGE_TABLE = Message._meta.db_table
 _LOCK_AND_INSERT_SQL = (
     "SELECT pg_advisory_lock(%s, %s); "
-    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, bot, seq) "
-    "SELECT %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
+    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, bot, upload_id, seq) "
+    "SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
     f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
     "RETURNING id, seq"
 )

@@ -13,6 +13,13 @@ channel layer, with DEBUG on. A deployment sets:
 - ``DEBUG``: ``0``, ``false``, ``no`` or ``off`` turn it off; ``1``, ``true``,
   ``yes`` or ``on`` turn it on.
 - ``ALLOWED_HOSTS``: comma-separated host names, also the allowed WebSocket origins.
+- ``MEDIA_ROOT``: where uploaded images are kept on disk (``media/`` beside
+  manage.py when unset). ``FILE_STORAGE`` names another Django storage
+  class instead, e.g. ``storages.backends.s3boto3.S3Boto3Storage`` with
+  ``AWS_STORAGE_BUCKET_NAME`` (and ``AWS_S3_REGION_NAME``,
+  ``AWS_S3_ENDPOINT_URL``, ``AWS_S3_CUSTOM_DOMAIN``; boto3 reads the
+  credentials from ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``).
+  Heroku's disk is wiped on every restart, so a deployment there needs it.
 
 Every variable is read once, here, through ``chat/env.py``; a value that
 cannot be read stops the process with an error naming the variable. The
@@ -142,6 +149,10 @@ CHANNEL_CAPACITY = {
     "websocket.connect": 2000,
     "websocket.receive": 2000,
     "websocket.disconnect": 2000,
+    # The chat's background jobs (chat/routing.py): an image's thumbnail,
+    # a message's webhook delivery.
+    "chat.thumbnail": 1000,
+    "chat.webhook": 2000,
 }
 if REDIS_URLS or REDIS_SENTINEL:
     # chat/transport/layer/: asgi_redis, plus batched receives on one
@@ -227,6 +238,12 @@ CHAT_SOCKET_BUFFER_SOFT_BYTES = _tunable("CHAT_SOCKET_BUFFER_SOFT_BYTES")
 CHAT_SOCKET_STALL_SECONDS = _tunable("CHAT_SOCKET_STALL_SECONDS")
 CHAT_CHANNEL_SESSION_SECONDS = _tunable("CHAT_CHANNEL_SESSION_SECONDS")
 CHAT_PRESENCE_NAMES_MAX = _tunable("CHAT_PRESENCE_NAMES_MAX")
+CHAT_UPLOAD_MAX_BYTES = _tunable("CHAT_UPLOAD_MAX_BYTES")
+CHAT_UPLOAD_MAX_PIXELS = _tunable("CHAT_UPLOAD_MAX_PIXELS")
+CHAT_UPLOAD_BURST = _tunable("CHAT_UPLOAD_BURST")
+CHAT_UPLOAD_PER_MINUTE = _tunable("CHAT_UPLOAD_PER_MINUTE")
+CHAT_JOB_ATTEMPTS = _tunable("CHAT_JOB_ATTEMPTS")
+CHAT_JOB_TIMEOUT_SECONDS = _tunable("CHAT_JOB_TIMEOUT_SECONDS")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -238,6 +255,26 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_STORAGE = "whitenoise.storage.CompressedStaticFilesStorage"
+# Uploaded images (chat/uploads.py), through Django's storage API: on disk
+# under MEDIA_ROOT, served at MEDIA_URL by chat.views.media (in runserver
+# and in the split alike), or wherever FILE_STORAGE keeps them.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "media"))
+DEFAULT_FILE_STORAGE = env_str("FILE_STORAGE", "django.core.files.storage.FileSystemStorage")
+# django-storages' S3 backend, when FILE_STORAGE names it. Image URLs are
+# kept in messages for good, so they are plain URLs, not signed ones that
+# expire: the bucket (or AWS_S3_CUSTOM_DOMAIN's CDN) serves them publicly.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN") or None
+AWS_QUERYSTRING_AUTH = False
+AWS_DEFAULT_ACL = None
+AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "max-age=31536000, immutable"}
+# An upload larger than this (bytes) is written to a temporary file rather
+# than kept in memory while the view checks it.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440
+
 # Serve straight from static/ in development, so runserver needs no collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
