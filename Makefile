@@ -32,7 +32,7 @@ lint: $(VENV)/installed
 split: $(VENV)/installed
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run python manage.py migrate --noinput
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run python manage.py collectstatic --noinput -v0
-	PATH=$(CURDIR)/$(BIN):$$PATH PORT=$${PORT:-8000} $(BIN)/honcho start -c worker=$(WORKERS) web worker
+	PATH=$(CURDIR)/$(BIN):$$PATH PORT=$${PORT:-8000} $(BIN)/honcho start -c worker=$(WORKERS) web worker thumbs
 
 # Re-pin requirements*.txt from requirements*.in.
 requirements: $(VENV)/installed

@@ -115,9 +115,12 @@ class Split:
         self.web = self._spawn("web", (self.commands["web"] + " " + extra_args).strip())
         return self.web
 
-    def start_worker(self):
-        """Start one more ``worker`` process; returns its ``Popen``."""
-        worker = self._spawn("worker", self.commands["worker"])
+    def start_worker(self, extra_args="", kind="worker"):
+        """Start one more process of the Procfile's ``kind`` (``worker``, or
+        another worker type such as ``thumbs``); returns its ``Popen``.
+        ``extra_args`` (str) is appended to its command, e.g.
+        ``--exclude-channels=chat.thumbnail``."""
+        worker = self._spawn(kind, (self.commands[kind] + " " + extra_args).strip())
         self.workers.append(worker)
         return worker
 

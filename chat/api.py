@@ -16,10 +16,7 @@ every worker process shares it.
 
 import functools
 import logging
-import math
-import time
 
-from django.core.cache import caches
 from django.core.exceptions import RequestDataTooBig
 from django.db import Error
 from django.http import JsonResponse
@@ -27,30 +24,20 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import conf, selectors, services, views
-from chat.exceptions import ClientError
+from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.identity import access_denied
 from chat.models import ApiToken
 from chat.protocol import parse_chat_frame
+from chat.ratelimit import take_cached_token
 
 logger = logging.getLogger(__name__)
 
-# The cache that holds the tokens' rate-limit buckets, and the key of one
-# token's bucket, by the token's id.
-RATE_CACHE_ALIAS = "channel_sessions"
+# The cache key of one token's rate-limit bucket, by the token's id.
 RATE_KEY = "api-rate:%d"
 
 # Where a bearer token is looked for: RFC 6750's header form only, never a
 # query parameter, which would end up in logs.
 BEARER_PREFIX = "bearer "
-
-
-class HttpClientError(ClientError):
-    """A ``ClientError`` whose HTTP answer carries ``headers`` too (dict of
-    str to str), such as ``WWW-Authenticate`` or ``Retry-After``."""
-
-    def __init__(self, code, detail, status, headers):
-        super().__init__(code, detail, status=status)
-        self.headers = headers
 
 
 def json_api(view):
@@ -78,10 +65,7 @@ def json_api(view):
                 )
             return view(request, api_token, **kwargs)
         except ClientError as error:
-            response = JsonResponse(error.as_dict(), status=error.status)
-            for name, value in getattr(error, "headers", {}).items():
-                response[name] = value
-            return response
+            return error_response(error)
 
     return inner
 
@@ -116,30 +100,17 @@ def authenticate(request):
 
 
 def take_token(api_token, now=None):
-    """Spend one request from ``api_token``'s bucket (``conf.spend_token``).
-    Returns None when the request may go ahead, else how long to wait
-    before one will, in whole seconds (int, at least 1): the
-    ``Retry-After``.
-
-    ``now`` is the Unix time in seconds (float), for tests. The bucket is
-    read and written back without a lock, so requests of one token that
-    arrive at the same instant may spend one token between them: the limit
-    can be exceeded by the number of such requests, never by more."""
-    now = time.time() if now is None else now
-    cache = caches[RATE_CACHE_ALIAS]
-    key = RATE_KEY % api_token.pk
-    bucket = cache.get(key)
-    allowed, kept = conf.spend_token(None if bucket is None else tuple(bucket), now)
-    per_minute = conf.get("CHAT_RATE_LIMIT_PER_MINUTE")
-    if per_minute <= 0:
-        return None
-    # A full bucket is no different from none, so the key may expire once
-    # the bucket would have refilled.
-    refill_seconds = math.ceil(conf.get("CHAT_RATE_LIMIT_BURST") * 60 / per_minute) + 1
-    cache.set(key, list(kept), timeout=refill_seconds)
-    if allowed:
-        return None
-    return max(1, math.ceil((1 - kept[0]) * 60 / per_minute))
+    """Spend one request from ``api_token``'s bucket
+    (``ratelimit.take_cached_token`` with the sockets' limits). Returns None
+    when the request may go ahead, else the ``Retry-After`` in whole
+    seconds (int, at least 1). ``now`` is the Unix time in seconds (float),
+    for tests."""
+    return take_cached_token(
+        RATE_KEY % api_token.pk,
+        conf.get("CHAT_RATE_LIMIT_BURST"),
+        conf.get("CHAT_RATE_LIMIT_PER_MINUTE"),
+        now=now,
+    )
 
 
 @json_api

@@ -12,6 +12,7 @@ class ChatConfig(AppConfig):
         # worker threads) sends this; the flusher starts once per process.
         worker_ready.connect(_start_presence_flusher, dispatch_uid="chat-presence-flusher")
         worker_ready.connect(_start_worker_heartbeat, dispatch_uid="chat-worker-heartbeat")
+        worker_ready.connect(_start_job_sweeper, dispatch_uid="chat-job-sweeper")
 
 
 def _start_presence_flusher(sender, **kwargs):
@@ -24,3 +25,9 @@ def _start_worker_heartbeat(sender, **kwargs):
     from chat.transport import start_worker_heartbeat
 
     start_worker_heartbeat()
+
+
+def _start_job_sweeper(sender, **kwargs):
+    from chat import jobs
+
+    jobs.start_sweeper()

@@ -111,22 +111,26 @@ def max_frame_length():
     return 12 * longest + 200
 
 
-def spend_token(bucket, now):
+def spend_token(bucket, now, burst=None, per_minute=None):
     """One frame's pass through a socket's token bucket (chat/ratelimit.py
-    describes it): it holds up to ``CHAT_RATE_LIMIT_BURST`` tokens, gains
-    ``CHAT_RATE_LIMIT_PER_MINUTE`` / 60 a second, and a frame spends one.
+    describes it): it holds up to ``burst`` tokens, gains ``per_minute`` /
+    60 a second, and a frame spends one. ``burst`` and ``per_minute`` (int)
+    are ``CHAT_RATE_LIMIT_BURST`` and ``CHAT_RATE_LIMIT_PER_MINUTE`` (the
+    sockets' and the API's limit) when None.
 
     ``bucket`` is ``(tokens, time of the last update)`` as this returned it
     before, or None for a socket that has sent nothing yet (a full bucket);
     ``now`` is the time in seconds (float), on the clock ``bucket`` was kept
     on. Returns ``(allowed, bucket)``: whether the frame may go ahead (bool),
-    and the bucket to keep. With ``CHAT_RATE_LIMIT_PER_MINUTE`` 0 the limit
-    is off: always allowed, and ``bucket`` is returned as it came.
+    and the bucket to keep. With ``per_minute`` 0 the limit is off: always
+    allowed, and ``bucket`` is returned as it came.
     """
-    per_minute = get("CHAT_RATE_LIMIT_PER_MINUTE")
+    if per_minute is None:
+        per_minute = get("CHAT_RATE_LIMIT_PER_MINUTE")
     if per_minute <= 0:
         return True, bucket
-    burst = get("CHAT_RATE_LIMIT_BURST")
+    if burst is None:
+        burst = get("CHAT_RATE_LIMIT_BURST")
     tokens, then = (burst, now) if bucket is None else bucket
     # A clock stepping back must not drain the bucket.
     tokens = min(burst, tokens + max(0.0, now - then) * per_minute / 60.0)

@@ -18,3 +18,24 @@ class ClientError(Exception):
         """The error frame's payload: ``{"type": "error", "error": str,
         "detail": str}`` (``type`` added 2026-11-30, docs/protocol.md)."""
         return {"type": "error", "error": self.code, "detail": self.detail}
+
+
+class HttpClientError(ClientError):
+    """A ``ClientError`` whose HTTP answer carries ``headers`` too (dict of
+    str to str), such as ``WWW-Authenticate`` or ``Retry-After``."""
+
+    def __init__(self, code, detail, status, headers):
+        super().__init__(code, detail, status=status)
+        self.headers = headers
+
+
+def error_response(error):
+    """The JSON answer (a ``JsonResponse``) to ``error`` (a ``ClientError``):
+    its ``as_dict()`` payload, its status, and an ``HttpClientError``'s
+    headers."""
+    from django.http import JsonResponse
+
+    response = JsonResponse(error.as_dict(), status=error.status)
+    for name, value in getattr(error, "headers", {}).items():
+        response[name] = value
+    return response

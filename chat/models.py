@@ -72,8 +72,10 @@ def upload_path(upload, filename):
 
 
 def thumbnail_path(upload, filename):
-    """Where ``upload``'s thumbnail is stored (str, relative to the storage)."""
-    return "uploads/thumbnails/%s.%s" % (upload.pk.hex, upload.extension)
+    """Where ``upload``'s thumbnail is stored (str, relative to the storage):
+    ``uploads/thumbnails/<id>.<ext>``, with the extension of ``filename``,
+    which names the thumbnail's own format."""
+    return "uploads/thumbnails/%s.%s" % (upload.pk.hex, filename.rpartition(".")[2])
 
 
 class Upload(models.Model):
@@ -126,7 +128,10 @@ class Upload(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When the current try was asked for (the upload, or a retry), and when
+    # its job was last sent to the channel.
     queued_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

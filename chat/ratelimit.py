@@ -11,9 +11,16 @@ The arithmetic is ``conf.spend_token``, which Daphne's WebSocket protocol
 interface server; this check stays as the second line.
 """
 
+import math
 import time
 
+from django.core.cache import caches
+
 from chat import conf
+
+# The cache that holds the buckets of HTTP senders (API tokens, uploaders):
+# the channel sessions' (Redis in production), shared by every worker.
+CACHE_ALIAS = "channel_sessions"
 
 # The channel session key holding ``[tokens, unix time of the last update]``.
 BUCKET_KEY = "rate"
@@ -32,3 +39,33 @@ def take_token(session, now=None):
     if kept is not bucket:
         session[BUCKET_KEY] = list(kept)
     return allowed
+
+
+def take_cached_token(key, burst, per_minute, now=None):
+    """Spend one request from the token bucket kept under the cache key
+    ``key`` (str) in the ``channel_sessions`` cache (Redis in production, so
+    every worker process shares it), which holds up to ``burst`` (int)
+    requests and gains ``per_minute`` (int, requests/minute; 0 turns the
+    limit off). ``now`` is the Unix time in seconds (float), for tests.
+
+    Returns None when the request may go ahead, else how long to wait
+    before one will, in whole seconds (int, at least 1): the
+    ``Retry-After``. The bucket is read and written back without a lock,
+    so requests under one key that arrive at the same instant may spend one
+    token between them: the limit can be exceeded by the number of such
+    requests, never by more."""
+    if per_minute <= 0:
+        return None
+    now = time.time() if now is None else now
+    cache = caches[CACHE_ALIAS]
+    bucket = cache.get(key)
+    allowed, kept = conf.spend_token(
+        None if bucket is None else tuple(bucket), now, burst=burst, per_minute=per_minute
+    )
+    # A full bucket is no different from none, so the key may expire once
+    # the bucket would have refilled.
+    refill_seconds = math.ceil(burst * 60 / per_minute) + 1
+    cache.set(key, list(kept), timeout=refill_seconds)
+    if allowed:
+        return None
+    return max(1, math.ceil((1 - kept[0]) * 60 / per_minute))

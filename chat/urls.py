@@ -24,6 +24,9 @@ chat_patterns = [
     path("<slug:label>/", views.room, name="room"),
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/messages", views.messages, name="messages"),
+    path("<slug:label>/upload/", views.upload, name="upload"),
+    path("<slug:label>/upload/<uuid:upload_id>/", views.upload_status, name="upload_status"),
+    path("<slug:label>/upload/<uuid:upload_id>/retry/", views.upload_retry, name="upload_retry"),
 ]
 
 # The site's own paths come before the chat's, whose <slug:label>/ would
@@ -32,5 +35,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_patterns)),
     path("api/", include((api_patterns, "api"))),
+    # Uploaded images kept on disk (MEDIA_ROOT); another storage serves its own.
+    path("media/<path:path>", views.media, name="media"),
     path("", include((chat_patterns, "chat"))),
 ]

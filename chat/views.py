@@ -1,19 +1,26 @@
 import functools
+import re
 
+from django import db
 from django.conf import settings
 from django.contrib import auth
-from django.http import Http404, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.crypto import get_random_string
 from django.utils.http import is_safe_url
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from chat import conf, selectors, services
-from chat.exceptions import ClientError
+from chat import conf, images, jobs, selectors, services
+from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.forms import GuestNameForm, NewRoomForm, SignupForm
 from chat.identity import ANONYMOUS, USER, access_denied, identify, set_guest_name
+from chat.models import Upload
+from chat.protocol import check_handle, check_message
+from chat.ratelimit import take_cached_token
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -50,6 +57,7 @@ def new_room(request):
             return redirect("chat:room", label=label)
 
 
+@ensure_csrf_cookie
 def room(request, label):
     """``/<label>/``: the room page with its last ``CHAT_HISTORY_LENGTH``
     messages, oldest first. Creates the room on first visit. A members-only
@@ -142,7 +150,7 @@ def json_client_errors(view):
         try:
             return view(request, *args, **kwargs)
         except ClientError as error:
-            return JsonResponse(error.as_dict(), status=error.status)
+            return error_response(error)
 
     return inner
 
@@ -190,6 +198,162 @@ def messages(request, label):
         has_more = len(page) > limit
         page = page[-limit:] if has_more else page
     return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
+
+
+# The cache key of an uploader's rate-limit bucket: a signed-in user's id,
+# else the HTTP session's key, else the client's address.
+UPLOAD_RATE_KEY = "upload-rate:%s"
+
+
+@require_POST
+@json_client_errors
+def upload(request, label):
+    """``POST /<label>/upload/``: an image for the room (multipart, the file
+    in the field ``image``, an optional caption in ``message``), sent as the
+    request's identity, or as the field ``handle`` without one (the rule of
+    chat frames, docs/protocol.md, "Identity"). CSRF-protected.
+
+    Stores the original, queues its thumbnail job on ``chat.thumbnail`` and
+    answers at once: 202 with ``jobs.status_of`` (``{"id", "status":
+    "pending", "retryable", "status_url"}``). The image's message is posted
+    when the job is done.
+
+    Refusals, with ``{"type": "error", "error", "detail"}`` and nothing
+    stored: 404 ``NOT_FOUND`` (no such room; uploads never create one), 403
+    ``ROOM_ACCESS_DENIED``, 429 ``RATE_LIMITED`` with ``Retry-After``
+    (``CHAT_UPLOAD_BURST`` at once, then ``CHAT_UPLOAD_PER_MINUTE``), 400
+    ``MISSING_FIELD`` and the handle and message codes, 413
+    ``FILE_TOO_LARGE`` (over ``CHAT_UPLOAD_MAX_BYTES``), 400
+    ``NOT_AN_IMAGE`` and 413 ``IMAGE_TOO_LARGE`` (``images.inspect``), 503
+    ``UNAVAILABLE`` when it cannot be stored.
+    """
+    room = selectors.find_room(label)
+    if room is None:
+        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    who = identify(request.user, request.session)
+    if room.members_only and not who.is_member:
+        raise access_denied()
+    if who.handle:
+        handle = who.handle
+    elif "handle" in request.POST:
+        handle = check_handle(request.POST["handle"])
+    else:
+        raise ClientError("MISSING_FIELD", "Give a 'handle' to send the image as.")
+    caption = request.POST.get("message", "")
+    if caption.strip():
+        caption = check_message(caption)
+    image = request.FILES.get("image")
+    if image is None:
+        raise ClientError("MISSING_FIELD", "Attach the image in the field 'image'.")
+    retry_after = take_cached_token(
+        UPLOAD_RATE_KEY % _uploader(request),
+        conf.get("CHAT_UPLOAD_BURST"),
+        conf.get("CHAT_UPLOAD_PER_MINUTE"),
+    )
+    if retry_after is not None:
+        raise HttpClientError(
+            "RATE_LIMITED",
+            "Too many images; wait a moment and try again.",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+    max_bytes = conf.get("CHAT_UPLOAD_MAX_BYTES")
+    if image.size > max_bytes:
+        raise ClientError(
+            "FILE_TOO_LARGE",
+            "That file is too large; the most is %s." % _megabytes(max_bytes),
+            status=413,
+        )
+    info = images.inspect(image, conf.get("CHAT_UPLOAD_MAX_PIXELS"))
+    if not caption.strip():
+        caption = _caption_from_name(image.name)
+    try:
+        accepted = jobs.accept_upload(room, handle, image, info, caption, request.user)
+    except db.Error:
+        raise ClientError(
+            "UNAVAILABLE", "The image could not be stored; try again.", status=503
+        ) from None
+    return JsonResponse(jobs.status_of(accepted), status=202)
+
+
+@json_client_errors
+def upload_status(request, label, upload_id):
+    """``GET /<label>/upload/<id>/``: the state of an upload's job
+    (``jobs.status_of``), for the sender's page to follow. The id, a random
+    UUID given only to the sender, is what grants it. 404 ``NOT_FOUND`` for
+    an unknown id or one of another room."""
+    return JsonResponse(jobs.status_of(_find_upload(label, upload_id)))
+
+
+@require_POST
+@json_client_errors
+def upload_retry(request, label, upload_id):
+    """``POST /<label>/upload/<id>/retry/``: queue a failed or stuck job
+    again (``jobs.retry``); 202 with its state. 409 ``NOT_RETRYABLE`` for a
+    job that is done or still running, 404 ``NOT_FOUND`` as
+    ``upload_status``. CSRF-protected."""
+    return JsonResponse(jobs.status_of(jobs.retry(_find_upload(label, upload_id))), status=202)
+
+
+def _find_upload(label, upload_id):
+    upload = Upload.objects.select_related("room").filter(pk=upload_id, room__label=label).first()
+    if upload is None:
+        raise ClientError("NOT_FOUND", "No such upload.", status=404)
+    return upload
+
+
+def _uploader(request):
+    """Who an upload counts against (str): the user, else the session, else
+    the address."""
+    if request.user.is_authenticated:
+        return "user-%d" % request.user.pk
+    if request.session.session_key:
+        return "session-" + request.session.session_key
+    return "address-" + request.META.get("REMOTE_ADDR", "")
+
+
+def _megabytes(size):
+    return "%g MiB" % round(size / 1048576, 1)
+
+
+def _caption_from_name(name):
+    """A message text for an image sent without one: its file name, without
+    the folders a browser may send, within the message length; else
+    ``"image"``."""
+    name = (name or "").replace("\\", "/").rpartition("/")[2].strip()
+    return name[: conf.get("CHAT_MESSAGE_MAX_LENGTH")] or "image"
+
+
+# The stored media names the server makes (chat/models.py, upload_path and
+# thumbnail_path), and the content type each extension is served as.
+MEDIA_NAME_RE = re.compile(r"^uploads/(?:thumbnails/)?[0-9a-f]{32}\.(jpg|png|gif|webp)$")
+MEDIA_TYPES = {extension: content_type for content_type, extension in Upload.FORMATS.values()}
+
+
+def media(request, path):
+    """``/media/<path>``: an uploaded image or thumbnail from the default
+    storage, when it keeps files on disk (``MEDIA_ROOT``); in ``runserver``
+    and in the split alike.
+
+    Only names the server made are served (``MEDIA_NAME_RE``), as the type
+    their extension names, which ``images.inspect`` checked on upload, with
+    ``X-Content-Type-Options: nosniff`` and a sandboxing
+    ``Content-Security-Policy``, so that no uploaded file is ever run as
+    HTML or script by a browser. Cached for a year: a name is never
+    reused. Raises ``Http404`` for any other path or a missing file."""
+    match = MEDIA_NAME_RE.match(path)
+    if match is None:
+        raise Http404("No such file.")
+    try:
+        stored = default_storage.open(path, "rb")
+    except (FileNotFoundError, NotImplementedError):
+        raise Http404("No such file.") from None
+    response = FileResponse(stored, content_type=MEDIA_TYPES[match.group(1)])
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 def _optional_int(params, name):

@@ -1,4 +1,5 @@
 import os
+import tempfile
 import uuid
 
 import pytest
@@ -39,12 +40,15 @@ def redis_prefix(redis_url):
 def split_env(redis_url, postgres_url):
     """The environment (dict of str) for a production-like split: a scratch
     PostgreSQL database, its own channel-layer prefix in the real Redis,
-    DEBUG off and a random SECRET_KEY. The database is dropped and the
-    Redis keys deleted afterwards."""
+    DEBUG off, a random SECRET_KEY and a scratch MEDIA_ROOT. The database
+    and the media are dropped and the Redis keys deleted afterwards."""
     tag = "%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
     prefix = "asgi-test-%s:" % tag
-    with services.scratch_database(postgres_url, "chat_test_%s" % tag) as database_url:
-        yield production_env(database_url, redis_url, prefix)
+    with (
+        services.scratch_database(postgres_url, "chat_test_%s" % tag) as database_url,
+        tempfile.TemporaryDirectory(prefix="chat-media-") as media_root,
+    ):
+        yield production_env(database_url, redis_url, prefix, MEDIA_ROOT=media_root)
     services.delete_redis_prefix(redis_url, prefix)
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client, override_settings
 
-from chat import api, services
+from chat import api, ratelimit, services
 from chat.models import ApiToken, Message, Room
 from tests.factories import make_messages, make_room
 
@@ -18,7 +18,7 @@ URL = "/api/rooms/%s/messages"
 def make_token(name="bot"):
     """A new token's secret (str), with an untouched rate-limit bucket."""
     api_token, secret = services.create_api_token(name)
-    caches[api.RATE_CACHE_ALIAS].delete(api.RATE_KEY % api_token.pk)
+    caches[ratelimit.CACHE_ALIAS].delete(api.RATE_KEY % api_token.pk)
     return secret
 
 

@@ -23,7 +23,13 @@ The chat's own modules use only what this package exports below; everything
 else here is reached through settings.
 """
 
-__all__ = ["heartbeat_key", "in_socket_order", "start_worker_heartbeat"]
+__all__ = [
+    "heartbeat_key",
+    "in_socket_order",
+    "start_worker_heartbeat",
+    "this_worker",
+    "worker_alive",
+]
 
 
 def __getattr__(name):
@@ -38,6 +44,14 @@ def __getattr__(name):
         from chat.transport.worker_heartbeat import ensure_started
 
         return ensure_started
+    if name == "this_worker":
+        from chat.transport.worker_heartbeat import worker_key
+
+        return worker_key
+    if name == "worker_alive":
+        from chat.transport.worker_heartbeat import is_alive
+
+        return is_alive
     if name == "heartbeat_key":
         from chat.transport.daphne_heartbeat import heartbeat_key
 

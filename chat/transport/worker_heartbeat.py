@@ -79,6 +79,19 @@ def beat(client, key):
     client.set(key, "1", ex=ALIVE_SECONDS)
 
 
+def is_alive(key, client=None):
+    """Whether the worker process whose key is ``key`` (str, a
+    ``worker_key()``) still beats: True or False, or None when it cannot be
+    told (no Redis: ``runserver``'s one process). ``client`` is a redis-py
+    client (``redis_client()`` when None). Raises what redis-py raises when
+    Redis is unreachable."""
+    if client is None:
+        if not settings.USE_REDIS:
+            return None
+        client = redis_client()
+    return bool(client.exists(key))
+
+
 def count_workers(client, prefix=None):
     """The number (int) of worker processes whose key under ``prefix``
     (str; the layer's prefix when None) is alive in ``client``'s Redis.

@@ -1,0 +1,154 @@
+"""Images in messages, with Pillow: checking an upload, and making its
+thumbnail.
+
+``inspect`` runs in the upload view, on the sender's request, and reads no
+more than the image's header and structure; ``make_thumbnail`` runs in the
+``chat.thumbnail`` job (chat/jobs.py), where decoding a large image delays
+nobody's chat.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from chat.exceptions import ClientError
+from chat.models import Upload
+
+# The longest side of a thumbnail, in pixels.
+THUMBNAIL_MAX_PX = 480
+# JPEG thumbnails' quality (Pillow's 1–95 scale): 85 is the usual
+# balance of size and artefacts for photographs.
+JPEG_QUALITY = 85
+
+# EXIF tag 0x0112, Orientation: values 5 to 8 turn the image a quarter, so
+# it is displayed with width and height swapped (EXIF 2.32, section 4.6.4).
+EXIF_ORIENTATION = 0x0112
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+# What Pillow raises on a file it cannot read as an image, or whose data
+# are broken: its own error, and the ones its decoders let through.
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``inspect`` found: ``format`` (Pillow's name, a key of
+    ``Upload.FORMATS``), and ``width`` and ``height`` in pixels as the image
+    is displayed, its EXIF orientation applied."""
+
+    format: str
+    width: int
+    height: int
+
+
+class CannotProcess(Exception):
+    """An image that passed ``inspect`` but cannot be decoded in full."""
+
+
+def not_an_image():
+    """The ``ClientError`` (``NOT_AN_IMAGE``, 400) for a file that is not an
+    image of an accepted format."""
+    return ClientError(
+        "NOT_AN_IMAGE", "That file is not an image; send a JPEG, PNG, GIF or WebP.", status=400
+    )
+
+
+def inspect(file, max_pixels):
+    """Check that ``file`` (a binary file object, read from its start) is an
+    image of an accepted format (``Upload.FORMATS``) with at most
+    ``max_pixels`` (int) pixels. Returns an ``ImageInfo``; leaves the file
+    at its start.
+
+    Raises ``ClientError``: ``NOT_AN_IMAGE`` (400) for anything Pillow
+    cannot identify, another format, or a file whose structure Pillow's
+    ``verify`` finds broken; ``IMAGE_TOO_LARGE`` (413) for too many pixels,
+    from the header alone, before any decoding, so a decompression bomb (a
+    small file that decodes to gigabytes) costs nothing.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit (89 Mpx); ours is checked below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            file.seek(0)
+            with Image.open(file) as image:
+                image_format = image.format
+                width, height = image.size
+                if image_format not in Upload.FORMATS:
+                    raise not_an_image()
+                if width * height > max_pixels:
+                    raise too_many_pixels(max_pixels)
+                image.verify()
+            # verify() leaves the image unusable: a second opening reads
+            # the orientation, from the header still.
+            file.seek(0)
+            with Image.open(file) as image:
+                orientation = image.getexif().get(EXIF_ORIENTATION)
+    except Image.DecompressionBombError:
+        raise too_many_pixels(max_pixels) from None
+    except DECODE_ERRORS:
+        raise not_an_image() from None
+    finally:
+        file.seek(0)
+    if orientation in QUARTER_TURNS:
+        width, height = height, width
+    return ImageInfo(image_format, width, height)
+
+
+def too_many_pixels(max_pixels):
+    """The ``ClientError`` (``IMAGE_TOO_LARGE``, 413) for an image over
+    ``max_pixels`` (int) pixels."""
+    return ClientError(
+        "IMAGE_TOO_LARGE",
+        "That image has too many pixels; the most is %d megapixels." % (max_pixels // 1_000_000),
+        status=413,
+    )
+
+
+def make_thumbnail(file, max_pixels):
+    """The thumbnail of the image in ``file`` (a binary file object): at
+    most ``THUMBNAIL_MAX_PX`` on its long side (never enlarged), its EXIF
+    orientation applied, and every piece of metadata left out (EXIF, GPS,
+    ICC profile, text chunks), since it is encoded afresh from the pixels
+    alone. A JPEG stays a JPEG; anything else becomes a PNG (an animated
+    image keeps its first frame). ``max_pixels`` (int) is checked again, as
+    the file could have changed since it was checked on upload.
+
+    Returns ``(data, width, height, extension)``: the encoded thumbnail
+    (bytes), its size in pixels (int), and its file extension (str,
+    ``"jpg"`` or ``"png"``). Raises ``CannotProcess`` when the image cannot
+    be decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                if image.width * image.height > max_pixels:
+                    raise CannotProcess("too many pixels")
+                is_jpeg = image.format == "JPEG"
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                upright.thumbnail((THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX), Image.Resampling.LANCZOS)
+                if is_jpeg:
+                    pixels = upright.convert("RGB")
+                else:
+                    has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
+                        "transparency" in upright.info
+                    )
+                    pixels = upright.convert("RGBA" if has_alpha else "RGB")
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise CannotProcess("too many pixels") from error
+    except DECODE_ERRORS as error:
+        raise CannotProcess(str(error)) from error
+    # A copy from the pixels alone: no info dict, so nothing of the
+    # original's metadata can ride along into the encoder.
+    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    out = io.BytesIO()
+    if is_jpeg:
+        clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        extension = "jpg"
+    else:
+        clean.save(out, "PNG", optimize=True)
+        extension = "png"
+    return out.getvalue(), clean.width, clean.height, extension

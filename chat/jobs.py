@@ -1,0 +1,315 @@
+"""Background jobs on the chat's own channels: an image's thumbnail.
+
+The upload view stores the original (``accept_upload``) and sends a job to
+the custom channel ``chat.thumbnail``; any worker that listens there
+(``runworker``, or ``runworker --only-channels=chat.thumbnail``, the
+Procfile's ``thumbs`` process type) runs ``thumbnail``, which makes the
+thumbnail and only then posts the image's message through
+``services.post_message``, as a text message is posted.
+
+The channel layer delivers a message at most once: a job is lost when its
+message expires unread (after the layer's expiry, 60 s) or when the worker
+that took it dies. The ``Upload`` row in PostgreSQL is therefore the job's
+record, not the channel message, and ``sweep`` (every ``SWEEP_EVERY_S`` in
+every worker process, and ``manage.py chatjobs``) finds jobs that are lost
+and sends them again, up to ``CHAT_JOB_ATTEMPTS`` starts, or marks them
+failed so that the sender sees it and can retry. Every change of a job's
+status is one conditional UPDATE, so two workers (or two sweeps) can never
+both take one job, and an image's message is posted once
+(``Message.upload`` is unique). docs/operations.md, "Image jobs", has the
+whole story.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from channels import Channel
+from django.core.files.base import ContentFile
+from django.db import Error, IntegrityError, close_old_connections
+from django.db.models import F
+from django.utils import timezone
+
+from chat import conf, images, services
+from chat.exceptions import ClientError
+from chat.models import Message, Upload
+from chat.transport import this_worker, worker_alive
+
+logger = logging.getLogger(__name__)
+
+# The custom channel of thumbnail jobs; its route is in chat/routing.py and
+# its capacity in CHANNEL_CAPACITY (chat/settings.py).
+THUMBNAIL_CHANNEL = "chat.thumbnail"
+
+# The channel layer drops a message nobody received within this many
+# seconds (the layer's ``expiry``, asgi_redis' default): a job still
+# pending after it is sent again.
+LAYER_EXPIRY_S = 60
+
+# How often each worker process sweeps for lost jobs, in seconds.
+SWEEP_EVERY_S = 5
+
+# What the sender is told of any failed job; why it failed is kept in
+# ``Upload.error``, for the operator (the admin, ``manage.py chatjobs``).
+FAILED_DETAIL = "Could not process image."
+
+
+def accept_upload(room, handle, file, info, caption, user=None):
+    """Store an image sent to ``room`` (a ``Room``) by ``handle`` (str), and
+    queue its thumbnail job. ``file`` is the uploaded file (a Django
+    ``UploadedFile``), already checked by ``images.inspect``, whose
+    ``ImageInfo`` is ``info``; ``caption`` (str) becomes the message's text;
+    ``user`` is the signed-in sender or None.
+
+    Returns the saved ``Upload`` (``PENDING``). The original goes to
+    Django's default storage under a name of the server's making. Raises
+    ``django.db.Error`` when the row cannot be stored, in which case the
+    stored original is deleted again and nothing is queued.
+    """
+    upload = Upload(
+        room=room,
+        handle=handle,
+        user=user if user is not None and user.is_authenticated else None,
+        caption=caption,
+        image_format=info.format,
+        size=file.size,
+        original_width=info.width,
+        original_height=info.height,
+    )
+    upload.original.save("original." + upload.extension, file, save=False)
+    try:
+        upload.save(force_insert=True)
+    except Error:
+        upload.original.delete(save=False)
+        raise
+    send_job(upload)
+    return upload
+
+
+def send_job(upload):
+    """Send ``upload``'s thumbnail job to ``THUMBNAIL_CHANNEL``: ``{"upload":
+    "<id>"}``. Returns True when the layer took it; a full channel or a
+    channel layer that cannot be reached is logged and returns False, and
+    the sweep sends the job again once the layer's expiry has passed.
+
+    Sent with ``immediately=True``: called from a view that a worker runs
+    as the ``http.request`` consumer, a send would otherwise wait until the
+    view returns, and be lost if the response failed."""
+    try:
+        Channel(THUMBNAIL_CHANNEL).send({"upload": str(upload.pk)}, immediately=True)
+    except Exception:  # noqa: BLE001 - ChannelFull, or Redis down; the sweep sends it again
+        logger.warning("Could not queue the thumbnail job of upload %s", upload.pk, exc_info=True)
+        return False
+    return True
+
+
+def status_of(upload, now=None):
+    """The job's state as the sender's page reads it (docs/protocol.md,
+    "Images"): ``{"id": str, "status": "pending" | "processing" | "done" |
+    "failed", "retryable": bool, "status_url": str}``, plus ``"error": str``
+    when failed. ``now`` (a datetime) is for tests."""
+    state = {
+        "id": str(upload.pk),
+        "status": upload.status,
+        "retryable": is_retryable(upload, now),
+        "status_url": "/%s/upload/%s/" % (upload.room.label, upload.pk),
+    }
+    if upload.status == Upload.FAILED:
+        state["error"] = FAILED_DETAIL
+    return state
+
+
+def is_retryable(upload, now=None):
+    """Whether the sender may retry ``upload``'s job (bool): it failed, or
+    it has waited or run so long (``CHAT_JOB_TIMEOUT_SECONDS``) that it is
+    stuck, whatever the sweep has yet to notice."""
+    if upload.status == Upload.FAILED:
+        return True
+    if upload.status == Upload.DONE:
+        return False
+    since = upload.started_at if upload.status == Upload.PROCESSING else upload.queued_at
+    return since is not None and since < _timed_out_before(now)
+
+
+def retry(upload):
+    """Queue ``upload``'s job again, as a fresh try with its attempts reset;
+    returns the reloaded ``Upload``. Raises ``ClientError("NOT_RETRYABLE")``
+    (status 409) for a job that is done, or still running within its time
+    (``is_retryable``)."""
+    if not is_retryable(upload):
+        raise ClientError(
+            "NOT_RETRYABLE", "That image is done, or still being processed.", status=409
+        )
+    now = timezone.now()
+    taken = Upload.objects.filter(
+        pk=upload.pk, status=upload.status, attempts=upload.attempts
+    ).update(status=Upload.PENDING, attempts=0, error="", queued_at=now, sent_at=now)
+    if taken:
+        upload.refresh_from_db()
+        send_job(upload)
+    else:
+        upload.refresh_from_db()
+    return upload
+
+
+def thumbnail(message):
+    """The ``chat.thumbnail`` consumer: make the thumbnail of the upload
+    ``message.content["upload"]`` (str, an ``Upload`` id), then post its
+    message into the room. Returns None.
+
+    Takes the job only if it is ``PENDING`` (one conditional UPDATE, so a
+    job sent twice runs once), marking it ``PROCESSING`` by this worker. An
+    image that cannot be decoded marks it ``FAILED``. Any other exception
+    (storage, database) propagates to the worker, which logs it; the job
+    stays ``PROCESSING`` and the sweep starts it again.
+    """
+    try:
+        upload_id = uuid.UUID(str(message.content.get("upload")))
+    except ValueError:
+        logger.warning("Thumbnail job for an unusable upload id: %r", message.content)
+        return
+    worker = this_worker()
+    taken = Upload.objects.filter(pk=upload_id, status=Upload.PENDING).update(
+        status=Upload.PROCESSING,
+        attempts=F("attempts") + 1,
+        worker=worker,
+        started_at=timezone.now(),
+    )
+    if not taken:
+        logger.info("Thumbnail job of upload %s is not pending; skipped", upload_id)
+        return
+    upload = Upload.objects.select_related("room").get(pk=upload_id)
+    mine = Upload.objects.filter(pk=upload.pk, status=Upload.PROCESSING, worker=worker)
+    if Message.objects.filter(upload=upload).exists():
+        # An earlier attempt posted the message and died before marking it done.
+        mine.update(status=Upload.DONE, finished_at=timezone.now())
+        return
+    try:
+        with upload.original.open("rb") as original:
+            data, width, height, extension = images.make_thumbnail(
+                original, conf.get("CHAT_UPLOAD_MAX_PIXELS")
+            )
+    except images.CannotProcess as error:
+        logger.info("Upload %s cannot be decoded: %s", upload.pk, error)
+        mine.update(
+            status=Upload.FAILED,
+            error="The image cannot be decoded: %s" % error,
+            finished_at=timezone.now(),
+        )
+        return
+    upload.thumbnail.save("thumbnail." + extension, ContentFile(data), save=False)
+    upload.width, upload.height = width, height
+    if not mine.update(thumbnail=upload.thumbnail.name, width=width, height=height):
+        # The sweep gave the job up as stuck meanwhile; its next try does it.
+        upload.thumbnail.delete(save=False)
+        return
+    try:
+        services.post_message(upload.room, upload.handle, upload.caption, upload=upload)
+    except IntegrityError:
+        logger.info("Upload %s already has its message", upload.pk)
+    mine.update(status=Upload.DONE, finished_at=timezone.now(), error="")
+
+
+def sweep(now=None):
+    """Find lost thumbnail jobs and deal with them; returns ``{"resent":
+    int, "restarted": int, "failed": int}``, how many jobs were sent again
+    as they were, started again after an interruption, and given up.
+
+    - ``PENDING`` and sent more than ``LAYER_EXPIRY_S`` ago: its message
+      has expired unread. Sent again, unless it was asked for more than
+      ``CHAT_JOB_TIMEOUT_SECONDS`` ago: then no worker takes such jobs,
+      and it fails.
+    - ``PROCESSING`` by a worker whose heartbeat is gone (it died), or for
+      more than ``CHAT_JOB_TIMEOUT_SECONDS``: started again while it has
+      had fewer than ``CHAT_JOB_ATTEMPTS`` starts; failed after that.
+
+    ``now`` (a datetime) is for tests. Raises ``django.db.Error`` when the
+    database cannot be reached."""
+    now = now or timezone.now()
+    counts = {"resent": 0, "restarted": 0, "failed": 0}
+    timed_out = _timed_out_before(now)
+    expired = now - timedelta(seconds=LAYER_EXPIRY_S)
+    for upload in Upload.objects.filter(status=Upload.PENDING, sent_at__lt=expired):
+        pending = Upload.objects.filter(pk=upload.pk, status=Upload.PENDING, sent_at=upload.sent_at)
+        if upload.queued_at < timed_out:
+            error = "No worker took the job within %d s." % conf.get("CHAT_JOB_TIMEOUT_SECONDS")
+            counts["failed"] += pending.update(status=Upload.FAILED, error=error, finished_at=now)
+        elif pending.update(sent_at=now):
+            send_job(upload)
+            counts["resent"] += 1
+    for upload in Upload.objects.filter(status=Upload.PROCESSING):
+        stuck = upload.started_at is None or upload.started_at < timed_out
+        if not stuck and _alive(upload.worker) is not False:
+            continue
+        running = Upload.objects.filter(
+            pk=upload.pk, status=Upload.PROCESSING, attempts=upload.attempts, worker=upload.worker
+        )
+        if upload.attempts >= conf.get("CHAT_JOB_ATTEMPTS"):
+            error = "The job was interrupted %d times; last by %s." % (
+                upload.attempts,
+                upload.worker,
+            )
+            counts["failed"] += running.update(status=Upload.FAILED, error=error, finished_at=now)
+        elif running.update(status=Upload.PENDING, sent_at=now):
+            logger.warning(
+                "Thumbnail job of upload %s was interrupted (worker %s); starting it again",
+                upload.pk,
+                upload.worker,
+            )
+            send_job(upload)
+            counts["restarted"] += 1
+    return counts
+
+
+def _alive(worker):
+    """Whether the worker ``worker`` (str, its heartbeat key) still runs:
+    True, False, or None when it cannot be told (no Redis, or Redis not
+    answering: then only the timeout decides)."""
+    try:
+        return worker_alive(worker)
+    except Exception:  # noqa: BLE001 - a Redis outage is not a dead worker
+        return None
+
+
+def _timed_out_before(now=None):
+    """The moment (datetime) before which a job's try counts as stuck."""
+    return (now or timezone.now()) - timedelta(seconds=conf.get("CHAT_JOB_TIMEOUT_SECONDS"))
+
+
+# Sweeps run by the sweeper thread, in order: this module's, and the
+# webhook deliveries' (chat/webhooks.py), each a callable of no arguments.
+_sweeper = None
+_sweeper_lock = threading.Lock()
+
+
+def start_sweeper():
+    """Start this process's sweeper thread, once: every ``SWEEP_EVERY_S`` it
+    runs ``sweep`` and the webhook deliveries' sweep. Called when a worker
+    starts (the ``worker_ready`` signal). Returns the thread."""
+    global _sweeper
+    with _sweeper_lock:
+        if _sweeper is None or not _sweeper.is_alive():
+            _sweeper = threading.Thread(target=_sweep_forever, name="job-sweeper", daemon=True)
+            _sweeper.start()
+        return _sweeper
+
+
+def _sweep_forever():
+    failing = False
+    while True:
+        time.sleep(SWEEP_EVERY_S)
+        try:
+            from chat import webhooks
+
+            close_old_connections()
+            counts = sweep()
+            if any(counts.values()):
+                logger.info("Image jobs swept: %s", counts)
+            webhooks.sweep()
+            failing = False
+        except Exception:  # noqa: BLE001 - an outage must not end the thread
+            if not failing:
+                logger.warning("Could not sweep the background jobs", exc_info=True)
+                failing = True

@@ -1,0 +1,160 @@
+"""chat/images.py: which files pass as images, and what a thumbnail is."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from chat import images
+from chat.exceptions import ClientError
+
+MAX_PIXELS = 50_000_000
+
+
+def encoded(image_format, size=(64, 32), color=(200, 30, 30), **save_options):
+    """An image of ``size`` in ``image_format``, encoded (a BytesIO at 0)."""
+    mode = "RGBA" if image_format == "PNG" else "RGB"
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, image_format, **save_options)
+    out.seek(0)
+    return out
+
+
+def jpeg_with_orientation(orientation, size=(800, 400)):
+    """A JPEG of ``size`` whose EXIF says to turn it (``orientation``, 1–8),
+    with GPS-like metadata too: a left half red and a right half blue."""
+    image = Image.new("RGB", size, (255, 0, 0))
+    image.paste((0, 0, 255), (size[0] // 2, 0, size[0], size[1]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010E] = "secret description"  # ImageDescription
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), quality=95)
+    out.seek(0)
+    return out
+
+
+def bomb_png(width, height):
+    """A PNG whose header claims ``width`` × ``height`` pixels of one colour:
+    a few kilobytes that would decode to width × height × 1 bytes."""
+    out = io.BytesIO()
+    Image.new("1", (width, height)).save(out, "PNG")
+    out.seek(0)
+    return out
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_each_accepted_format_passes_with_its_size(image_format):
+    info = images.inspect(encoded(image_format), MAX_PIXELS)
+
+    assert info == images.ImageInfo(image_format, 64, 32)
+
+
+def test_a_quarter_turned_jpeg_reports_its_displayed_size():
+    assert images.inspect(jpeg_with_orientation(6), MAX_PIXELS) == images.ImageInfo(
+        "JPEG", 400, 800
+    )
+
+
+def test_inspect_leaves_the_file_at_its_start():
+    file = encoded("PNG")
+    images.inspect(file, MAX_PIXELS)
+    assert file.tell() == 0
+
+
+def test_a_text_file_named_png_is_not_an_image():
+    with pytest.raises(ClientError) as refused:
+        images.inspect(io.BytesIO(b"just some text, named photo.png\n" * 10), MAX_PIXELS)
+    assert (refused.value.code, refused.value.status) == ("NOT_AN_IMAGE", 400)
+
+
+def test_a_truncated_png_is_not_an_image():
+    data = encoded("PNG", size=(300, 300)).getvalue()
+    with pytest.raises(ClientError) as refused:
+        images.inspect(io.BytesIO(data[: len(data) // 2]), MAX_PIXELS)
+    assert refused.value.code == "NOT_AN_IMAGE"
+
+
+def test_another_image_format_is_refused():
+    with pytest.raises(ClientError) as refused:
+        images.inspect(encoded("BMP"), MAX_PIXELS)
+    assert refused.value.code == "NOT_AN_IMAGE"
+
+
+def test_a_decompression_bomb_is_refused_from_its_header():
+    bomb = bomb_png(10_000, 10_000)  # 100 Mpx in a few kB
+    assert len(bomb.getvalue()) < 100_000
+
+    with pytest.raises(ClientError) as refused:
+        images.inspect(bomb, MAX_PIXELS)
+    assert (refused.value.code, refused.value.status) == ("IMAGE_TOO_LARGE", 413)
+
+
+def test_a_bomb_beyond_pillows_own_limit_is_refused_the_same_way():
+    with pytest.raises(ClientError) as refused:
+        images.inspect(bomb_png(20_000, 20_000), MAX_PIXELS)
+    assert refused.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_the_pixel_limit_is_inclusive():
+    assert images.inspect(encoded("PNG", size=(100, 50)), 5000).width == 100
+    with pytest.raises(ClientError):
+        images.inspect(encoded("PNG", size=(100, 51)), 5000)
+
+
+def test_a_thumbnail_fits_480_pixels_and_keeps_the_aspect_ratio():
+    data, width, height, extension = images.make_thumbnail(
+        encoded("PNG", size=(1200, 300)), MAX_PIXELS
+    )
+
+    assert (width, height, extension) == (480, 120, "png")
+    assert Image.open(io.BytesIO(data)).size == (480, 120)
+
+
+def test_a_small_image_is_never_enlarged():
+    _, width, height, _ = images.make_thumbnail(encoded("JPEG", size=(100, 80)), MAX_PIXELS)
+    assert (width, height) == (100, 80)
+
+
+def test_a_jpeg_thumbnail_is_turned_upright_and_has_no_metadata():
+    data, width, height, extension = images.make_thumbnail(jpeg_with_orientation(6), MAX_PIXELS)
+
+    assert (width, height, extension) == (240, 480, "jpg")
+    thumb = Image.open(io.BytesIO(data))
+    # Orientation 6 is turned 90° clockwise for display: the left (red)
+    # half ends on top, the right (blue) half at the bottom.
+    top, bottom = thumb.getpixel((120, 60)), thumb.getpixel((120, 420))
+    assert top[0] > 200 and top[2] < 60, top
+    assert bottom[2] > 200 and bottom[0] < 60, bottom
+    assert not thumb.getexif()
+    assert "icc_profile" not in thumb.info and "exif" not in thumb.info
+
+
+def test_a_png_with_text_chunks_and_a_palette_loses_the_text_and_keeps_transparency():
+    from PIL import PngImagePlugin
+
+    source = Image.new("P", (600, 600), 0)
+    source.info["transparency"] = 0
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "secret")
+    out = io.BytesIO()
+    source.save(out, "PNG", pnginfo=text, transparency=0)
+    out.seek(0)
+
+    data, width, height, extension = images.make_thumbnail(out, MAX_PIXELS)
+
+    thumb = Image.open(io.BytesIO(data))
+    assert (width, height, extension) == (480, 480, "png")
+    assert "Comment" not in thumb.info
+    assert thumb.mode == "RGBA" and thumb.getpixel((10, 10))[3] == 0
+
+
+def test_an_image_broken_past_its_header_cannot_be_processed():
+    data = encoded("JPEG", size=(600, 600), color=(10, 200, 10)).getvalue()
+    with pytest.raises(images.CannotProcess):
+        images.make_thumbnail(io.BytesIO(data[:200]), MAX_PIXELS)
+
+
+def test_make_thumbnail_checks_the_pixel_limit_again():
+    with pytest.raises(images.CannotProcess):
+        images.make_thumbnail(bomb_png(10_000, 10_000), MAX_PIXELS)

@@ -1,0 +1,403 @@
+"""Images sent to a room: the upload view, the ``chat.thumbnail`` job, the
+sweep that finds lost jobs, retries, and serving ``/media/``."""
+
+import io
+import json
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from channels.message import Message as ChannelMessage
+from channels.test import ChannelTestCase
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+
+from chat import jobs, ratelimit
+from chat.models import Message, Upload
+from tests.factories import make_room
+from tests.test_images import bomb_png, encoded, jpeg_with_orientation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path, settings):
+    """Every test stores its files in a directory of its own, and starts
+    with full rate-limit buckets."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    caches[ratelimit.CACHE_ALIAS].clear()
+    return tmp_path / "media"
+
+
+def image_file(name="photo.png", image_format="PNG", size=(640, 320)):
+    return SimpleUploadedFile(name, encoded(image_format, size=size).getvalue())
+
+
+def post(client, label="lobby", **fields):
+    fields.setdefault("handle", "ann")
+    return client.post("/%s/upload/" % label, fields)
+
+
+def stored_files(media_root):
+    return sorted(p for p in media_root.rglob("*") if p.is_file()) if media_root.exists() else []
+
+
+def run_next_job(test):
+    """Run the next job waiting on ``chat.thumbnail`` as a worker would."""
+    test_message = test.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+    jobs.thumbnail(test_message)
+
+
+class UploadFlowTests(ChannelTestCase):
+    def test_an_upload_is_queued_then_becomes_a_message_with_its_thumbnail(self):
+        room = make_room()
+        room.group.add("member")
+        client = Client()
+
+        answer = post(client, image=image_file(), message="our new logo")
+
+        self.assertEqual(answer.status_code, 202)
+        state = answer.json()
+        self.assertEqual(state["status"], "pending")
+        self.assertEqual(state["status_url"], "/lobby/upload/%s/" % state["id"])
+        self.assertFalse(Message.objects.exists())
+        job = self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+        self.assertEqual(job.content, {"upload": state["id"]})
+
+        jobs.thumbnail(job)
+
+        upload = Upload.objects.get()
+        self.assertEqual((upload.status, upload.attempts), (Upload.DONE, 1))
+        message = Message.objects.get()
+        self.assertEqual((message.handle, message.message, message.seq), ("ann", "our new logo", 1))
+        frame = json.loads(self.get_next_message("member", require=True).content["text"])
+        self.assertEqual(frame, message.as_dict())
+        self.assertEqual(
+            frame["image"],
+            {
+                "url": "/media/uploads/%s.png" % upload.pk.hex,
+                "thumbnail_url": "/media/uploads/thumbnails/%s.png" % upload.pk.hex,
+                "width": 480,
+                "height": 240,
+            },
+        )
+        self.assertEqual(client.get(state["status_url"]).json()["status"], "done")
+        # The catch-up endpoint and the page's history give the same shape.
+        caught_up = client.get("/lobby/messages").json()["messages"]
+        self.assertEqual(caught_up, [frame])
+        thumbnail = client.get(frame["image"]["thumbnail_url"])
+        self.assertEqual(thumbnail.status_code, 200)
+        self.assertEqual(
+            Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).size, (480, 240)
+        )
+
+    def test_without_a_caption_the_message_text_is_the_file_name(self):
+        make_room()
+        post(Client(), image=image_file(name="C:\\Users\\ann\\holiday.png"))
+        run_next_job(self)
+        self.assertEqual(Message.objects.get().message, "holiday.png")
+
+    def test_a_signed_in_sender_speaks_as_their_username_and_sends_no_handle(self):
+        make_room()
+        user = get_user_model().objects.create_user("bea", password="a long passphrase")
+        client = Client()
+        client.force_login(user)
+
+        answer = client.post("/lobby/upload/", {"image": image_file(), "handle": "mallory"})
+
+        self.assertEqual(answer.status_code, 202)
+        run_next_job(self)
+        self.assertEqual(Message.objects.get().handle, "bea")
+
+    def test_an_image_that_fails_to_decode_is_failed_and_can_be_retried(self):
+        make_room()
+        client = Client()
+        data = encoded("JPEG", size=(600, 600)).getvalue()
+        # The header and structure pass the upload's check; the scan data
+        # are cut short, which only decoding finds.
+        truncated = data[: len(data) // 3]
+        state = post(client, image=SimpleUploadedFile("cut.jpg", truncated)).json()
+
+        run_next_job(self)
+
+        failed = client.get(state["status_url"]).json()
+        self.assertEqual(
+            failed,
+            {
+                "id": state["id"],
+                "status": "failed",
+                "error": "Could not process image.",
+                "retryable": True,
+                "status_url": state["status_url"],
+            },
+        )
+        self.assertIn("cannot be decoded", Upload.objects.get().error)
+        self.assertFalse(Message.objects.exists())
+
+        retried = client.post(state["status_url"] + "retry/")
+
+        self.assertEqual(retried.status_code, 202)
+        self.assertEqual(retried.json()["status"], "pending")
+        self.assertEqual(Upload.objects.get().attempts, 0)
+        self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+
+    def test_a_job_that_is_done_cannot_be_retried(self):
+        make_room()
+        client = Client()
+        state = post(client, image=image_file()).json()
+        run_next_job(self)
+
+        answer = client.post(state["status_url"] + "retry/")
+
+        self.assertEqual(answer.status_code, 409)
+        self.assertEqual(answer.json()["error"], "NOT_RETRYABLE")
+        self.assertIsNone(self.get_next_message(jobs.THUMBNAIL_CHANNEL))
+
+    def test_a_job_sent_twice_runs_once(self):
+        make_room()
+        state = post(Client(), image=image_file()).json()
+        job = self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+
+        jobs.thumbnail(job)
+        jobs.thumbnail(job)
+
+        self.assertEqual(Message.objects.count(), 1)
+        self.assertEqual(Upload.objects.get(pk=state["id"]).attempts, 1)
+
+    def test_a_job_whose_message_was_posted_before_a_crash_is_only_marked_done(self):
+        make_room()
+        post(Client(), image=image_file())
+        run_next_job(self)
+        upload = Upload.objects.get()
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.PENDING)
+
+        jobs.thumbnail(ChannelMessage({"upload": str(upload.pk)}, jobs.THUMBNAIL_CHANNEL, None))
+
+        self.assertEqual(Message.objects.count(), 1)
+        self.assertEqual(Upload.objects.get().status, Upload.DONE)
+
+    def test_a_job_for_an_unknown_or_malformed_id_does_nothing(self):
+        for upload_id in ("not-a-uuid", "6f1d8f0e-0000-4000-8000-000000000000", None):
+            jobs.thumbnail(ChannelMessage({"upload": upload_id}, jobs.THUMBNAIL_CHANNEL, None))
+        self.assertFalse(Message.objects.exists())
+
+
+class SweepTests(ChannelTestCase):
+    def make_upload(self, **fields):
+        make_room()
+        state = post(Client(), image=image_file()).json()
+        self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+        Upload.objects.filter(pk=state["id"]).update(**fields)
+        return Upload.objects.get(pk=state["id"])
+
+    def test_a_pending_job_whose_message_expired_is_sent_again(self):
+        upload = self.make_upload()
+        later = timezone.now() + timedelta(seconds=jobs.LAYER_EXPIRY_S + 1)
+
+        self.assertEqual(jobs.sweep(later), {"resent": 1, "restarted": 0, "failed": 0})
+
+        job = self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+        self.assertEqual(job.content["upload"], str(upload.pk))
+        self.assertEqual(jobs.sweep(later), {"resent": 0, "restarted": 0, "failed": 0})
+
+    def test_a_fresh_pending_job_is_left_alone(self):
+        self.make_upload()
+        self.assertEqual(jobs.sweep(), {"resent": 0, "restarted": 0, "failed": 0})
+        self.assertIsNone(self.get_next_message(jobs.THUMBNAIL_CHANNEL))
+
+    def test_a_job_no_worker_takes_fails_after_the_timeout(self):
+        upload = self.make_upload()
+        later = timezone.now() + timedelta(seconds=121)
+
+        self.assertEqual(jobs.sweep(later)["failed"], 1)
+
+        upload.refresh_from_db()
+        self.assertEqual(upload.status, Upload.FAILED)
+        self.assertIn("No worker took the job", upload.error)
+
+    def test_a_job_whose_worker_died_is_started_again_then_failed_after_its_attempts(self):
+        upload = self.make_upload(
+            status=Upload.PROCESSING, attempts=1, worker="w1", started_at=timezone.now()
+        )
+        with mock.patch.object(jobs, "worker_alive", return_value=False):
+            self.assertEqual(jobs.sweep()["restarted"], 1)
+            self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+            upload.refresh_from_db()
+            self.assertEqual(upload.status, Upload.PENDING)
+
+            Upload.objects.filter(pk=upload.pk).update(status=Upload.PROCESSING, attempts=3)
+            self.assertEqual(jobs.sweep()["failed"], 1)
+        upload.refresh_from_db()
+        self.assertEqual(upload.status, Upload.FAILED)
+        self.assertIn("interrupted 3 times", upload.error)
+        self.assertIsNone(self.get_next_message(jobs.THUMBNAIL_CHANNEL))
+
+    def test_a_job_of_a_live_worker_is_left_running_until_the_timeout(self):
+        self.make_upload(
+            status=Upload.PROCESSING, attempts=1, worker="w1", started_at=timezone.now()
+        )
+        with mock.patch.object(jobs, "worker_alive", return_value=True):
+            self.assertEqual(jobs.sweep()["restarted"], 0)
+            later = timezone.now() + timedelta(seconds=121)
+            self.assertEqual(jobs.sweep(later)["restarted"], 1)
+
+    def test_an_unreachable_redis_does_not_count_as_a_dead_worker(self):
+        self.make_upload(
+            status=Upload.PROCESSING, attempts=1, worker="w1", started_at=timezone.now()
+        )
+        with mock.patch.object(jobs, "worker_alive", side_effect=ConnectionError):
+            self.assertEqual(jobs.sweep()["restarted"], 0)
+
+    def test_chatjobs_lists_and_requeues_stuck_and_failed_jobs(self):
+        upload = self.make_upload(status=Upload.FAILED, error="The image cannot be decoded: x")
+        out = io.StringIO()
+
+        call_command("chatjobs", stdout=out)
+
+        listed = out.getvalue()
+        self.assertIn(str(upload.pk), listed)
+        self.assertIn("failed", listed)
+        self.assertIn("cannot be decoded", listed)
+
+        out = io.StringIO()
+        call_command("chatjobs", "--requeue", stdout=out)
+
+        self.assertIn("Queued 1 job", out.getvalue())
+        self.assertEqual(Upload.objects.get().status, Upload.PENDING)
+        self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+
+
+def test_refusals_store_nothing_and_say_why(media_root, settings):
+    make_room()
+    settings.CHAT_UPLOAD_MAX_BYTES = 50_000
+    settings.CHAT_UPLOAD_MAX_PIXELS = 1_000_000
+    settings.CHAT_UPLOAD_BURST = 100
+    client = Client()
+    text = SimpleUploadedFile("photo.png", b"not an image at all\n" * 20)
+    cases = [
+        ({"image": text}, 400, "NOT_AN_IMAGE"),
+        ({"image": SimpleUploadedFile("big.png", b"\0" * 50_001)}, 413, "FILE_TOO_LARGE"),
+        (
+            {"image": SimpleUploadedFile("bomb.png", bomb_png(2000, 2000).getvalue())},
+            413,
+            "IMAGE_TOO_LARGE",
+        ),
+        ({}, 400, "MISSING_FIELD"),
+        ({"image": image_file(), "handle": " "}, 400, "HANDLE_EMPTY"),
+        ({"image": image_file(), "message": "x" * 2001}, 400, "MESSAGE_TOO_LONG"),
+    ]
+    for fields, status, code in cases:
+        answer = post(client, **fields)
+        assert (answer.status_code, answer.json()["error"]) == (status, code), fields
+        assert answer.json()["detail"]
+
+    no_handle = client.post("/lobby/upload/", {"image": image_file()})
+    assert (no_handle.status_code, no_handle.json()["error"]) == (400, "MISSING_FIELD")
+    unknown = post(client, label="nowhere", image=image_file())
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "NOT_FOUND")
+    assert client.get("/lobby/upload/").status_code == 405
+    assert not Upload.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_a_members_only_room_refuses_a_guests_upload(media_root):
+    room = make_room()
+    room.members_only = True
+    room.save()
+
+    answer = post(Client(), image=image_file())
+
+    assert (answer.status_code, answer.json()["error"]) == (403, "ROOM_ACCESS_DENIED")
+    assert stored_files(media_root) == []
+
+
+def test_uploads_over_the_senders_rate_are_refused_with_retry_after(settings):
+    make_room()
+    settings.CHAT_UPLOAD_BURST = 2
+    settings.CHAT_UPLOAD_PER_MINUTE = 6
+    client = Client()
+
+    answers = [post(client, image=image_file()) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert answers[2].json()["error"] == "RATE_LIMITED"
+    assert int(answers[2]["Retry-After"]) == 10
+    assert Upload.objects.count() == 2
+
+
+def test_the_upload_is_csrf_protected():
+    make_room()
+    answer = post(Client(enforce_csrf_checks=True), image=image_file())
+    assert answer.status_code == 403
+    assert not Upload.objects.exists()
+
+
+def test_the_room_page_sets_the_csrf_cookie_for_its_uploads():
+    make_room()
+    assert "csrftoken" in Client().get("/lobby/").cookies
+
+
+def test_a_database_outage_keeps_no_file(media_root):
+    make_room()
+    from django.db import OperationalError
+
+    with mock.patch.object(Upload, "save", side_effect=OperationalError("down")):
+        answer = post(Client(), image=image_file())
+
+    assert (answer.status_code, answer.json()["error"]) == (503, "UNAVAILABLE")
+    assert stored_files(media_root) == []
+
+
+def test_the_original_keeps_a_name_of_the_servers_making(media_root):
+    make_room()
+    post(Client(), image=image_file(name="../../etc/passwd.png"))
+    upload = Upload.objects.get()
+    assert upload.original.name == "uploads/%s.png" % upload.pk.hex
+    assert stored_files(media_root) == [media_root / "uploads" / ("%s.png" % upload.pk.hex)]
+
+
+def test_media_are_served_as_their_checked_type_and_never_run():
+    name = default_storage.save("uploads/%s.jpg" % ("a" * 32), io.BytesIO(b"<script>x</script>"))
+    response = Client().get("/media/" + name)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "uploads/%s.html" % ("a" * 32),
+        "../settings.py",
+        "uploads/../../chat/settings.py",
+        "uploads/%s.jpg" % ("b" * 32),  # a name that could be ours, not stored
+        "other/%s.jpg" % ("a" * 32),
+    ],
+)
+def test_media_outside_the_servers_names_or_missing_are_not_found(path):
+    default_storage.save("uploads/%s.html" % ("a" * 32), io.BytesIO(b"<p>hi</p>"))
+    assert Client().get("/media/" + path).status_code == 404
+
+
+def test_the_status_of_another_rooms_upload_is_not_found():
+    make_room()
+    make_room("other")
+    state = post(Client(), image=image_file()).json()
+    assert Client().get("/other/upload/%s/" % state["id"]).status_code == 404
+
+
+def test_a_quarter_turned_jpeg_is_stored_with_its_displayed_size():
+    make_room()
+    answer = post(Client(), image=SimpleUploadedFile("r.jpg", jpeg_with_orientation(6).getvalue()))
+    assert answer.status_code == 202
+    upload = Upload.objects.get()
+    assert (upload.original_width, upload.original_height) == (400, 800)
