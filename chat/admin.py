@@ -1,14 +1,42 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from chat.models import ApiToken, Message, ReadMark, Room
+from chat import webhooks
+from chat.models import ApiToken, Message, ReadMark, Room, WebhookDelivery
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("label", "name", "members_only")
+    """Rooms. A room's outgoing webhook is its URL; the signing secret is
+    made when a URL is first saved and shown read-only, for the receiver's
+    owner to copy (docs/protocol.md, "Outgoing webhooks"); the list's action
+    replaces it."""
+
+    list_display = ("label", "name", "members_only", "webhook_url")
     list_filter = ("members_only",)
     search_fields = ("label", "name")
+    # The secret is shown, not edited: it is made by Room.save().
+    exclude = ("webhook_secret",)
+    readonly_fields = ("signing_secret",)
+    actions = ["new_webhook_secret"]
+
+    def signing_secret(self, room):
+        """The room's webhook secret (str), or a dash when it has none."""
+        return room.webhook_secret or "-"
+
+    signing_secret.short_description = "webhook secret (the key of X-Chat-Signature)"
+
+    def new_webhook_secret(self, request, queryset):
+        """Give each selected room with a webhook URL a new secret; deliveries
+        are signed with it from then on."""
+        count = 0
+        for room in queryset.exclude(webhook_url=""):
+            room.webhook_secret = ""
+            room.save(update_fields=["webhook_secret"])
+            count += 1
+        self.message_user(request, "Made a new webhook secret for %d room(s)." % count)
+
+    new_webhook_secret.short_description = "Make a new webhook secret"
 
 
 @admin.register(Message)
@@ -54,3 +82,30 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, "Revoked %d token(s)." % count)
 
     revoke.short_description = "Revoke the selected tokens"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Deliveries of messages to their rooms' webhooks (chat/webhooks.py), as
+    records: read-only. A FAILED one can be delivered again with the list's
+    action, to its room's current URL."""
+
+    list_display = ("message", "url", "status", "attempts", "response_status", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("message__upload",)
+    search_fields = ("url",)
+    raw_id_fields = ("room", "message")
+    actions = ["deliver_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def deliver_again(self, request, queryset):
+        """Reset the selected FAILED deliveries to PENDING and send them again."""
+        count = webhooks.redeliver(queryset)
+        self.message_user(request, "Sent %d failed delivery(ies) again." % count)
+
+    deliver_again.short_description = "Deliver the selected failed deliveries again"

@@ -16,7 +16,7 @@ from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from chat import conf, selectors
+from chat import conf, selectors, webhooks
 from chat.exceptions import ClientError
 from chat.identity import access_denied
 from chat.models import ApiToken, Message, ReadMark, Room
@@ -100,6 +100,7 @@ def post_message(room, handle, text, bot=False, upload=None):
             _broadcast(room, message)
         finally:
             _release_broadcast_lock(room)
+        webhooks.enqueue(room, message)
         return message
     with _local_broadcast_lock:
         last = room.messages.aggregate(last=Max("seq"))["last"] or 0
@@ -107,6 +108,7 @@ def post_message(room, handle, text, bot=False, upload=None):
             handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
         )
         _broadcast(room, message)
+    webhooks.enqueue(room, message)
     return message
 
 

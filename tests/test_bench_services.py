@@ -8,6 +8,8 @@ from bench import services
 
 def test_the_consumed_channels_are_the_routings_and_runworkers_defaults():
     assert services.consumed_channels() == [
+        "chat.thumbnail",
+        "chat.webhook",
         "http.disconnect",
         "http.request",
         "websocket.connect",
