@@ -347,3 +347,104 @@ class FakeFactory:
 
 class FakeRequest:
     path = "/chat/room/"
+
+
+class Stub:
+    """An object with the given attributes."""
+
+    def __init__(self, **attributes):
+        self.__dict__.update(attributes)
+
+
+def make_handshaking_socket(connect_timeout=5):
+    """A socket in its handshake, before Daphne's ``onConnect``, with a
+    ``FullLayer`` that refuses everything and a ``Scheduler``. Returns the
+    socket and the autobahn request to pass to ``onConnect``."""
+    from autobahn.websocket.types import ConnectionRequest
+
+    socket = BoundedWebSocketProtocol()
+    socket.channel_layer = FullLayer()
+    socket.channel_layer.full = True
+    socket.main_factory = Stub(
+        send_channel="daphne.response.test!",
+        make_send_channel=lambda: "daphne.response.test!hs",
+        reply_protocols={},
+        proxy_forwarded_address_header=None,
+        websocket_connect_timeout=connect_timeout,
+    )
+    socket.factory = Stub(protocols=[], log_action=lambda *args: None, reply_protocols={})
+    address = Stub(host="127.0.0.1", port=5000)
+    socket.transport = Stub(getPeer=lambda: address, getHost=lambda: address)
+    socket._raw_query_string = b""
+    socket.call_later = Scheduler()
+    request = ConnectionRequest(
+        peer="tcp:127.0.0.1:5000",
+        headers={"host": "127.0.0.1", "origin": "http://127.0.0.1"},
+        host="127.0.0.1",
+        path="/chat/room/",
+        params={},
+        version=13,
+        origin="http://127.0.0.1",
+        protocols=[],
+        extensions=[],
+    )
+    return socket, request
+
+
+def outcome(deferred):
+    """What ``deferred`` has fired with so far: a list of its result or
+    failure's value (empty while it has not fired)."""
+    fired = []
+    deferred.addBoth(lambda result: fired.append(getattr(result, "value", result)))
+    return fired
+
+
+def test_a_handshake_meeting_a_full_connect_channel_is_held_then_sent_on(caplog):
+    socket, request = make_handshaking_socket()
+    layer, scheduler = socket.channel_layer, socket.call_later
+
+    handshake = socket.onConnect(request)
+
+    fired = outcome(handshake)
+    assert fired == [] and not socket.muted
+    assert layer.refused == 1 and layer.sent == []
+    assert "Holding the handshake" in caplog.text
+    scheduler.run_due()
+    assert layer.refused == 2 and scheduler.delays == [0.01, 0.02]
+
+    layer.full = False
+    scheduler.run_due()
+
+    assert [(channel, message["path"]) for channel, message in layer.sent] == [
+        ("websocket.connect", "/chat/room/")
+    ]
+    assert layer.sent[0][1]["reply_channel"] == "daphne.response.test!hs"
+    # Still waiting, now for a worker's accept, as any handshake does.
+    assert fired == [] and scheduler.pending == []
+
+
+def test_a_held_handshake_is_refused_with_503_before_daphnes_timeout_would_end_it():
+    from autobahn.websocket.types import ConnectionDeny
+
+    socket, request = make_handshaking_socket(connect_timeout=0)
+    fired = outcome(socket.onConnect(request))
+
+    socket.call_later.run_due()
+
+    assert len(fired) == 1 and isinstance(fired[0], ConnectionDeny)
+    assert fired[0].code == 503
+    assert socket.muted and socket.channel_layer.sent == []
+    assert socket.call_later.pending == []
+
+
+def test_daphnes_connect_backpressure_warning_is_dropped_and_nothing_else():
+    import logging
+
+    from chat.transport.daphne_websocket import HeldHandshakeFilter
+
+    def record(message):
+        return logging.LogRecord("daphne.ws_protocol", logging.WARNING, "", 0, message, (), None)
+
+    held = HeldHandshakeFilter()
+    assert not held.filter(record("WebSocket force closed for x due to connect backpressure"))
+    assert held.filter(record("WebSocket force closed for x due to receive backpressure"))

@@ -41,6 +41,12 @@ the order they arrived, numbered ``order`` 1, 2, 3, ... without a gap, and
 a socket that closes meanwhile sends its ``websocket.disconnect`` only
 after them. A socket is therefore closed only for what it did itself.
 
+A handshake whose ``websocket.connect`` meets a full channel is held the
+same way (added 2026-11-30): Daphne 1.4 answered it with 503 at once; this
+protocol offers the connect again with the same backoff, and refuses with
+503 only when Daphne's handshake timeout (``--websocket_connect_timeout``,
+5 s by default) would otherwise end the wait.
+
 It also starts its process's heartbeat at the first connect
 (``daphne_heartbeat``), which tells the workers when a Daphne has died.
 
@@ -54,8 +60,10 @@ import json
 import logging
 import time
 
+from autobahn.websocket.types import ConnectionDeny
 from daphne import http_protocol
 from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer
 
 from chat import conf
 from chat.transport import daphne_heartbeat
@@ -122,12 +130,65 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     retry_call = None
     retry_delay = RETRY_FIRST_S
     held_close = None
+    # A handshake whose websocket.connect waits for room: the pending retry
+    # (an ``IDelayedCall``) and the wait before the next one (s).
+    connect_retry = None
+    connect_delay = RETRY_FIRST_S
 
     def onConnect(self, request):
         # Before the connect is sent on: a worker that files this socket
         # under its Daphne must find that Daphne alive.
         daphne_heartbeat.ensure_started(self.main_factory)
-        return super().onConnect(request)
+        try:
+            return super().onConnect(request)
+        except ConnectionDeny as denied:
+            # Daphne refuses with 503, muted, only when websocket.connect is
+            # full; anything else stands.
+            if denied.code != 503 or not self.muted:
+                raise
+        self.muted = False
+        logger.info("Holding the handshake of %s: websocket.connect is full", self.reply_channel)
+        self.handshake_deferred = defer.Deferred()
+        self.connect_delay = RETRY_FIRST_S
+        self.connect_retry = self.call_later(self.connect_delay, self._retry_connect)
+        return self.handshake_deferred
+
+    def _retry_connect(self):
+        """Offer the held handshake's ``websocket.connect`` again; when the
+        layer still refuses it, retry after twice the wait (up to
+        ``RETRY_MAX_S``), or refuse the handshake with 503 when the next try
+        would come after Daphne's handshake timeout."""
+        self.connect_retry = None
+        if self.handshake_deferred is None or self.handshake_deferred.called:
+            return
+        try:
+            self.channel_layer.send("websocket.connect", self.request_info)
+        except self.channel_layer.ChannelFull:
+            self.connect_delay = min(self.connect_delay * 2, RETRY_MAX_S)
+            timeout = self.main_factory.websocket_connect_timeout
+            if 0 <= timeout < self.duration() + self.connect_delay:
+                logger.warning(
+                    "Refusing the handshake of %s: websocket.connect stayed full for %.1f s",
+                    self.reply_channel,
+                    self.duration(),
+                )
+                self.muted = True
+                self.handshake_deferred.errback(
+                    ConnectionDeny(code=503, reason="Connection queue at capacity")
+                )
+                self.cleanup()
+                return
+            self.connect_retry = self.call_later(self.connect_delay, self._retry_connect)
+            return
+        logger.debug("Sent the held handshake of %s on", self.reply_channel)
+        self.factory.log_action(
+            "websocket",
+            "connecting",
+            {
+                "path": self.request.path,
+                "client": "%s:%s" % tuple(self.client_addr) if self.client_addr else None,
+            },
+        )
 
     def onMessage(self, payload, isBinary):
         # Refused frames return before Daphne counts them, so the ``order``
@@ -207,6 +268,10 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         return reactor.callLater(delay, callback)
 
     def onClose(self, wasClean, code, reason):
+        if self.connect_retry is not None:
+            # Gone before its connect was sent: nothing to tell the workers.
+            self.connect_retry.cancel()
+            self.connect_retry = None
         if self.backlog:
             # The workers must get the socket's last frames before its
             # disconnect, which ends its channel session. Nothing is sent
@@ -272,9 +337,21 @@ def frame_too_large(payload, binary):
     return binary or len(payload.decode("utf8")) > limit
 
 
+class HeldHandshakeFilter(logging.Filter):
+    """Drops Daphne's "WebSocket force closed … due to connect
+    backpressure" warning, which ``BoundedWebSocketProtocol`` makes untrue:
+    the handshake is held, and logged as such, not closed."""
+
+    def filter(self, record):
+        return "due to connect backpressure" not in record.getMessage()
+
+
 def install():
     """Make Daphne build ``BoundedWebSocketProtocol`` for every WebSocket.
 
     Must run before Daphne creates its server, as importing ``asgi.py`` does.
     """
     http_protocol.WebSocketProtocol = BoundedWebSocketProtocol
+    daphne_logger = logging.getLogger("daphne.ws_protocol")
+    if not any(isinstance(f, HeldHandshakeFilter) for f in daphne_logger.filters):
+        daphne_logger.addFilter(HeldHandshakeFilter())
