@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from chat import webhooks
-from chat.models import ApiToken, Message, ReadMark, Room, WebhookDelivery
+from chat import jobs, webhooks
+from chat.models import ApiToken, Message, ReadMark, Room, Upload, WebhookDelivery
 
 
 @admin.register(Room)
@@ -109,3 +109,33 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         self.message_user(request, "Sent %d failed delivery(ies) again." % count)
 
     deliver_again.short_description = "Deliver the selected failed deliveries again"
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """Images sent to rooms and their thumbnail jobs (chat/jobs.py), as
+    records: read-only. Failed and stuck jobs can be queued again with the
+    list's action, as ``manage.py chatjobs --requeue`` does."""
+
+    list_display = ("id", "room", "handle", "status", "attempts", "created_at", "error")
+    list_filter = ("status",)
+    list_select_related = ("room",)
+    search_fields = ("handle", "room__label")
+    actions = ["queue_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def queue_again(self, request, queryset):
+        """Queue the selected failed or stuck jobs again (``jobs.retry``)."""
+        count = 0
+        for upload in queryset.select_related("room"):
+            if jobs.is_retryable(upload):
+                jobs.retry(upload)
+                count += 1
+        self.message_user(request, "Queued %d job(s) again." % count)
+
+    queue_again.short_description = "Queue the selected failed or stuck jobs again"

@@ -401,3 +401,25 @@ def test_a_quarter_turned_jpeg_is_stored_with_its_displayed_size():
     assert answer.status_code == 202
     upload = Upload.objects.get()
     assert (upload.original_width, upload.original_height) == (400, 800)
+
+
+class UploadAdminTests(ChannelTestCase):
+    def test_the_admin_lists_jobs_and_queues_failed_ones_again(self):
+        make_room()
+        post(Client(), image=image_file())
+        self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+        upload = Upload.objects.get()
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.FAILED, error="decoder broke")
+        admin_user = get_user_model().objects.create_superuser("root", "r@example.com", "pw")
+        client = Client()
+        client.force_login(admin_user)
+
+        listing = client.get("/admin/chat/upload/").content.decode()
+        self.assertIn("decoder broke", listing)
+        client.post(
+            "/admin/chat/upload/",
+            {"action": "queue_again", "_selected_action": [str(upload.pk)]},
+        )
+
+        self.assertEqual(Upload.objects.get().status, Upload.PENDING)
+        self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
