@@ -194,11 +194,56 @@
       var botLabel = document.createElement("span");
       botLabel.className = "bot-label";
       botLabel.textContent = "bot";
-      li.append(handle, " ", botLabel, " ", time, " ", text);
+      li.append(handle, " ", botLabel, " ", time, " ");
     } else {
-      li.append(handle, " ", time, " ", text);
+      li.append(handle, " ", time, " ");
     }
+    var image = renderImage(message);
+    if (image) {
+      li.append(image, " ");
+    }
+    li.append(text);
     return li;
+  }
+
+  // Only a path on this site or an https:// address may be an image's
+  // source or link: never javascript:, data: or a protocol-relative //host.
+  function safeUrl(url) {
+    if (typeof url !== "string") {
+      return false;
+    }
+    if (url.charAt(0) === "/") {
+      return url.charAt(1) !== "/" && url.charAt(1) !== "\\";
+    }
+    return url.slice(0, 8).toLowerCase() === "https://";
+  }
+
+  // An image message's thumbnail, linked to the original; null when the
+  // message has no image, or one whose addresses are not to be trusted.
+  // width and height are set so that the list does not jump as it loads.
+  function renderImage(message) {
+    var image = message.image;
+    if (!image || typeof image !== "object" ||
+        !safeUrl(image.url) || !safeUrl(image.thumbnail_url)) {
+      return null;
+    }
+    var link = document.createElement("a");
+    link.className = "image";
+    link.setAttribute("href", image.url);
+    link.setAttribute("target", "_blank");
+    link.setAttribute("rel", "noopener noreferrer");
+    var img = document.createElement("img");
+    img.setAttribute("src", image.thumbnail_url);
+    img.setAttribute("alt", typeof message.message === "string" ? message.message : "");
+    img.setAttribute("loading", "lazy");
+    var width = Number(image.width);
+    var height = Number(image.height);
+    if (Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) {
+      img.setAttribute("width", String(width));
+      img.setAttribute("height", String(height));
+    }
+    link.append(img);
+    return link;
   }
 
   // Show the next message in sequence (seq == last.seq + 1).
@@ -210,6 +255,9 @@
     shown.add(message.id);
     var follow = atBottom();
     list.appendChild(render(message));
+    if (message.image) {
+      imageArrived();
+    }
     if (follow) {
       scrollToBottom();
     } else {
@@ -639,6 +687,332 @@
     scrollToBottom();
     unseen = 0;
     showJump();
+  });
+
+  // ---- Images: attach, paste or drop one to send it -------------------------
+
+  // POST /<label>/upload/ stores the image and queues the job that makes
+  // its thumbnail; the page then polls the job's status until it is done
+  // (the image's message arrives like any other, over the socket) or has
+  // failed (shown beside the composer, with Retry when the job allows it).
+  var uploadUrl = form.dataset.uploadUrl;
+  var attachButton = document.getElementById("attach");
+  var imageInput = document.getElementById("image-input");
+  var uploadList = document.getElementById("uploads");
+  // Polling a job's status: every POLL_MIN_MS at first, backing off to POLL_MAX_MS.
+  var POLL_MIN_MS = 1000;
+  var POLL_MAX_MS = 5000;
+
+  // The CSRF token: from the composer's own hidden field, else the cookie.
+  function csrfToken() {
+    var field = form.querySelector("input[name=csrfmiddlewaretoken]");
+    if (field && field.value) {
+      return field.value;
+    }
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  // The body of an answer as JSON, or null when it is not JSON.
+  function answerJson(response) {
+    return response.json().catch(function () { return null; });
+  }
+
+  function refusal(response, body) {
+    if (body && typeof body.detail === "string" && body.detail) {
+      return body.detail;
+    }
+    if (response.status === 413) {
+      return "That file is too large to send.";
+    }
+    return "The image could not be sent (HTTP " + response.status + ").";
+  }
+
+  function isImage(file) {
+    return Boolean(file) && /^image\//.test(file.type || "");
+  }
+
+  // The images whose jobs are being followed.
+  var followedUploads = new Set();
+
+  function showUploads() {
+    uploadList.hidden = !uploadList.firstElementChild;
+  }
+
+  // An image message has arrived: it may be one of ours, so ask at once
+  // rather than at the next poll, to take its item away as it shows.
+  function imageArrived() {
+    followedUploads.forEach(function (upload) {
+      if (upload.timer !== null) {
+        window.clearTimeout(upload.timer);
+        upload.timer = null;
+        upload.poll();
+      }
+    });
+  }
+
+  // One image being sent, shown beside the composer while its job runs.
+  function Upload(file) {
+    this.name = file.name || "image";
+    this.statusUrl = null;
+    this.timer = null;
+    this.delayMs = POLL_MIN_MS;
+    this.item = document.createElement("li");
+    this.item.className = "upload";
+    var name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = this.name;
+    this.state = document.createElement("span");
+    this.state.className = "upload-state";
+    this.retryButton = document.createElement("button");
+    this.retryButton.type = "button";
+    this.retryButton.className = "retry";
+    this.retryButton.textContent = "Retry";
+    this.retryButton.hidden = true;
+    this.dismissButton = document.createElement("button");
+    this.dismissButton.type = "button";
+    this.dismissButton.className = "dismiss";
+    this.dismissButton.textContent = "Dismiss";
+    this.dismissButton.hidden = true;
+    this.item.append(name, " ", this.state, " ", this.retryButton, " ", this.dismissButton);
+    this.retryButton.addEventListener("click", this.retry.bind(this));
+    this.dismissButton.addEventListener("click", function () {
+      this.remove();
+      messageInput.focus();
+    }.bind(this));
+    uploadList.append(this.item);
+    showUploads();
+  }
+
+  Upload.prototype.show = function (state, text) {
+    this.item.dataset.state = state;
+    this.state.textContent = text;
+    var failed = state === "failed";
+    this.retryButton.hidden = !(failed && this.retryable);
+    this.dismissButton.hidden = !failed;
+  };
+
+  Upload.prototype.remove = function () {
+    window.clearTimeout(this.timer);
+    this.timer = null;
+    followedUploads.delete(this);
+    this.item.remove();
+    showUploads();
+  };
+
+  // A 202 from the upload or the retry endpoint: the job is queued.
+  Upload.prototype.queued = function (body) {
+    if (!body || typeof body.status_url !== "string" || !safeUrl(body.status_url) ||
+        body.status_url.charAt(0) !== "/") {
+      this.fail("The server's answer was not understood.", false);
+      return;
+    }
+    this.statusUrl = body.status_url;
+    this.delayMs = POLL_MIN_MS;
+    followedUploads.add(this);
+    this.update(body);
+  };
+
+  // Show a status answer ({"status", "error", "retryable"}) and poll on.
+  Upload.prototype.update = function (body) {
+    var status = body && body.status;
+    window.clearTimeout(this.timer);
+    this.timer = null;
+    if (status === "done") {
+      // The message itself comes over the socket, or in the next catch-up.
+      this.remove();
+    } else if (status === "failed") {
+      this.fail(typeof body.error === "string" && body.error ? body.error
+        : "Could not process image.", body.retryable === true);
+    } else {
+      this.show("processing", "Processing image…");
+      this.timer = window.setTimeout(this.poll.bind(this), this.delayMs);
+      this.delayMs = Math.min(this.delayMs * 1.5, POLL_MAX_MS);
+    }
+  };
+
+  Upload.prototype.fail = function (text, retryable) {
+    window.clearTimeout(this.timer);
+    this.timer = null;
+    this.retryable = retryable;
+    this.show("failed", text);
+  };
+
+  Upload.prototype.poll = function () {
+    var upload = this;
+    window.fetch(upload.statusUrl, {headers: {Accept: "application/json"}, credentials: "same-origin"})
+      .then(function (response) {
+        return answerJson(response).then(function (body) {
+          if (response.ok) {
+            upload.update(body);
+          } else if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+            upload.fail(refusal(response, body), false);
+          } else {
+            upload.update({status: "processing"});  // the server is busy: ask again later
+          }
+        });
+      }, function () {
+        upload.update({status: "processing"});  // offline for now: ask again later
+      });
+  };
+
+  Upload.prototype.retry = function () {
+    var upload = this;
+    upload.retryButton.hidden = true;
+    upload.show("processing", "Processing image…");
+    window.fetch(upload.statusUrl + "retry/", {
+      method: "POST",
+      headers: {Accept: "application/json", "X-CSRFToken": csrfToken()},
+      credentials: "same-origin"
+    }).then(function (response) {
+      return answerJson(response).then(function (body) {
+        if (response.ok) {
+          upload.queued(Object.assign({status_url: upload.statusUrl}, body));
+        } else if (response.status === 409) {
+          // Done or running after all: the status says which.
+          upload.delayMs = POLL_MIN_MS;
+          upload.poll();
+        } else {
+          upload.fail(refusal(response, body), true);
+        }
+      });
+    }, function () {
+      upload.fail("The image could not be sent again; check the connection and retry.", true);
+    });
+  };
+
+  // Send one image file, with `caption` (str, may be empty) as its message.
+  // Resolves to whether the server took it.
+  function sendImage(file, caption) {
+    var upload = new Upload(file);
+    upload.show("uploading", "Uploading image…");
+    var body = new FormData();
+    body.append("image", file, upload.name);
+    if (caption) {
+      body.append("message", caption);
+    }
+    if (handleInput) {
+      body.append("handle", handleInput.value);
+    }
+    return window.fetch(uploadUrl, {
+      method: "POST",
+      body: body,
+      headers: {Accept: "application/json", "X-CSRFToken": csrfToken()},
+      credentials: "same-origin"
+    }).then(function (response) {
+      return answerJson(response).then(function (answer) {
+        if (response.ok) {
+          upload.queued(answer);
+          return true;
+        }
+        upload.remove();
+        showError(refusal(response, answer));
+        return false;
+      });
+    }, function () {
+      upload.remove();
+      showError("The image could not be sent; check the connection and try again.");
+      return false;
+    });
+  }
+
+  // Send the images among `files`; what is typed goes with the first as
+  // its caption, and comes back to the composer if that one is refused.
+  function sendImages(files) {
+    files = Array.from(files || []);
+    if (!files.length) {
+      return;
+    }
+    clearError();
+    if (handleInput && !handleInput.value.trim()) {
+      showError("Type a name for this message before sending an image.");
+      handleInput.focus();
+      return;
+    }
+    if (handleInput) {
+      window.localStorage.setItem("chat-handle", handleInput.value);
+    }
+    var caption = messageInput.value.trim() ? messageInput.value : "";
+    messageInput.value = "";
+    fitComposer();
+    files.forEach(function (file, index) {
+      sendImage(file, index === 0 ? caption : "").then(function (taken) {
+        if (!taken && index === 0 && caption && !messageInput.value) {
+          messageInput.value = caption;
+          fitComposer();
+        }
+      });
+    });
+    // Whoever sends wants to see it arrive.
+    scrollToBottom();
+    unseen = 0;
+    showJump();
+  }
+
+  attachButton.addEventListener("click", function () {
+    imageInput.click();
+  });
+
+  imageInput.addEventListener("change", function () {
+    var files = Array.from(imageInput.files);
+    // Cleared, so that picking the same file again still sends it.
+    imageInput.value = "";
+    sendImages(files);
+  });
+
+  // A pasted image is sent; pasted text is typed as usual.
+  form.addEventListener("paste", function (event) {
+    var files = Array.from((event.clipboardData && event.clipboardData.files) || []).filter(isImage);
+    if (files.length) {
+      event.preventDefault();
+      sendImages(files);
+    }
+  });
+
+  function carriesFiles(event) {
+    return Boolean(event.dataTransfer) && Array.from(event.dataTransfer.types).indexOf("Files") >= 0;
+  }
+
+  form.addEventListener("dragover", function (event) {
+    if (carriesFiles(event)) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      form.classList.add("dropping");
+    }
+  });
+
+  form.addEventListener("dragleave", function (event) {
+    if (!form.contains(event.relatedTarget)) {
+      form.classList.remove("dropping");
+    }
+  });
+
+  form.addEventListener("drop", function (event) {
+    form.classList.remove("dropping");
+    if (!carriesFiles(event)) {
+      return;
+    }
+    event.preventDefault();
+    var files = Array.from(event.dataTransfer.files);
+    var images = files.filter(isImage);
+    if (images.length) {
+      sendImages(images);
+    } else if (files.length) {
+      showError("Only images can be sent.");
+    }
+  });
+
+  // A file dropped beside the composer would make the browser leave the
+  // room to open it: refuse the drop there instead.
+  ["dragover", "drop"].forEach(function (type) {
+    window.addEventListener(type, function (event) {
+      if (carriesFiles(event) && !form.contains(event.target)) {
+        event.preventDefault();
+        if (event.type === "dragover") {
+          event.dataTransfer.dropEffect = "none";
+        }
+      }
+    });
   });
 
   // ---- Start ----------------------------------------------------------------

@@ -154,3 +154,76 @@ def run_in_the_project(env, code):
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, check=True
     )
+
+
+# ---- Images in messages ------------------------------------------------------
+
+
+def write_png(path, width=640, height=320, colours=((31, 95, 191), (242, 139, 130))):
+    """Write a PNG of ``width`` by ``height`` pixels to ``path`` (a Path):
+    two colour bands and a disc, so that a thumbnail of it is visibly an
+    image. Returns ``path``."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (width, height), colours[0])
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, height * 2 // 3, width, height), fill=colours[1])
+    radius = min(width, height) // 4
+    centre = (width * 2 // 3, height // 3)
+    draw.ellipse(
+        (centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius),
+        fill=(255, 214, 102),
+    )
+    picture.save(path, format="PNG")
+    return path
+
+
+def attach_image(page, path):
+    """Pick the file at ``path`` in the composer's image input, as the
+    Attach button's file chooser would."""
+    page.find_element(By.ID, "image-input").send_keys(str(path))
+
+
+def shown_images(page):
+    """The image messages shown, oldest first: a list of dicts with the
+    thumbnail's ``src``, ``alt``, ``width`` and ``height`` attributes (str
+    or None), the link's ``href`` attribute, ``loaded`` (bool: the picture
+    arrived and decoded) and ``text`` (the message's text)."""
+    return page.execute_script(
+        "return Array.from(document.querySelectorAll('#messages li[data-id]'))"
+        ".filter(li => li.querySelector('a.image img')).map(li => {"
+        "  var img = li.querySelector('a.image img');"
+        "  return {src: img.getAttribute('src'), alt: img.getAttribute('alt'),"
+        "    width: img.getAttribute('width'), height: img.getAttribute('height'),"
+        "    loading: img.getAttribute('loading'),"
+        "    href: li.querySelector('a.image').getAttribute('href'),"
+        "    loaded: img.complete && img.naturalWidth > 0,"
+        "    text: li.querySelector('.text').textContent};"
+        "});"
+    )
+
+
+def wait_for_loaded_images(page, count):
+    """Wait until ``count`` image messages are shown with their pictures
+    loaded; returns ``shown_images(page)``."""
+
+    def loaded(driver):
+        images = shown_images(driver)
+        return images if len(images) == count and all(i["loaded"] for i in images) else None
+
+    return wait_until(page, loaded)
+
+
+def upload_items(page):
+    """The images being sent, as the list beside the composer shows them:
+    dicts of ``name``, ``state`` (``uploading``, ``processing`` or
+    ``failed``), ``text``, and whether the ``retry`` and ``dismiss``
+    buttons show (bool)."""
+    return page.execute_script(
+        "return Array.from(document.querySelectorAll('#uploads .upload'), li => ({"
+        "  name: li.querySelector('.upload-name').textContent,"
+        "  state: li.dataset.state,"
+        "  text: li.querySelector('.upload-state').textContent,"
+        "  retry: !li.querySelector('.retry').hidden,"
+        "  dismiss: !li.querySelector('.dismiss').hidden}));"
+    )

@@ -10,15 +10,19 @@ from selenium.webdriver.common.by import By
 from bench.split import PROJECT_DIR, production_env, running
 from tests import services
 from tests.browser.pages import (
+    attach_image,
     fits_the_width,
     open_room,
     pick_guest_name,
     roster,
+    say,
     send_from_a_worker,
     send_lines_from_a_worker,
     set_viewport,
     sign_up,
     typing_line,
+    upload_items,
+    wait_for_loaded_images,
     wait_for_text,
     wait_until,
     wait_until_connected,
@@ -105,3 +109,72 @@ def test_the_room_and_the_room_list_are_photographed(browser, own_split):
     wait_until(carl, listed)
     assert fits_the_width(carl)
     carl.save_screenshot(str(SCREENSHOTS / "rooms.png"))
+
+
+PHOTOS = [
+    ("bob", "Who was at the harbour this morning?"),
+    ("carl", "Me! The light was unreal."),
+]
+
+
+def harbour_png(path, width=1200, height=800):
+    """Write a picture of a sunrise over the sea (a PNG) to ``path``."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(picture)
+    horizon = height * 3 // 5
+
+    def blend(top, bottom, t):
+        return tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
+
+    for y in range(horizon):  # the sky, from deep blue to amber
+        draw.line((0, y, width, y), fill=blend((38, 52, 110), (250, 170, 95), y / horizon))
+    radius = height // 8
+    sun = (width * 3 // 5, horizon)
+    draw.ellipse(
+        (sun[0] - radius, sun[1] - radius, sun[0] + radius, sun[1] + radius), fill=(255, 226, 140)
+    )
+    for y in range(horizon, height):  # the sea, darkening towards the shore
+        t = (y - horizon) / (height - horizon)
+        draw.line((0, y, width, y), fill=blend((70, 90, 140), (18, 28, 56), t))
+    for n in range(12):  # the sun's path on the water
+        y = horizon + 12 + n * (height - horizon) // 13
+        half = radius * (12 - n) // 14 + 6
+        draw.line((sun[0] - half, y, sun[0] + half, y), fill=(255, 214, 130), width=3)
+    picture.save(path, format="PNG")
+    return path
+
+
+def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    send_lines_from_a_worker(own_split.env, "photos", PHOTOS)
+    bob = open_room(browser, own_split, "photos", width=800, height=600)
+    pick_guest_name(bob, "bob")
+    ann = open_room(browser, own_split, "photos", width=1400, height=860)
+    pick_guest_name(ann, "ann")
+    wait_for_text(ann, PHOTOS[-1][1])
+
+    ann.find_element(By.ID, "message").send_keys("Here it is, from the pier")
+    attach_image(ann, harbour_png(tmp_path / "harbour.png"))
+    wait_for_loaded_images(bob, 1)
+    say(bob, None, "Wow. Can I use it for the newsletter?")
+    wait_for_text(ann, "Wow. Can I use it for the newsletter?")
+    wait_for_loaded_images(ann, 1)
+    # The job's item beside the composer goes once the image shows.
+    wait_until(ann, lambda driver: upload_items(driver) == [])
+
+    assert fits_the_width(ann)
+    ann.save_screenshot(str(SCREENSHOTS / "room-image-wide.png"))
+
+    set_viewport(ann, 360, 760)
+    wait_until(ann, lambda driver: driver.execute_script("return window.innerWidth;") == 360)
+    wait_until(
+        ann,
+        lambda driver: driver.execute_script(
+            "var s = document.getElementById('scroller');"
+            "return s.scrollHeight - s.scrollTop - s.clientHeight < 2;"
+        ),
+    )
+    assert fits_the_width(ann)
+    ann.save_screenshot(str(SCREENSHOTS / "room-image-narrow.png"))
