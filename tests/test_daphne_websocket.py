@@ -116,8 +116,11 @@ def test_a_socket_that_floods_on_after_twice_the_burst_of_refusals_is_closed_wit
     send_text(socket, "x", count=3 + 6)
     assert errors(socket) == ["RATE_LIMITED"] * 6 and socket.closed_with == []
 
+    socket.transport = Transport()
     send_text(socket, "x")
-    assert socket.closed_with == [1008]
+    # The close frame, and no more reading: the rest of the flood is left
+    # unread.
+    assert socket.closed_with == [1008] and socket.transport.events == ["pause"]
     # Nothing more is answered or forwarded, whatever the workers send.
     socket.clock.now += 100.0
     send_text(socket, "x", count=5)

@@ -297,6 +297,12 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             # ``sendClose`` only takes 1000 and 3000-4999; Daphne closes
             # with 1013 the same way.
             self.sendCloseFrame(code=POLICY_VIOLATION, isReply=False)
+            # And nothing more is read: the rest of the flood stays in the
+            # kernel's buffers, unparsed, instead of costing the reactor
+            # every other socket shares. The close handshake's timeout
+            # then drops the connection, the close frame long delivered.
+            if self.transport is not None:
+                self.transport.pauseProducing()
             return
         self.refusals_in_a_row += 1
         self.serverSend(error_frame("RATE_LIMITED", conf.RATE_LIMITED_DETAIL))
