@@ -84,8 +84,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     revoke.short_description = "Revoke the selected tokens"
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """An admin for rows the chat writes and people only read: nothing can
+    be added, and every field is read-only; actions still run."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(RecordAdmin):
     """Deliveries of messages to their rooms' webhooks (chat/webhooks.py), as
     records: read-only. A FAILED one can be delivered again with the list's
     action, to its room's current URL."""
@@ -97,12 +108,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     raw_id_fields = ("room", "message")
     actions = ["deliver_again"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
     def deliver_again(self, request, queryset):
         """Reset the selected FAILED deliveries to PENDING and send them again."""
         count = webhooks.redeliver(queryset)
@@ -112,7 +117,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(RecordAdmin):
     """Images sent to rooms and their thumbnail jobs (chat/jobs.py), as
     records: read-only. Failed and stuck jobs can be queued again with the
     list's action, as ``manage.py chatjobs --requeue`` does."""
@@ -122,12 +127,6 @@ class UploadAdmin(admin.ModelAdmin):
     list_select_related = ("room",)
     search_fields = ("handle", "room__label")
     actions = ["queue_again"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
 
     def queue_again(self, request, queryset):
         """Queue the selected failed or stuck jobs again (``jobs.retry``)."""
