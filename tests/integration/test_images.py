@@ -9,7 +9,6 @@ import io
 import os
 import signal
 import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,6 +17,7 @@ from PIL import Image
 
 from bench import split as split_processes
 from bench.chat_client import ChatClient, guest_sessions, unique_label
+from tests import services
 from tests.services import wait_for
 
 pytestmark = pytest.mark.integration
@@ -102,17 +102,33 @@ def test_an_upload_from_a_page_reaches_every_member_as_an_image(split, split_env
     assert caught_up["messages"] == [frame]
 
 
-def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(split_env, redis_prefix):
+def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(
+    split_env, postgres_url, redis_prefix, tmp_path
+):
     label = unique_label("thumbs")
-    media = Path(split_env["MEDIA_ROOT"])
-    # A layer of its own: the session's split takes every channel.
-    env = dict(split_env, CHANNEL_LAYER_PREFIX=redis_prefix)
+    media = tmp_path / "media"
+    # A layer, a database and media of its own: the session's split takes
+    # every channel, and its workers' sweeps would take this split's jobs.
+    with services.scratch_database(
+        postgres_url, "chat_test_" + redis_prefix.strip(":").replace("-", "_")
+    ) as database_url:
+        env = dict(
+            split_env,
+            CHANNEL_LAYER_PREFIX=redis_prefix,
+            DATABASE_URL=database_url,
+            MEDIA_ROOT=str(media),
+        )
+        run_thumbnail_jobs(env, label, media)
+
+
+def run_thumbnail_jobs(env, label, media):
+    """The steps of the test above, on a split of ``env``."""
     with split_processes.Split(env) as split:
         split.release()
         split.start_web()
         split.start_worker("--exclude-channels=chat.thumbnail")
         split.wait_ready()
-        page = Page(split, split_env, label, "bea")
+        page = Page(split, env, label, "bea")
         member = ChatClient(split, label)
 
         # Without a thumbs process the job waits on its channel, while the
@@ -123,14 +139,14 @@ def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(split_e
         after = member.receive_until(lambda frame: frame.get("message") == "after the upload")
         assert not any("image" in frame for frame in after)
         assert page.status(first)["status"] == "pending"
-        assert upload_row(split_env["DATABASE_URL"], first["id"])[:2] == ("pending", 0)
+        assert upload_row(env["DATABASE_URL"], first["id"])[:2] == ("pending", 0)
 
         # A thumbs process takes it.
         thumbs = split.start_worker(kind="thumbs")
         image = receive_image(member)
         assert (image["message"], image["handle"]) == ("first", "bea")
         check_thumbnail(split, image["image"], (480, 240))
-        assert upload_row(split_env["DATABASE_URL"], first["id"])[:2] == ("done", 1)
+        assert upload_row(env["DATABASE_URL"], first["id"])[:2] == ("done", 1)
         split.kill(thumbs, signal.SIGTERM)
 
         # A job whose thumbs process dies mid-way. Its original is swapped
@@ -144,9 +160,7 @@ def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(split_e
         os.mkfifo(original)
         thumbs = split.start_worker(kind="thumbs")
         row = wait_for(
-            lambda: (
-                (r := upload_row(split_env["DATABASE_URL"], second["id"]))[0] == "processing" and r
-            ),
+            lambda: (r := upload_row(env["DATABASE_URL"], second["id"]))[0] == "processing" and r,
             60,
             "the job to start",
         )
@@ -157,7 +171,7 @@ def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(split_e
         # The workers' sweep sees the dead worker's heartbeat expire and
         # starts the job again; the page sees it pending again, not stuck.
         restarted = wait_for(
-            lambda: upload_row(split_env["DATABASE_URL"], second["id"])[0] == "pending",
+            lambda: upload_row(env["DATABASE_URL"], second["id"])[0] == "pending",
             60,
             "the sweep to start the job again",
         )
@@ -174,5 +188,5 @@ def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(split_e
         image = receive_image(member)
         member.close()
         assert image["message"] == "second"
-        assert upload_row(split_env["DATABASE_URL"], second["id"])[:2] == ("done", 2)
+        assert upload_row(env["DATABASE_URL"], second["id"])[:2] == ("done", 2)
         split.check_alive()
