@@ -21,8 +21,6 @@ whole story.
 """
 
 import logging
-import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -30,9 +28,10 @@ from channels import Channel
 from django.core.files.base import ContentFile
 from django.db import Error, IntegrityError, close_old_connections
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, images, services
+from chat import conf, images, periodic, services, webhooks
 from chat.exceptions import ClientError
 from chat.models import Message, Upload
 from chat.transport import this_worker, worker_alive
@@ -114,7 +113,9 @@ def status_of(upload, now=None):
         "id": str(upload.pk),
         "status": upload.status,
         "retryable": is_retryable(upload, now),
-        "status_url": "/%s/upload/%s/" % (upload.room.label, upload.pk),
+        "status_url": reverse(
+            "chat:upload_status", kwargs={"label": upload.room.label, "upload_id": upload.pk}
+        ),
     }
     if upload.status == Upload.FAILED:
         state["error"] = FAILED_DETAIL
@@ -278,38 +279,17 @@ def _timed_out_before(now=None):
     return (now or timezone.now()) - timedelta(seconds=conf.get("CHAT_JOB_TIMEOUT_SECONDS"))
 
 
-# Sweeps run by the sweeper thread, in order: this module's, and the
-# webhook deliveries' (chat/webhooks.py), each a callable of no arguments.
-_sweeper = None
-_sweeper_lock = threading.Lock()
-
-
 def start_sweeper():
-    """Start this process's sweeper thread, once: every ``SWEEP_EVERY_S`` it
-    runs ``sweep`` and the webhook deliveries' sweep. Called when a worker
-    starts (the ``worker_ready`` signal). Returns the thread."""
-    global _sweeper
-    with _sweeper_lock:
-        if _sweeper is None or not _sweeper.is_alive():
-            _sweeper = threading.Thread(target=_sweep_forever, name="job-sweeper", daemon=True)
-            _sweeper.start()
-        return _sweeper
+    """Start this process's sweeper thread, once (``chat.periodic``): every
+    ``SWEEP_EVERY_S`` it runs ``sweep`` and the webhook deliveries' sweep
+    (``chat.webhooks.sweep``). Called when a worker starts (the
+    ``worker_ready`` signal). Returns the thread."""
+    return periodic.start("job-sweeper", _sweep_step, SWEEP_EVERY_S)
 
 
-def _sweep_forever():
-    failing = False
-    while True:
-        time.sleep(SWEEP_EVERY_S)
-        try:
-            from chat import webhooks
-
-            close_old_connections()
-            counts = sweep()
-            if any(counts.values()):
-                logger.info("Image jobs swept: %s", counts)
-            webhooks.sweep()
-            failing = False
-        except Exception:  # noqa: BLE001 - an outage must not end the thread
-            if not failing:
-                logger.warning("Could not sweep the background jobs", exc_info=True)
-                failing = True
+def _sweep_step():
+    close_old_connections()
+    counts = sweep()
+    if any(counts.values()):
+        logger.info("Image jobs swept: %s", counts)
+    webhooks.sweep()

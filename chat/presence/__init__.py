@@ -28,7 +28,7 @@ import time
 
 from django.conf import settings
 
-from chat import conf
+from chat import conf, periodic
 from chat.models import Room
 from chat.presence.stores import LocalStore, RedisStore
 from chat.transport import heartbeat_key
@@ -181,39 +181,24 @@ def _send_to_room(label, frame):
     Room(label=label).presence_group.send({"text": json.dumps(frame)}, immediately=True)
 
 
-_flusher = None
-
-
 def start_flusher():
-    """Start this process's flusher thread, once: it sends due presence
-    frames every ``FLUSH_EVERY_S`` and prunes dead Daphnes every
-    ``PRUNE_EVERY_S`` seconds. Called when a worker starts (the
-    ``worker_ready`` signal, in ``runworker`` and ``runserver`` alike).
-    Returns the thread."""
-    global _flusher
-    with _store_lock:
-        if _flusher is None or not _flusher.is_alive():
-            _flusher = threading.Thread(target=_flush_forever, name="presence-flusher", daemon=True)
-            _flusher.start()
-        return _flusher
+    """Start this process's flusher thread, once (``chat.periodic``): it
+    sends due presence frames every ``FLUSH_EVERY_S`` and prunes dead
+    Daphnes every ``PRUNE_EVERY_S`` seconds. Called when a worker starts
+    (the ``worker_ready`` signal, in ``runworker`` and ``runserver``
+    alike). Returns the thread."""
+    return periodic.start("presence-flusher", _flush_step, FLUSH_EVERY_S)
 
 
-def _flush_forever():
-    next_prune = time.monotonic() + PRUNE_EVERY_S
-    failing = False
-    while True:
-        try:
-            flush_due()
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + PRUNE_EVERY_S
-                removed = prune()
-                if removed:
-                    logger.info("Took %d sockets of dead Daphne processes out of presence", removed)
-            if failing:
-                logger.info("Presence flushing works again")
-                failing = False
-        except Exception:  # noqa: BLE001 - a Redis outage must not end the thread
-            if not failing:
-                logger.exception("Presence flushing failed; retrying")
-                failing = True
-        time.sleep(FLUSH_EVERY_S)
+# When the flusher prunes next (time.monotonic(), s).
+_next_prune = time.monotonic() + PRUNE_EVERY_S
+
+
+def _flush_step():
+    global _next_prune
+    flush_due()
+    if time.monotonic() >= _next_prune:
+        _next_prune = time.monotonic() + PRUNE_EVERY_S
+        removed = prune()
+        if removed:
+            logger.info("Took %d sockets of dead Daphne processes out of presence", removed)
