@@ -102,6 +102,34 @@ def test_an_upload_from_a_page_reaches_every_member_as_an_image(split, split_env
     assert caught_up["messages"] == [frame]
 
 
+def padded_png(size_bytes):
+    """A PNG of exactly ``size_bytes`` bytes: a small image, then zeros
+    after its end, which decoders ignore."""
+    data = png(size=(64, 64))
+    return data + b"\0" * (size_bytes - len(data))
+
+
+def test_files_near_the_size_limit_cross_the_split_and_one_over_it_is_refused(split, split_env):
+    label = unique_label("big")
+    page = Page(split, split_env, label, "dee")
+    limit = 10 * 1024 * 1024  # CHAT_UPLOAD_MAX_BYTES' default
+
+    under_status, under = page.upload(padded_png(limit - 1024), name="under.png")
+    over_status, over = page.upload(padded_png(limit + 1), name="over.png")
+
+    assert under_status == 202, under
+    assert wait_for(lambda: page.status(under)["status"] == "done", 60, "the job")
+    assert (over_status, over["error"]) == (413, "FILE_TOO_LARGE")
+    with psycopg2.connect(split_env["DATABASE_URL"]) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), max(size) FROM chat_upload JOIN chat_room"
+                " ON chat_room.id = chat_upload.room_id WHERE chat_room.label = %s",
+                [label],
+            )
+            assert cursor.fetchone() == (1, limit - 1024)
+
+
 def test_thumbnail_jobs_wait_for_a_thumbs_process_and_survive_its_kill_9(
     split_env, postgres_url, redis_prefix, tmp_path
 ):
