@@ -242,7 +242,7 @@ def sweep(now=None):
             counts["resent"] += 1
     for upload in Upload.objects.filter(status=Upload.PROCESSING):
         stuck = upload.started_at is None or upload.started_at < timed_out
-        if not stuck and _alive(upload.worker) is not False:
+        if not stuck and worker_liveness(upload.worker) is not False:
             continue
         running = Upload.objects.filter(
             pk=upload.pk, status=Upload.PROCESSING, attempts=upload.attempts, worker=upload.worker
@@ -264,7 +264,7 @@ def sweep(now=None):
     return counts
 
 
-def _alive(worker):
+def worker_liveness(worker):
     """Whether the worker ``worker`` (str, its heartbeat key) still runs:
     True, False, or None when it cannot be told (no Redis, or Redis not
     answering: then only the timeout decides)."""

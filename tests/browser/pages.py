@@ -101,6 +101,16 @@ def pick_guest_name(page, name):
     wait_until_connected(page)
 
 
+def two_guests(browser, split, label):
+    """Two pages on room ``label``, each with a fresh guest name picked;
+    returns ``(ann, bob, ann_name, bob_name)``."""
+    ann_name, bob_name = unique_name("ann"), unique_name("bob")
+    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
+    pick_guest_name(ann, ann_name)
+    pick_guest_name(bob, bob_name)
+    return ann, bob, ann_name, bob_name
+
+
 def roster(page):
     """The handles the roster lists (list of str), whether it is folded or not."""
     return page.execute_script(

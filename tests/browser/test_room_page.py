@@ -22,6 +22,7 @@ from tests.browser.pages import (
     send_from_a_worker,
     shown_texts,
     sign_up,
+    two_guests,
     typing_line,
     unique_name,
     wait_for_text,
@@ -200,10 +201,7 @@ def test_a_guest_name_is_picked_once_and_survives_a_reload(browser, split):
 
 def test_two_pages_see_each_other_in_the_roster_until_one_closes(browser, split):
     label = unique_label("roster")
-    ann_name, bob_name = unique_name("ann"), unique_name("bob")
-    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
-    pick_guest_name(ann, ann_name)
-    pick_guest_name(bob, bob_name)
+    ann, bob, ann_name, bob_name = two_guests(browser, split, label)
 
     for page in (ann, bob):
         wait_until(page, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
@@ -217,10 +215,7 @@ def test_two_pages_see_each_other_in_the_roster_until_one_closes(browser, split)
 
 def test_a_page_left_for_another_leaves_the_roster_and_comes_back_with_back(browser, split):
     label = unique_label("away")
-    ann_name, bob_name = unique_name("ann"), unique_name("bob")
-    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
-    pick_guest_name(ann, ann_name)
-    pick_guest_name(bob, bob_name)
+    ann, bob, ann_name, bob_name = two_guests(browser, split, label)
     wait_until(ann, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
 
     bob.get(split.base_url + "/")
@@ -235,10 +230,7 @@ def test_a_page_left_for_another_leaves_the_roster_and_comes_back_with_back(brow
 
 def test_the_other_page_shows_who_is_typing_until_their_message_comes(browser, split):
     label = unique_label("typing")
-    ann_name, bob_name = unique_name("ann"), unique_name("bob")
-    ann, bob = open_room(browser, split, label), open_room(browser, split, label)
-    pick_guest_name(ann, ann_name)
-    pick_guest_name(bob, bob_name)
+    ann, bob, ann_name, bob_name = two_guests(browser, split, label)
     wait_until(bob, lambda driver: roster(driver) == sorted([ann_name, bob_name]))
 
     bob.find_element(By.ID, "message").send_keys("almost")

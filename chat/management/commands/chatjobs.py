@@ -59,7 +59,9 @@ class Command(BaseCommand):
         for upload in uploads:
             alive = ""
             if upload.status == Upload.PROCESSING and upload.worker:
-                alive = {True: " (alive)", False: " (gone)", None: ""}[jobs._alive(upload.worker)]
+                alive = {True: " (alive)", False: " (gone)", None: ""}[
+                    jobs.worker_liveness(upload.worker)
+                ]
             self.stdout.write(
                 "%s  %-12s %-10s starts=%d age=%ds worker=%s%s%s"
                 % (
