@@ -184,7 +184,8 @@ def thumbnail(message):
     upload = Upload.objects.select_related("room").get(pk=upload_id)
     mine = Upload.objects.filter(pk=upload.pk, status=Upload.PROCESSING, worker=worker)
     if Message.objects.filter(upload=upload).exists():
-        # An earlier attempt posted the message and died before marking it done.
+        # An earlier start of this job, given up as stuck by the sweep but
+        # still running, posted it meanwhile.
         mine.update(status=Upload.DONE, finished_at=timezone.now())
         return
     try:
@@ -207,10 +208,11 @@ def thumbnail(message):
         upload.thumbnail.delete(save=False)
         return
     try:
+        # Marks the job DONE with the message, before the room sees it.
         services.post_message(upload.room, upload.handle, upload.caption, upload=upload)
     except IntegrityError:
         logger.info("Upload %s already has its message", upload.pk)
-    mine.update(status=Upload.DONE, finished_at=timezone.now(), error="")
+        mine.update(status=Upload.DONE, finished_at=timezone.now(), error="")
 
 
 def sweep(now=None):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from chat import conf, selectors, webhooks
 from chat.exceptions import ClientError
 from chat.identity import access_denied
-from chat.models import ApiToken, Message, ReadMark, Room
+from chat.models import ApiToken, Message, ReadMark, Room, Upload
 from chat.protocol import check_handle, check_message
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,13 @@ def post_message(room, handle, text, bot=False, upload=None):
     (bool: a bot's message, ``Message.bot``), and ``upload`` (an ``Upload``
     whose thumbnail is made, for an image's message, or None). Returns the
     stored ``Message``. Raises ``django.db.Error`` when it cannot be stored,
-    in which case nothing was stored or sent.
+    in which case nothing was stored or sent; ``IntegrityError`` among them
+    when ``upload`` already has its message.
+
+    An ``upload`` is marked ``DONE`` in the transaction that stores its
+    message, before the broadcast: a sender who sees the message and then
+    asks for the job's status reads "done", and a job is done exactly when
+    its message exists.
 
     Messages of one room are numbered, stored and sent one at a time, under
     the room's broadcast lock, so every member receives them in the same
@@ -96,17 +102,21 @@ def post_message(room, handle, text, bot=False, upload=None):
     """
     if connection.vendor == "postgresql":
         try:
-            message = _store_numbered_postgresql(room, handle, text, bot, upload)
+            with transaction.atomic():
+                message = _store_numbered_postgresql(room, handle, text, bot, upload)
+                _mark_done(upload)
             _broadcast(room, message)
         finally:
             _release_broadcast_lock(room)
         webhooks.enqueue(room, message)
         return message
     with _local_broadcast_lock:
-        last = room.messages.aggregate(last=Max("seq"))["last"] or 0
-        message = room.messages.create(
-            handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
-        )
+        with transaction.atomic():
+            last = room.messages.aggregate(last=Max("seq"))["last"] or 0
+            message = room.messages.create(
+                handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
+            )
+            _mark_done(upload)
         _broadcast(room, message)
     webhooks.enqueue(room, message)
     return message
@@ -201,6 +211,13 @@ def _store_numbered_postgresql(room, handle, text, bot, upload):
         )
         message.pk, message.seq = cursor.fetchone()
     return message
+
+
+def _mark_done(upload):
+    if upload is not None:
+        Upload.objects.filter(pk=upload.pk).update(
+            status=Upload.DONE, finished_at=timezone.now(), error=""
+        )
 
 
 def _broadcast(room, message):

@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from chat import jobs, ratelimit
+from chat import jobs, ratelimit, services
 from chat.models import Message, Upload
 from tests.factories import make_room
 from tests.test_images import bomb_png, encoded, jpeg_with_orientation
@@ -170,7 +170,22 @@ class UploadFlowTests(ChannelTestCase):
         self.assertEqual(Message.objects.count(), 1)
         self.assertEqual(Upload.objects.get(pk=state["id"]).attempts, 1)
 
-    def test_a_job_whose_message_was_posted_before_a_crash_is_only_marked_done(self):
+    def test_the_job_is_done_before_the_room_sees_its_message(self):
+        make_room()
+        post(Client(), image=image_file())
+        seen = []
+        broadcast = services._broadcast
+
+        def recording_broadcast(room, message):
+            seen.append(Upload.objects.get().status)
+            broadcast(room, message)
+
+        with mock.patch.object(services, "_broadcast", recording_broadcast):
+            run_next_job(self)
+
+        self.assertEqual(seen, [Upload.DONE])
+
+    def test_a_job_whose_message_another_start_posted_is_only_marked_done(self):
         make_room()
         post(Client(), image=image_file())
         run_next_job(self)
