@@ -718,6 +718,41 @@
     return response.json().catch(function () { return null; });
   }
 
+  // POST `body` (a FormData) to `url` with XMLHttpRequest, which, unlike
+  // fetch, reports how much of a request body has gone: calls
+  // onProgress(fraction sent, 0 to 1) as the browser sends it. Resolves to
+  // {ok, status, body}, the answer's body parsed as JSON (null when it is
+  // not JSON); rejects when no answer comes (network error or abort).
+  function postWithProgress(url, body, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var request = new XMLHttpRequest();
+      request.open("POST", url);
+      request.setRequestHeader("Accept", "application/json");
+      request.setRequestHeader("X-CSRFToken", csrfToken());
+      request.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable && event.total > 0) {
+          onProgress(Math.min(event.loaded / event.total, 1));
+        }
+      });
+      request.addEventListener("load", function () {
+        var answer = null;
+        try {
+          answer = JSON.parse(request.responseText);
+        } catch (error) {
+          answer = null;
+        }
+        resolve({
+          ok: request.status >= 200 && request.status < 300,
+          status: request.status,
+          body: answer
+        });
+      });
+      request.addEventListener("error", reject);
+      request.addEventListener("abort", reject);
+      request.send(body);
+    });
+  }
+
   function refusal(response, body) {
     if (body && typeof body.detail === "string" && body.detail) {
       return body.detail;
@@ -764,6 +799,18 @@
     name.textContent = this.name;
     this.state = document.createElement("span");
     this.state.className = "upload-state";
+    // How much of the file has gone, while it is being sent. The bar and
+    // the figure are not text of the live list, so they are not read out
+    // at every step; a screen reader finds the bar by its label.
+    this.progress = document.createElement("progress");
+    this.progress.className = "upload-progress";
+    this.progress.max = 100;
+    this.progress.value = 0;
+    this.progress.setAttribute("aria-label", "Sent of " + this.name);
+    this.percent = document.createElement("span");
+    this.percent.className = "upload-percent";
+    this.percent.setAttribute("aria-hidden", "true");
+    this.percent.textContent = "0 %";
     this.retryButton = document.createElement("button");
     this.retryButton.type = "button";
     this.retryButton.className = "retry";
@@ -774,7 +821,10 @@
     this.dismissButton.className = "dismiss";
     this.dismissButton.textContent = "Dismiss";
     this.dismissButton.hidden = true;
-    this.item.append(name, " ", this.state, " ", this.retryButton, " ", this.dismissButton);
+    this.item.append(
+      name, " ", this.state, " ", this.progress, " ", this.percent, " ",
+      this.retryButton, " ", this.dismissButton
+    );
     this.retryButton.addEventListener("click", this.retry.bind(this));
     this.dismissButton.addEventListener("click", function () {
       this.remove();
@@ -790,6 +840,14 @@
     var failed = state === "failed";
     this.retryButton.hidden = !(failed && this.retryable);
     this.dismissButton.hidden = !failed;
+    this.progress.hidden = this.percent.hidden = state !== "uploading";
+  };
+
+  // `fraction` (0 to 1) of the file has been sent.
+  Upload.prototype.sent = function (fraction) {
+    var percent = Math.floor(fraction * 100);
+    this.progress.value = percent;
+    this.percent.textContent = percent + " %";
   };
 
   Upload.prototype.remove = function () {
@@ -894,21 +952,14 @@
     if (handleInput) {
       body.append("handle", handleInput.value);
     }
-    return window.fetch(uploadUrl, {
-      method: "POST",
-      body: body,
-      headers: {Accept: "application/json", "X-CSRFToken": csrfToken()},
-      credentials: "same-origin"
-    }).then(function (response) {
-      return answerJson(response).then(function (answer) {
-        if (response.ok) {
-          upload.queued(answer);
-          return true;
-        }
-        upload.remove();
-        showError(refusal(response, answer));
-        return false;
-      });
+    return postWithProgress(uploadUrl, body, upload.sent.bind(upload)).then(function (response) {
+      if (response.ok) {
+        upload.queued(response.body);
+        return true;
+      }
+      upload.remove();
+      showError(refusal(response, response.body));
+      return false;
     }, function () {
       upload.remove();
       showError("The image could not be sent; check the connection and try again.");

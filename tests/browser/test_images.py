@@ -29,19 +29,46 @@ from tests.browser.test_room_page import hand_frame, open_room_keeping_sockets
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 # Records what the page asks of the upload endpoints in window.uploadRequests
-# ({path, method, csrf, fields}), then lets the request through to the
-# server; with window.fakeUploads set, answers it instead, from
-# window.fakeJob ({status, retryable, error}), as a server whose job is in
-# that state would.
+# ({path, method, csrf, fields}, and for a POST with a body `progress`, the
+# fractions sent that the browser reported), whether by fetch or by
+# XMLHttpRequest, then lets the request through to the server. With
+# window.fakeUploads set, answers it instead, from window.fakeJob ({status,
+# retryable, error}), as a server whose job is in that state would; a faked
+# upload reports 40 % sent first and, with window.holdUploads set, waits
+# there until window.finishUpload() is called.
 RECORD_UPLOADS = """
 window.uploadRequests = [];
 window.fakeUploads = false;
+window.holdUploads = false;
 window.fakeJob = {status: "processing", retryable: false};
+
+function isUpload(path) {
+  return path.indexOf("/upload/") >= 0;
+}
+
+// What a server whose job is in window.fakeJob's state answers: {status, body}.
+function fakeAnswer(path) {
+  var label = window.location.pathname.split("/")[1];
+  var statusUrl = "/" + label + "/upload/6f1c4a/";
+  if (path === "/" + label + "/upload/") {
+    return {status: 202, body: {id: "6f1c4a", status: "pending", status_url: statusUrl}};
+  }
+  if (path === statusUrl + "retry/") {
+    window.fakeJob = {status: "pending", retryable: false};
+    return {status: 202, body: {id: "6f1c4a", status: "pending", retryable: false}};
+  }
+  var body = {id: "6f1c4a", status: window.fakeJob.status, retryable: window.fakeJob.retryable};
+  if (window.fakeJob.error) {
+    body.error = window.fakeJob.error;
+  }
+  return {status: 200, body: body};
+}
+
 var realFetch = window.fetch;
 window.fetch = function (resource, init) {
   init = init || {};
   var path = new URL(String(resource), window.location.href).pathname;
-  if (path.indexOf("/upload/") < 0) {
+  if (!isUpload(path)) {
     return realFetch.apply(this, arguments);
   }
   var headers = init.headers || {};
@@ -54,23 +81,56 @@ window.fetch = function (resource, init) {
   if (!window.fakeUploads) {
     return realFetch.apply(this, arguments);
   }
-  var label = window.location.pathname.split("/")[1];
-  var statusUrl = "/" + label + "/upload/6f1c4a/";
-  var status = 200;
-  var body = {id: "6f1c4a", status: window.fakeJob.status, retryable: window.fakeJob.retryable};
-  if (path === "/" + label + "/upload/") {
-    status = 202;
-    body = {id: "6f1c4a", status: "pending", status_url: statusUrl};
-  } else if (path === statusUrl + "retry/") {
-    status = 202;
-    window.fakeJob = {status: "pending", retryable: false};
-    body = {id: "6f1c4a", status: "pending", retryable: false};
-  } else if (window.fakeJob.error) {
-    body.error = window.fakeJob.error;
-  }
-  return Promise.resolve(new Response(JSON.stringify(body), {
-    status: status, headers: {"Content-Type": "application/json"}
+  var answer = fakeAnswer(path);
+  return Promise.resolve(new Response(JSON.stringify(answer.body), {
+    status: answer.status, headers: {"Content-Type": "application/json"}
   }));
+};
+
+var xhr = XMLHttpRequest.prototype;
+var realOpen = xhr.open, realHeader = xhr.setRequestHeader, realSend = xhr.send;
+xhr.open = function (method, url) {
+  this.recorded = {
+    path: new URL(String(url), window.location.href).pathname,
+    method: method, csrf: null, fields: null, progress: []
+  };
+  return realOpen.apply(this, arguments);
+};
+xhr.setRequestHeader = function (name, value) {
+  if (this.recorded && name === "X-CSRFToken") {
+    this.recorded.csrf = value;
+  }
+  return realHeader.apply(this, arguments);
+};
+xhr.send = function (body) {
+  var recorded = this.recorded;
+  if (!recorded || !isUpload(recorded.path)) {
+    return realSend.apply(this, arguments);
+  }
+  recorded.fields = body instanceof FormData ? Array.from(body.keys()) : null;
+  window.uploadRequests.push(recorded);
+  this.upload.addEventListener("progress", function (event) {
+    if (event.lengthComputable) {
+      recorded.progress.push(event.loaded / event.total);
+    }
+  });
+  if (!window.fakeUploads) {
+    return realSend.apply(this, arguments);
+  }
+  var request = this;
+  var answer = fakeAnswer(recorded.path);
+  request.upload.dispatchEvent(
+    new ProgressEvent("progress", {lengthComputable: true, loaded: 40, total: 100}));
+  window.finishUpload = function () {
+    request.upload.dispatchEvent(
+      new ProgressEvent("progress", {lengthComputable: true, loaded: 100, total: 100}));
+    Object.defineProperty(request, "status", {value: answer.status});
+    Object.defineProperty(request, "responseText", {value: JSON.stringify(answer.body)});
+    request.dispatchEvent(new ProgressEvent("load"));
+  };
+  if (!window.holdUploads) {
+    setTimeout(window.finishUpload, 0);
+  }
 };
 """
 
@@ -172,6 +232,8 @@ def test_an_attached_image_appears_in_both_pages_and_after_a_reload(browser, spl
     assert sent["path"] == "/%s/upload/" % label
     assert sorted(sent["fields"]) == ["handle", "image", "message"]
     assert sent["csrf"] and sent["csrf"] == csrf_field(ann)
+    # The browser reported the file's progress as it went, up to all of it.
+    assert sent["progress"] and sent["progress"][-1] == 1
 
     bob.refresh()
     wait_until_connected(bob)
@@ -219,6 +281,43 @@ def test_pasted_and_dropped_images_are_sent_from_a_page_with_a_name(browser, spl
     posts = [r for r in upload_requests(page) if r["method"] == "POST"]
     assert [sorted(r["fields"]) for r in posts] == [["image"], ["image"]]
     assert all(r["csrf"] == csrf_field(page) for r in posts)
+
+
+def upload_progress(page):
+    """The progress shown for each image being sent: a list of ``(bar
+    shown, bar value, figure shown, figure text)``."""
+    return page.execute_script(
+        "return Array.from(document.querySelectorAll('#uploads .upload'), li => {"
+        "  var bar = li.querySelector('progress'), figure = li.querySelector('.upload-percent');"
+        "  return [bar.offsetParent !== null, bar.value, figure.offsetParent !== null,"
+        "          figure.textContent];"
+        "});"
+    )
+
+
+def test_an_image_being_sent_shows_how_much_has_gone(browser, split, tmp_path):
+    page = open_room_recording_uploads(browser, split, unique_label("progress"), fake=True)
+    page.execute_script("window.holdUploads = true;")
+    page.find_element(By.ID, "handle").send_keys("ann")
+
+    attach_image(page, write_png(tmp_path / "mountain.png"))
+
+    # The browser has sent 40 % of the file, and the server has not answered.
+    wait_until(page, lambda driver: upload_progress(driver) == [[True, 40, True, "40 %"]])
+    (item,) = upload_items(page)
+    assert (item["state"], item["text"]) == ("uploading", "Uploading image…")
+    bar = page.find_element(By.CSS_SELECTOR, "#uploads progress")
+    assert bar.get_attribute("aria-label") == "Sent of mountain.png"
+    assert (
+        page.find_element(By.CSS_SELECTOR, "#uploads .upload-percent").get_attribute("aria-hidden")
+        == "true"
+    )
+
+    page.execute_script("window.finishUpload();")
+
+    # All of it has gone and the job is queued: the bar gives way to the job's state.
+    wait_until(page, lambda driver: upload_items(driver)[0]["state"] == "processing")
+    assert upload_progress(page) == [[False, 100, False, "100 %"]]
 
 
 def test_a_failed_job_is_shown_with_the_servers_reason_and_can_be_retried(browser, split, tmp_path):
