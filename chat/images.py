@@ -8,13 +8,16 @@ nobody's chat.
 """
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from chat.exceptions import ClientError
 from chat.models import Upload
+
+logger = logging.getLogger(__name__)
 
 # The longest side of a thumbnail, in pixels.
 THUMBNAIL_MAX_PX = 480
@@ -30,6 +33,14 @@ QUARTER_TURNS = frozenset({5, 6, 7, 8})
 # What Pillow raises on a file it cannot read as an image, or whose data
 # are broken: its own error, and the ones its decoders let through.
 DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError)
+
+# The colour space of a thumbnail, which carries no profile: sRGB is what
+# browsers assume of an image without one (CSS Color 4, section 10.2).
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# Image modes whose own channels LittleCMS converts to RGB, under a
+# profile of their colour space (CMYK, grey); any other image (a palette,
+# transparency) is made RGB or RGBA first and converted under an RGB one.
+CONVERTED_AS_THEY_ARE = frozenset({"CMYK", "L"})
 
 
 @dataclass(frozen=True)
@@ -109,8 +120,10 @@ def too_many_pixels(max_pixels):
 def make_thumbnail(file, max_pixels):
     """The thumbnail of the image in ``file`` (a binary file object): at
     most ``THUMBNAIL_MAX_PX`` on its long side (never enlarged), its EXIF
-    orientation applied, and every piece of metadata left out (EXIF, GPS,
-    ICC profile, text chunks), since it is encoded afresh from the pixels
+    orientation applied, its colours converted to sRGB from the colour
+    space its ICC profile names (a phone's Display P3 photo, a print
+    shop's CMYK), and every piece of metadata left out (EXIF, GPS, ICC
+    profile, text chunks), since it is encoded afresh from the pixels
     alone. A JPEG stays a JPEG; anything else becomes a PNG (an animated
     image keeps its first frame). ``max_pixels`` (int) is checked again, as
     the file could have changed since it was checked on upload.
@@ -127,16 +140,18 @@ def make_thumbnail(file, max_pixels):
                 if image.width * image.height > max_pixels:
                     raise CannotProcess("too many pixels")
                 is_jpeg = image.format == "JPEG"
+                profile = image.info.get("icc_profile")
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 upright.thumbnail((THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX), Image.Resampling.LANCZOS)
                 if is_jpeg:
-                    pixels = upright.convert("RGB")
+                    mode = "RGB"
                 else:
                     has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
                         "transparency" in upright.info
                     )
-                    pixels = upright.convert("RGBA" if has_alpha else "RGB")
+                    mode = "RGBA" if has_alpha else "RGB"
+                pixels = in_srgb(upright, profile, mode)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise CannotProcess("too many pixels") from error
     except DECODE_ERRORS as error:
@@ -152,3 +167,32 @@ def make_thumbnail(file, max_pixels):
         clean.save(out, "PNG", optimize=True)
         extension = "png"
     return out.getvalue(), clean.width, clean.height, extension
+
+
+def in_srgb(image, profile, mode):
+    """``image`` (a loaded ``PIL.Image``) as a new image in ``mode``
+    (``"RGB"`` or ``"RGBA"``), its colours converted from the colour space
+    that ``profile`` describes (the bytes of an ICC profile, or None) to
+    sRGB, with LittleCMS through Pillow's ``ImageCms``, perceptual intent.
+
+    Without a profile, or with one that LittleCMS cannot use (broken, or
+    of another colour space than the pixels), the pixels are taken as sRGB
+    already, as a browser takes them without a profile; that case is
+    logged. Alpha is kept as it is."""
+    if image.mode in CONVERTED_AS_THEY_ARE and mode == "RGB":
+        source = image
+    else:
+        source = image.convert(mode)
+    if not profile:
+        return source.convert(mode)
+    try:
+        return ImageCms.profileToProfile(
+            source,
+            ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+            SRGB,
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            outputMode=mode,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError) as error:
+        logger.info("Colour profile not applied (%s); the pixels are taken as sRGB", error)
+        return source.convert(mode)

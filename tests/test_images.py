@@ -1,14 +1,28 @@
 """chat/images.py: which files pass as images, and what a thumbnail is."""
 
 import io
+from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from chat import images
 from chat.exceptions import ClientError
 
 MAX_PIXELS = 50_000_000
+
+# The ICC profile of Display P3, the colour space of phones' photos
+# (tests/data/README.md says where it comes from).
+DISPLAY_P3 = (Path(__file__).parent / "data" / "DisplayP3-v4.icc").read_bytes()
+
+# Linear Display P3 to linear sRGB, both D65: the product of the two
+# colour spaces' RGB-to-XYZ matrices (SMPTE EG 432-1 primaries, IEC
+# 61966-2-1 for sRGB), as CSS Color 4's sample conversion code gives them.
+P3_TO_SRGB = (
+    (1.2249, -0.2247, 0.0),
+    (-0.0420, 1.0419, 0.0),
+    (-0.0197, -0.0786, 1.0979),
+)
 
 
 def encoded(image_format, size=(64, 32), color=(200, 30, 30), **save_options):
@@ -158,3 +172,93 @@ def test_an_image_broken_past_its_header_cannot_be_processed():
 def test_make_thumbnail_checks_the_pixel_limit_again():
     with pytest.raises(images.CannotProcess):
         images.make_thumbnail(bomb_png(10_000, 10_000), MAX_PIXELS)
+
+
+def srgb_from_display_p3(color):
+    """What an 8-bit Display P3 ``color`` (r, g, b) is in sRGB, worked out
+    with P3_TO_SRGB (both spaces share the sRGB transfer curve), clipped to
+    sRGB's gamut: a tuple of three ints."""
+
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    def encode(c):
+        c = min(max(c, 0.0), 1.0)
+        return round(255 * (12.92 * c if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055))
+
+    rgb = [linear(c) for c in color]
+    return tuple(encode(sum(m * c for m, c in zip(row, rgb, strict=True))) for row in P3_TO_SRGB)
+
+
+def tagged(image_format, mode, color, profile, size=(600, 300)):
+    """An image of one ``color`` in ``mode``, encoded in ``image_format``
+    with the ICC ``profile`` (bytes) embedded: a BytesIO at 0."""
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, image_format, icc_profile=profile)
+    out.seek(0)
+    return out
+
+
+def close_to(actual, expected, tolerance):
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def test_a_display_p3_image_is_converted_to_srgb():
+    color = (200, 100, 50)
+    expected = srgb_from_display_p3(color)
+    assert expected == (215, 93, 31)  # more saturated in sRGB's numbers
+
+    data, width, height, extension = images.make_thumbnail(
+        tagged("PNG", "RGB", color, DISPLAY_P3), MAX_PIXELS
+    )
+
+    thumb = Image.open(io.BytesIO(data))
+    assert (width, height, extension) == (480, 240, "png")
+    assert "icc_profile" not in thumb.info
+    assert close_to(thumb.getpixel((100, 100)), expected, 1), thumb.getpixel((100, 100))
+
+
+def test_a_display_p3_jpeg_stays_a_jpeg_in_srgb():
+    color = (60, 160, 90)
+
+    data, _, _, extension = images.make_thumbnail(
+        tagged("JPEG", "RGB", color, DISPLAY_P3), MAX_PIXELS
+    )
+
+    thumb = Image.open(io.BytesIO(data))
+    assert extension == "jpg" and "icc_profile" not in thumb.info
+    # JPEG's own rounding on a flat colour is a step or two.
+    assert close_to(thumb.getpixel((100, 100)), srgb_from_display_p3(color), 3)
+
+
+def test_a_display_p3_image_keeps_its_transparency():
+    data, *_ = images.make_thumbnail(
+        tagged("PNG", "RGBA", (200, 100, 50, 128), DISPLAY_P3), MAX_PIXELS
+    )
+
+    pixel = Image.open(io.BytesIO(data)).getpixel((100, 100))
+    assert pixel[3] == 128
+    assert close_to(pixel[:3], srgb_from_display_p3((200, 100, 50)), 1), pixel
+
+
+def test_an_srgb_image_keeps_its_colours():
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    color = (200, 100, 50)
+
+    data, *_ = images.make_thumbnail(tagged("PNG", "RGB", color, srgb), MAX_PIXELS)
+
+    assert close_to(Image.open(io.BytesIO(data)).getpixel((100, 100)), color, 1)
+
+
+def test_a_broken_profile_is_ignored_and_the_pixels_taken_as_srgb(caplog):
+    color = (200, 100, 50)
+
+    data, width, _, _ = images.make_thumbnail(
+        tagged("PNG", "RGB", color, b"not a colour profile"), MAX_PIXELS
+    )
+
+    thumb = Image.open(io.BytesIO(data))
+    assert width == 480 and "icc_profile" not in thumb.info
+    assert thumb.getpixel((100, 100)) == color
+    assert "Colour profile not applied" in caplog.text
