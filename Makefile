@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
 WORKERS ?= 2
 
-.PHONY: run test lint split requirements
+.PHONY: run test lint split requirements screenshots
 
 # The virtualenv, rebuilt whenever the pins change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -22,6 +22,10 @@ run: $(VENV)/installed
 # Lint, then the whole test suite.
 test: $(VENV)/installed lint
 	$(BIN)/pytest
+
+# Take the pictures in docs/screenshots/ again (headless Chromium, the real split).
+screenshots: $(VENV)/installed
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_screenshots.py
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .

@@ -1,5 +1,9 @@
 """The pictures of the site in docs/screenshots/, taken from the real split
-in a database of their own so that no other test's rooms show in them."""
+in a database of their own so that no other test's rooms show in them.
+
+Every run takes them and checks the pages they show; they replace the ones
+in docs/screenshots/ only when ``UPDATE_SCREENSHOTS=1`` is set (``make
+screenshots``), so that a test run leaves the work tree as it found it."""
 
 import os
 import uuid
@@ -30,7 +34,7 @@ from tests.browser.pages import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"
+DOCS_SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"
 
 LOBBY = [
     ("carl", "Morning! Is the release still on for Thursday?"),
@@ -40,6 +44,16 @@ LOBBY = [
     ("bob", "Thanks. Two things from me:\n1. the index rebuild\n2. the rollback notes"),
     ("carl", "I can take the rollback notes."),
 ]
+
+
+@pytest.fixture
+def screenshots(tmp_path):
+    """The directory the pictures are saved in: docs/screenshots/ with
+    ``UPDATE_SCREENSHOTS=1`` in the environment, else one of the test's own."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path
 
 
 @pytest.fixture
@@ -63,8 +77,7 @@ def until_typing_shows(ann, bob, handle):
     wait_until(ann, typed_and_shown)
 
 
-def test_the_room_and_the_room_list_are_photographed(browser, own_split):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_the_room_and_the_room_list_are_photographed(browser, own_split, screenshots):
     send_lines_from_a_worker(own_split.env, "lobby", LOBBY)
     send_from_a_worker(own_split.env, "design", ["New icons are up for review."], handle="dee")
     send_from_a_worker(own_split.env, "release-planning", ["Freeze starts Monday."], "ann")
@@ -86,7 +99,7 @@ def test_the_room_and_the_room_list_are_photographed(browser, own_split):
 
     until_typing_shows(ann, bob, "bob")
     assert fits_the_width(ann)
-    ann.save_screenshot(str(SCREENSHOTS / "room-wide.png"))
+    ann.save_screenshot(str(screenshots / "room-wide.png"))
 
     set_viewport(ann, 360, 760)
     wait_until(ann, lambda driver: driver.execute_script("return window.innerWidth;") == 360)
@@ -95,7 +108,7 @@ def test_the_room_and_the_room_list_are_photographed(browser, own_split):
     wait_until(ann, lambda driver: driver.find_element(By.ID, "members").is_displayed())
     until_typing_shows(ann, bob, "bob")
     assert fits_the_width(ann)
-    ann.save_screenshot(str(SCREENSHOTS / "room-narrow.png"))
+    ann.save_screenshot(str(screenshots / "room-narrow.png"))
 
     def listed(driver):
         driver.get(own_split.base_url + "/")
@@ -108,7 +121,7 @@ def test_the_room_and_the_room_list_are_photographed(browser, own_split):
 
     wait_until(carl, listed)
     assert fits_the_width(carl)
-    carl.save_screenshot(str(SCREENSHOTS / "rooms.png"))
+    carl.save_screenshot(str(screenshots / "rooms.png"))
 
 
 PHOTOS = [
@@ -146,8 +159,7 @@ def harbour_png(path, width=1200, height=800):
     return path
 
 
-def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path, screenshots):
     send_lines_from_a_worker(own_split.env, "photos", PHOTOS)
     bob = open_room(browser, own_split, "photos", width=800, height=600)
     pick_guest_name(bob, "bob")
@@ -165,7 +177,7 @@ def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path):
     wait_until(ann, lambda driver: upload_items(driver) == [])
 
     assert fits_the_width(ann)
-    ann.save_screenshot(str(SCREENSHOTS / "room-image-wide.png"))
+    ann.save_screenshot(str(screenshots / "room-image-wide.png"))
 
     set_viewport(ann, 360, 760)
     wait_until(ann, lambda driver: driver.execute_script("return window.innerWidth;") == 360)
@@ -177,4 +189,4 @@ def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path):
         ),
     )
     assert fits_the_width(ann)
-    ann.save_screenshot(str(SCREENSHOTS / "room-image-narrow.png"))
+    ann.save_screenshot(str(screenshots / "room-image-narrow.png"))
