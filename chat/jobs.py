@@ -266,6 +266,40 @@ def sweep(now=None):
     return counts
 
 
+def failed_before(before):
+    """The uploads whose job failed before ``before`` (an aware datetime)
+    and has not been retried since: a queryset of ``Upload``. None of them
+    has a message."""
+    return Upload.objects.filter(status=Upload.FAILED, finished_at__lt=before)
+
+
+def delete_failed(upload):
+    """Delete ``upload`` (an ``Upload``) if it is still ``FAILED``, then
+    its stored files: the original and any thumbnail. Returns how many
+    files were deleted (int), or None when the upload was retried (or
+    deleted) meanwhile and was kept.
+
+    The row goes first, in one conditional DELETE, so a sender's Retry at
+    the same moment either wins (the upload is kept, files and all) or
+    finds nothing to retry. A file the storage fails to delete (an
+    ``OSError``, or the storage service's own error) is logged with its
+    name and left behind; it belongs to no row any more."""
+    deleted, _ = Upload.objects.filter(pk=upload.pk, status=Upload.FAILED).delete()
+    if not deleted:
+        return None
+    files = 0
+    for field in (upload.original, upload.thumbnail):
+        if not field.name:
+            continue
+        try:
+            field.storage.delete(field.name)
+        except Exception:  # noqa: BLE001 - any storage backend's error; logged
+            logger.exception("Could not delete %s of failed upload %s", field.name, upload.pk)
+        else:
+            files += 1
+    return files
+
+
 def worker_liveness(worker):
     """Whether the worker ``worker`` (str, its heartbeat key) still runs:
     True, False, or None when it cannot be told (no Redis, or Redis not

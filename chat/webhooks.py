@@ -310,6 +310,15 @@ def redeliver(deliveries):
     return sent
 
 
+def ended_before(before):
+    """The deliveries that were delivered or given up (``FAILED``) before
+    ``before`` (an aware datetime): a queryset of ``WebhookDelivery``.
+    Pending ones are never among them."""
+    return WebhookDelivery.objects.filter(
+        status__in=(WebhookDelivery.DELIVERED, WebhookDelivery.FAILED), finished_at__lt=before
+    )
+
+
 def _send(delivery_id):
     """Send ``{"delivery": delivery_id}`` to ``chat.webhook`` now; True if
     sent. A failure (a full channel, Redis unreachable) is logged, not
