@@ -103,7 +103,7 @@ class WebhookDeliveryAdmin(RecordAdmin):
 
     list_display = ("message", "url", "status", "attempts", "response_status", "created_at")
     list_filter = ("status",)
-    list_select_related = ("message__upload",)
+    list_select_related = ("message__room", "message__upload")
     search_fields = ("url",)
     raw_id_fields = ("room", "message")
     actions = ["deliver_again"]

@@ -6,6 +6,7 @@ import uuid
 from channels import Group
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from chat import conf
@@ -148,14 +149,25 @@ class Upload(models.Model):
         """The file extension (str, no dot) of the stored files."""
         return self.FORMATS[self.image_format][1]
 
-    def image_dict(self):
+    def image_dict(self, private=False):
         """The ``image`` of a message frame: ``{"url": str, "thumbnail_url":
-        str, "width": int, "height": int}``, the URLs from the storage
-        (``/media/…`` on disk), ``width`` and ``height`` the thumbnail's, in
-        pixels."""
+        str, "width": int, "height": int}``, ``width`` and ``height`` the
+        thumbnail's, in pixels.
+
+        The URLs are the storage's (``/media/…`` on disk, the bucket's with
+        S3), unless ``private`` (bool: the image is in a members-only
+        room): then they are always ``/media/…``, served by the chat, which
+        checks that whoever asks may read the room (``chat.views.media``)."""
+        if private:
+            url, thumbnail_url = (
+                reverse("media", kwargs={"path": field.name})
+                for field in (self.original, self.thumbnail)
+            )
+        else:
+            url, thumbnail_url = self.original.url, self.thumbnail.url
         return {
-            "url": self.original.url,
-            "thumbnail_url": self.thumbnail.url,
+            "url": url,
+            "thumbnail_url": thumbnail_url,
             "width": self.width,
             "height": self.height,
         }
@@ -196,9 +208,9 @@ class Message(models.Model):
         ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30). A
         bot's message also carries ``"bot": True`` (added 2026-11-30); a
         person's has no ``bot`` key, so its shape is what it always was.
-        An image's message carries ``"image": Upload.image_dict()`` (added
-        2026-11-30); read ``Message`` rows with ``select_related("upload")``
-        to spare a query each.
+        An image's message carries ``"image"``, its ``image`` (added
+        2026-11-30); read ``Message`` rows with ``select_related("upload")``,
+        through their room (``room.messages``), to spare queries.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         payload = {
@@ -212,8 +224,16 @@ class Message(models.Model):
         if self.bot:
             payload["bot"] = True
         if self.upload_id is not None:
-            payload["image"] = self.upload.image_dict()
+            payload["image"] = self.image
         return payload
+
+    @property
+    def image(self):
+        """The image of an image's message (``Upload.image_dict()``, its
+        URLs served by the chat alone in a members-only room), or None."""
+        if self.upload_id is None:
+            return None
+        return self.upload.image_dict(private=self.room.members_only)
 
 
 class ReadMark(models.Model):

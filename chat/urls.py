@@ -35,7 +35,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_patterns)),
     path("api/", include((api_patterns, "api"))),
-    # Uploaded images kept on disk (MEDIA_ROOT); another storage serves its own.
+    # Uploaded images kept on disk (MEDIA_ROOT), and those of members-only
+    # rooms from any storage; another storage serves the rest itself.
     path("media/<path:path>", views.media, name="media"),
     path("", include((chat_patterns, "chat"))),
 ]

@@ -325,34 +325,51 @@ def _caption_from_name(name):
 
 
 # The stored media names the server makes (chat/models.py, upload_path and
-# thumbnail_path), and the content type each extension is served as.
-MEDIA_NAME_RE = re.compile(r"^uploads/(?:thumbnails/)?[0-9a-f]{32}\.(jpg|png|gif|webp)$")
+# thumbnail_path): the upload's id, and the extension its content type
+# is served as.
+MEDIA_NAME_RE = re.compile(
+    r"^uploads/(?:thumbnails/)?(?P<id>[0-9a-f]{32})\.(?P<extension>jpg|png|gif|webp)$"
+)
 MEDIA_TYPES = {extension: content_type for content_type, extension in Upload.FORMATS.values()}
 
 
 def media(request, path):
-    """``/media/<path>``: an uploaded image or thumbnail from the default
-    storage, when it keeps files on disk (``MEDIA_ROOT``); in ``runserver``
-    and in the split alike.
+    """``/media/<path>``: an uploaded image or thumbnail, read from the
+    default storage: every one when the storage keeps files on disk
+    (``MEDIA_ROOT``), and those of members-only rooms from any storage
+    (``Upload.image_dict``); in ``runserver`` and in the split alike.
 
-    Only names the server made are served (``MEDIA_NAME_RE``), as the type
+    Only the files of an upload the database knows are served
+    (``MEDIA_NAME_RE``, then the upload's own file names), as the type
     their extension names, which ``images.inspect`` checked on upload, with
     ``X-Content-Type-Options: nosniff`` and a sandboxing
     ``Content-Security-Policy``, so that no uploaded file is ever run as
-    HTML or script by a browser. Cached for a year: a name is never
-    reused. Raises ``Http404`` for any other path or a missing file."""
+    HTML or script by a browser. Cached for a year, as a name is never
+    reused: by anyone for a room that is open to all, by the browser alone
+    for a members-only room, whose images only those who may read the room
+    are given. Raises ``Http404`` for any other path, a missing file, or a
+    members-only room's image asked for by someone who may not read it (a
+    404 rather than a 403, so as not to tell that it exists)."""
     match = MEDIA_NAME_RE.match(path)
     if match is None:
+        raise Http404("No such file.")
+    upload = Upload.objects.select_related("room").filter(pk=match.group("id")).first()
+    if upload is None or path not in (upload.original.name, upload.thumbnail.name):
+        raise Http404("No such file.")
+    private = upload.room.members_only
+    if private and not identify(request.user, request.session).is_member:
         raise Http404("No such file.")
     try:
         stored = default_storage.open(path, "rb")
     except (FileNotFoundError, NotImplementedError):
         raise Http404("No such file.") from None
-    response = FileResponse(stored, content_type=MEDIA_TYPES[match.group(1)])
+    response = FileResponse(stored, content_type=MEDIA_TYPES[match.group("extension")])
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
-    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["Cache-Control"] = "%s, max-age=31536000, immutable" % (
+        "private" if private else "public"
+    )
     return response
 
 

@@ -214,7 +214,7 @@ def attempt(delivery_id):
     not two.
     """
     delivery = (
-        WebhookDelivery.objects.select_related("room", "message__upload")
+        WebhookDelivery.objects.select_related("room", "message__room", "message__upload")
         .filter(pk=delivery_id)
         .first()
     )

@@ -2,9 +2,10 @@
 
 import datetime
 
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from chat.models import Message, Room
+from chat.models import Message, Room, Upload
 
 
 def make_room(label="lobby", name=None):
@@ -27,3 +28,27 @@ def make_messages(room, count, start=None):
         )
         for n in range(count)
     ]
+
+
+def make_upload(
+    room, status=Upload.DONE, image_format="PNG", data=b"png", thumbnail=None, **fields
+):
+    """A saved ``Upload`` to ``room`` in ``status``, its original (the bytes
+    ``data``) and, when given, its ``thumbnail`` (bytes) stored in the
+    default storage under the names the server makes; ``fields`` are set
+    on the row as well (``finished_at``, ``width``…)."""
+    upload = Upload(
+        room=room,
+        handle="ann",
+        image_format=image_format,
+        size=len(data),
+        original_width=1,
+        original_height=1,
+        status=status,
+        **fields,
+    )
+    upload.original.save("original", ContentFile(data), save=False)
+    if thumbnail is not None:
+        upload.thumbnail.save("thumbnail." + upload.extension, ContentFile(thumbnail), save=False)
+    upload.save()
+    return upload

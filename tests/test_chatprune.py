@@ -6,14 +6,13 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from chat import jobs
 from chat.management.commands import chatprune
 from chat.models import Message, Upload, WebhookDelivery
-from tests.factories import make_room
+from tests.factories import make_room, make_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -38,21 +37,9 @@ def ago(days):
 def upload(room, status, days_ago, thumbnail=False):
     """An ``Upload`` in ``status`` whose job ended ``days_ago`` days ago,
     with its original (and ``thumbnail``) stored."""
-    made = Upload(
-        room=room,
-        handle="ann",
-        image_format="PNG",
-        size=3,
-        original_width=1,
-        original_height=1,
-        status=status,
-        finished_at=ago(days_ago),
+    return make_upload(
+        room, status, thumbnail=b"png" if thumbnail else None, finished_at=ago(days_ago)
     )
-    made.original.save("original.png", ContentFile(b"png"), save=False)
-    if thumbnail:
-        made.thumbnail.save("thumbnail.png", ContentFile(b"png"), save=False)
-    made.save()
-    return made
 
 
 def delivery(room, status, days_ago):

@@ -20,7 +20,7 @@ from PIL import Image
 
 from chat import jobs, ratelimit, services
 from chat.models import Message, Upload
-from tests.factories import make_room
+from tests.factories import make_room, make_upload
 from tests.test_images import bomb_png, encoded, jpeg_with_orientation
 
 pytestmark = pytest.mark.django_db
@@ -378,14 +378,15 @@ def test_the_original_keeps_a_name_of_the_servers_making(media_root):
 
 
 def test_media_are_served_as_their_checked_type_and_never_run():
-    name = default_storage.save("uploads/%s.jpg" % ("a" * 32), io.BytesIO(b"<script>x</script>"))
-    response = Client().get("/media/" + name)
+    upload = make_upload(make_room(), image_format="JPEG", data=b"<script>x</script>")
+    response = Client().get("/media/" + upload.original.name)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
     assert "default-src 'none'" in response["Content-Security-Policy"]
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
 @pytest.mark.parametrize(
@@ -395,12 +396,79 @@ def test_media_are_served_as_their_checked_type_and_never_run():
         "../settings.py",
         "uploads/../../chat/settings.py",
         "uploads/%s.jpg" % ("b" * 32),  # a name that could be ours, not stored
+        "uploads/%s.jpg" % ("c" * 32),  # stored, but no upload's
         "other/%s.jpg" % ("a" * 32),
     ],
 )
 def test_media_outside_the_servers_names_or_missing_are_not_found(path):
     default_storage.save("uploads/%s.html" % ("a" * 32), io.BytesIO(b"<p>hi</p>"))
+    default_storage.save("uploads/%s.jpg" % ("c" * 32), io.BytesIO(b"jpeg"))
     assert Client().get("/media/" + path).status_code == 404
+
+
+def test_another_name_than_the_uploads_own_is_not_found():
+    upload = make_upload(make_room(), image_format="JPEG", data=b"jpeg")
+    # The upload's id, with another extension than its original's.
+    assert Client().get("/media/uploads/%s.png" % upload.pk.hex).status_code == 404
+
+
+class MembersOnlyMediaTests(ChannelTestCase):
+    """A members-only room's images: from the chat alone, to its readers alone."""
+
+    def setUp(self):
+        self.room = make_room("club")
+        self.room.members_only = True
+        self.room.save()
+        self.upload = make_upload(
+            self.room, data=b"original", thumbnail=b"thumbnail", width=1, height=1
+        )
+        self.message = self.room.messages.create(
+            handle="ann", message="members' photo", seq=1, upload=self.upload
+        )
+        self.member = Client()
+        self.member.force_login(get_user_model().objects.create_user("ann"))
+
+    def test_its_images_are_served_to_signed_in_readers_and_kept_from_shared_caches(self):
+        for field in (self.upload.original, self.upload.thumbnail):
+            response = self.member.get("/media/" + field.name)
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(b"".join(response.streaming_content), field.open("rb").read())
+            self.assertEqual(response["Cache-Control"], "private, max-age=31536000, immutable")
+
+    def test_its_images_are_not_found_for_anyone_else(self):
+        guest = Client()
+        guest.post("/club/name/", {"name": "gwen"})
+        for client in (Client(), guest):
+            for field in (self.upload.original, self.upload.thumbnail):
+                self.assertEqual(client.get("/media/" + field.name).status_code, 404)
+
+    def test_its_image_urls_are_the_chats_whatever_the_storage_serves(self):
+        public_room = make_room("open")
+        public_upload = make_upload(public_room, data=b"x", thumbnail=b"y", width=1, height=1)
+        public_message = public_room.messages.create(
+            handle="ann", message="photo", seq=1, upload=public_upload
+        )
+        # A storage that serves its files from elsewhere, as S3 does.
+        with self.settings(MEDIA_URL="https://bucket.example/"):
+            private = self.message.as_dict()["image"]
+            public = public_message.as_dict()["image"]
+            # The catch-up endpoint and the page give members the chat's URLs too.
+            caught_up = self.member.get("/club/messages").json()["messages"]
+            page = self.member.get("/club/").content.decode()
+
+        self.assertEqual(
+            (private["url"], private["thumbnail_url"]),
+            ("/media/" + self.upload.original.name, "/media/" + self.upload.thumbnail.name),
+        )
+        self.assertEqual(
+            (public["url"], public["thumbnail_url"]),
+            (
+                "https://bucket.example/" + public_upload.original.name,
+                "https://bucket.example/" + public_upload.thumbnail.name,
+            ),
+        )
+        self.assertEqual(caught_up[0]["image"], private)
+        self.assertIn('src="/media/%s"' % self.upload.thumbnail.name, page)
 
 
 def test_the_status_of_another_rooms_upload_is_not_found():

@@ -3,6 +3,7 @@ pasted or dropped in one page, shown in every page of the room and after a
 reload, refused with the server's reason, and a failed job retried."""
 
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -13,10 +14,12 @@ from bench.chat_client import unique_label
 from tests.browser.pages import (
     attach_image,
     fits_the_width,
+    make_members_only,
     open_room,
     pick_guest_name,
     shown_images,
     shown_texts,
+    sign_up,
     unique_name,
     upload_items,
     wait_for_loaded_images,
@@ -239,6 +242,28 @@ def test_an_attached_image_appears_in_both_pages_and_after_a_reload(browser, spl
     wait_until_connected(bob)
     (again,) = wait_for_loaded_images(bob, 1)
     assert again == dict(image, loaded=True)
+
+
+def test_a_members_only_rooms_image_shows_to_its_members_and_to_nobody_else(
+    browser, split, split_env, tmp_path
+):
+    label = unique_label("private")
+    make_members_only(dict(os.environ, **split_env), label)
+    member = browser()
+    sign_up(member, split, unique_name("member"), next_path="/%s/" % label)
+    wait_until_connected(member)
+
+    attach_image(member, write_png(tmp_path / "plans.png"))
+
+    (image,) = wait_for_loaded_images(member, 1)
+    # Served by the chat, to the member's session.
+    assert image["src"].startswith("/media/uploads/thumbnails/")
+    assert fetch_status(member, image["href"]) == [200, "image/png"]
+    # A page without an account, on the same site, is told of no such file.
+    stranger = browser()
+    stranger.get(split.base_url + "/")
+    assert fetch_status(stranger, image["src"])[0] == 404
+    assert fetch_status(stranger, image["href"])[0] == 404
 
 
 def test_a_file_that_is_not_an_image_is_refused_with_the_servers_reason(browser, split, tmp_path):
