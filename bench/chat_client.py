@@ -2,6 +2,7 @@
 tests and the benchmark's presence checks against the real split."""
 
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -123,6 +124,26 @@ class ChatClient:
     def receive(self):
         """The next frame, decoded from JSON (dict)."""
         return json.loads(self.socket.recv())
+
+    def receive_frame(self):
+        """The next text or close frame from the server: ``("text", dict)``,
+        its JSON decoded, or ``("close", code)``, the close frame's status
+        code (int, or None when it has none). Pings and pongs are skipped.
+
+        A close frame is returned unanswered: websocket-client's own
+        ``recv_data_frame`` replies before it returns the frame, and that
+        reply fails when the server has already dropped the connection (a
+        client behind on its reading, past the server's close handshake
+        timeout), which would lose the code the server did send. Raises
+        ``websocket.WebSocketException`` or ``OSError`` when the connection
+        is gone, ``WebSocketTimeoutException`` after the socket's timeout."""
+        while True:
+            frame = self.socket.recv_frame()
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else None
+                return "close", code
+            if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+                return "text", json.loads(frame.data)
 
     def receive_many(self, count):
         """The next ``count`` frames (list of dict)."""

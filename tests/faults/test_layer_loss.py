@@ -3,8 +3,6 @@ restart), every open socket either goes on receiving or is closed by Daphne
 with 1012 within 10 s of Redis answering again, for a client that speaks the
 seed protocol and sends nothing (docs/operations.md, "Deaf sockets")."""
 
-import json
-import struct
 import time
 
 import pytest
@@ -28,15 +26,11 @@ def close_code_or_message(client, deadline):
             raise TimeoutError("neither a close nor a message in time")
         sock.settimeout(remaining)
         try:
-            opcode, frame = sock.recv_data_frame(True)
+            kind, content = client.receive_frame()
         except websocket.WebSocketTimeoutException:
             continue
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return struct.unpack("!H", frame.data[:2])[0]
-        if opcode == websocket.ABNF.OPCODE_TEXT:
-            data = json.loads(frame.data)
-            if data.get("type") == "message":
-                return data
+        if kind == "close" or content.get("type") == "message":
+            return content
 
 
 def test_a_listening_seed_client_is_closed_with_1012_after_redis_restarts(fault_split, fault_redis):

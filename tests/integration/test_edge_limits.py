@@ -1,8 +1,6 @@
 """Floods refused by Daphne itself on the real split: the flooder is
 answered and closed at the edge, and the rest of its room goes on."""
 
-import json
-import struct
 import threading
 import time
 
@@ -42,12 +40,11 @@ class Flood:
     def _read(self):
         try:
             while True:
-                opcode, frame = self.client.socket.recv_data_frame(True)
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    self.close_code = struct.unpack("!H", frame.data[:2])[0]
+                kind, content = self.client.receive_frame()
+                if kind == "close":
+                    self.close_code = content
                     return
-                if opcode == websocket.ABNF.OPCODE_TEXT:
-                    self.frames.append(json.loads(frame.data))
+                self.frames.append(content)
         except (websocket.WebSocketException, OSError):
             pass
         finally:
