@@ -62,15 +62,25 @@ def unique_label(stem):
     return "%s-%s" % (stem, uuid.uuid4().hex[:8])
 
 
+# How long one read of a socket may wait (s) before the caller's deadline is
+# checked again. Daphne pings every idle socket (every 20 s by default), and
+# websocket-client answers a ping inside the read and goes on reading, so
+# one read with the whole timeout would start again at every ping and a
+# frame that never comes would hang the caller instead of failing it.
+READ_SLICE_S = 1.0
+
+
 class ChatClient:
     """One member of a room: a real WebSocket to ``/chat/<label>/``.
 
-    ``timeout`` (seconds) bounds every receive; a message that never comes
-    fails the test instead of hanging it.
+    ``timeout`` (seconds) bounds the handshake and every receive, Daphne's
+    keepalive pings notwithstanding: a message that never comes fails the
+    test with ``TimeoutError`` instead of hanging it.
     """
 
     def __init__(self, split, label, timeout=30, origin=None, session_key=None):
         options = {"cookie": "sessionid=%s" % session_key} if session_key else {}
+        self.timeout = timeout
         self.socket = websocket.create_connection(
             split.ws_url("/chat/%s/" % label),
             timeout=timeout,
@@ -93,14 +103,10 @@ class ChatClient:
         deadline = time.monotonic() + timeout
         frames = []
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("Not done after %d s; received %r" % (timeout, frames))
-            self.socket.settimeout(remaining)
             try:
-                frame = self.receive()
-            except websocket.WebSocketTimeoutException:
-                continue
+                frame = self.receive(timeout=deadline - time.monotonic())
+            except TimeoutError:
+                raise TimeoutError("Not done after %d s; received %r" % (timeout, frames)) from None
             self.roster.apply(frame)
             frames.append(frame)
             if done(frame):
@@ -121,29 +127,56 @@ class ChatClient:
     def send_raw(self, text):
         self.socket.send(text)
 
-    def receive(self):
-        """The next frame, decoded from JSON (dict)."""
-        return json.loads(self.socket.recv())
+    def receive(self, timeout=None):
+        """The next frame, decoded from JSON (dict). Raises ``TimeoutError``
+        when none comes within ``timeout`` seconds (default: the client's
+        ``timeout``)."""
+        return json.loads(self._within(timeout, self.socket.recv))
 
-    def receive_frame(self):
+    def receive_frame(self, timeout=None):
         """The next text or close frame from the server: ``("text", dict)``,
         its JSON decoded, or ``("close", code)``, the close frame's status
-        code (int, or None when it has none). Pings and pongs are skipped.
+        code (int, or None when it has none). Pings are answered and
+        skipped, as are pongs.
 
         A close frame is returned unanswered: websocket-client's own
         ``recv_data_frame`` replies before it returns the frame, and that
         reply fails when the server has already dropped the connection (a
         client behind on its reading, past the server's close handshake
         timeout), which would lose the code the server did send. Raises
+        ``TimeoutError`` when neither comes within ``timeout`` seconds
+        (default: the client's ``timeout``), and
         ``websocket.WebSocketException`` or ``OSError`` when the connection
-        is gone, ``WebSocketTimeoutException`` after the socket's timeout."""
+        is gone."""
         while True:
-            frame = self.socket.recv_frame()
+            frame = self._within(timeout, self.socket.recv_frame)
             if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
                 code = struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else None
                 return "close", code
             if frame.opcode == websocket.ABNF.OPCODE_TEXT:
                 return "text", json.loads(frame.data)
+            if frame.opcode == websocket.ABNF.OPCODE_PING:
+                self.socket.pong(frame.data)
+
+    def _within(self, timeout, read):
+        """``read()``'s result, reading in slices of ``READ_SLICE_S`` until
+        ``timeout`` seconds (default: the client's) have passed; then
+        ``TimeoutError``. websocket-client keeps a partly read frame across
+        slices. The socket's own timeout is restored afterwards, for sends."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("Nothing received within %.1f s" % timeout)
+                self.socket.settimeout(min(remaining, READ_SLICE_S))
+                try:
+                    return read()
+                except websocket.WebSocketTimeoutException:
+                    continue
+        finally:
+            self.socket.settimeout(self.timeout)
 
     def receive_many(self, count):
         """The next ``count`` frames (list of dict)."""

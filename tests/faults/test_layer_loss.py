@@ -6,7 +6,6 @@ seed protocol and sends nothing (docs/operations.md, "Deaf sockets")."""
 import time
 
 import pytest
-import websocket
 
 from bench.chat_client import ChatClient, unique_label
 
@@ -19,16 +18,11 @@ BOUND_S = 10.0
 def close_code_or_message(client, deadline):
     """Wait on a listening client until its socket is closed (returns the
     close code, int) or a chat message arrives (returns the frame, dict)."""
-    sock = client.socket
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("neither a close nor a message in time")
-        sock.settimeout(remaining)
-        try:
-            kind, content = client.receive_frame()
-        except websocket.WebSocketTimeoutException:
-            continue
+        kind, content = client.receive_frame(timeout=remaining)
         if kind == "close" or content.get("type") == "message":
             return content
 
