@@ -14,7 +14,6 @@ import time
 from channels.auth import channel_session_user_from_http
 from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
-from channels.sessions import channel_session
 from django import db
 
 from chat import conf, identity, presence, services
@@ -22,7 +21,7 @@ from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
 from chat.ratelimit import take_token
-from chat.transport import in_socket_order
+from chat.transport import after_earlier_frames, in_socket_order
 
 logger = logging.getLogger(__name__)
 
@@ -175,11 +174,11 @@ def ws_receive(message, label):
         _note_read(room, session, frame.seq)
 
 
-@channel_session
+@after_earlier_frames
 def ws_disconnect(message, label):
-    """``websocket.disconnect``: leave the room's Groups and presence,
-    write a pending read mark, and drop the channel session, which nothing
-    will read again."""
+    """``websocket.disconnect``: once the socket's earlier frames are
+    handled, leave the room's Groups and presence, write a pending read
+    mark, and drop the channel session, which nothing will read again."""
     session = message.channel_session
     room = room_from_session(session)
     if room is not None:

@@ -15,7 +15,8 @@ maps what may import what:
 - ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
   by ``asgi.py``).
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
-- ``ordering``: ``in_socket_order``, one socket's frames in the order sent.
+- ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
+  and ``after_earlier_frames``, its disconnect after them.
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
 
@@ -24,6 +25,7 @@ else here is reached through settings.
 """
 
 __all__ = [
+    "after_earlier_frames",
     "heartbeat_key",
     "in_socket_order",
     "start_worker_heartbeat",
@@ -40,6 +42,10 @@ def __getattr__(name):
         from chat.transport.ordering import in_socket_order
 
         return in_socket_order
+    if name == "after_earlier_frames":
+        from chat.transport.ordering import after_earlier_frames
+
+        return after_earlier_frames
     if name == "start_worker_heartbeat":
         from chat.transport.worker_heartbeat import ensure_started
 

@@ -78,6 +78,31 @@ def in_socket_order(consumer):
     return inner
 
 
+def after_earlier_frames(consumer):
+    """Decorate the consumer of ``websocket.disconnect`` so that it runs
+    after the socket's earlier frames: Daphne gives a disconnect the
+    ``order`` after its socket's last frame, and a worker that pops it while
+    another still handles that frame (or has yet to start it) waits for it,
+    as ``in_socket_order`` makes frames wait, for at most
+    ``ORDER_WAIT_SECONDS``. Without that, a client that sends and closes at
+    once could have its disconnect end the channel session first, and its
+    last message refused as ``NOT_JOINED`` instead of stored.
+
+    The consumer gets ``message.channel_session`` as the earlier frames
+    left it. Nothing is saved afterwards: a disconnect ends the session.
+    """
+
+    @channel_session
+    @functools.wraps(consumer)
+    def inner(message, *args, **kwargs):
+        order = int(message.content.get("order", 0))
+        if message.channel_session.get(NEXT_ORDER_KEY, order) < order:
+            _wait_for_turn(message, order)
+        return consumer(message, *args, **kwargs)
+
+    return inner
+
+
 def _wait_for_turn(message, order):
     name = message.reply_channel.name
     deadline = time.monotonic() + ORDER_WAIT_SECONDS

@@ -36,6 +36,24 @@ def test_every_member_receives_every_message_in_one_order_and_rows_are_stored(sp
         member.close()
 
 
+def test_a_client_that_sends_and_closes_at_once_has_its_message_stored(split, split_env):
+    # Like a script posting one line: its disconnect follows its frame at
+    # once, and may reach a worker while the frame is still being handled.
+    label = unique_label("sendclose")
+    listener = ChatClient(split, label)
+    texts = ["one-shot %d" % n for n in range(40)]
+    for text in texts:
+        client = ChatClient(split, label)
+        client.send("script", text)
+        client.close()
+
+    heard = set()
+    listener.receive_until(lambda frame: heard.add(frame.get("message")) or set(texts) <= heard)
+    listener.close()
+    stored = [row[2] for row in stored_messages(split_env["DATABASE_URL"], label)]
+    assert sorted(stored) == sorted(texts)
+
+
 def test_the_room_page_shows_what_was_said(split):
     label = unique_label("page")
     member = ChatClient(split, label)
