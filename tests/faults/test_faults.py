@@ -96,7 +96,9 @@ def test_senders_get_unavailable_while_postgresql_is_unreachable(fault_env):
 
 @pytest.fixture
 def slow_reader_split(fault_env):
-    env = dict(fault_env, CHAT_SOCKET_BUFFER_MAX_BYTES="262144")
+    # The hard limit alone: the stall rule (over 64 KiB for 10 s) could cut
+    # the slow reader, or a member slowed by a loaded machine, first.
+    env = dict(fault_env, CHAT_SOCKET_BUFFER_MAX_BYTES="262144", CHAT_SOCKET_STALL_SECONDS="3600")
     with running(env, workers=2) as split:
         yield split
 

@@ -90,14 +90,17 @@ def test_a_handshake_that_meets_a_full_connect_channel_waits_and_then_opens(
         capacity = settings.CHANNEL_CAPACITY["websocket.connect"]
         store.rpush(redis_prefix + "websocket.connect", *["filler"] * capacity)
         opened = []
-        opening = threading.Thread(target=lambda: opened.append(ChatClient(split, label)))
+        # The handshake waits while a worker boots: give it Daphne's 60 s.
+        opening = threading.Thread(
+            target=lambda: opened.append(ChatClient(split, label, timeout=60))
+        )
         opening.start()
         wait_for(lambda: HELD_LINE in split.log_of(split.web), what="Daphne to hold the handshake")
 
         store.delete(redis_prefix + "websocket.connect")
         split.start_worker()
         split.wait_ready()
-        opening.join(timeout=60)
+        opening.join(timeout=90)
 
         assert len(opened) == 1, split.logs()
         ann = opened[0]
