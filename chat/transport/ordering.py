@@ -55,11 +55,7 @@ def in_socket_order(consumer):
     @channel_session
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
-        order = int(message.content.get("order", 0))
-        # No key at all means the session is gone (expired, or lost with a
-        # Redis restart): there is no predecessor to wait for.
-        if message.channel_session.get(NEXT_ORDER_KEY, order) < order:
-            _wait_for_turn(message, order)
+        order = _take_turn(message)
         try:
             return consumer(message, *args, **kwargs)
         finally:
@@ -95,12 +91,21 @@ def after_earlier_frames(consumer):
     @channel_session
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
-        order = int(message.content.get("order", 0))
-        if message.channel_session.get(NEXT_ORDER_KEY, order) < order:
-            _wait_for_turn(message, order)
+        _take_turn(message)
         return consumer(message, *args, **kwargs)
 
     return inner
+
+
+def _take_turn(message):
+    """Wait, if need be, until the socket's messages before ``message`` are
+    handled; returns ``message``'s ``order`` (int)."""
+    order = int(message.content.get("order", 0))
+    # No key at all means the session is gone (expired, or lost with a
+    # Redis restart): there is no predecessor to wait for.
+    if message.channel_session.get(NEXT_ORDER_KEY, order) < order:
+        _wait_for_turn(message, order)
+    return order
 
 
 def _wait_for_turn(message, order):
