@@ -8,6 +8,7 @@ messages are numbered, stored and broadcast one at a time) is written once.
 Reads are in ``chat/selectors.py``.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -102,7 +103,7 @@ def post_message(room, handle, text, bot=False, upload=None):
     """
     if connection.vendor == "postgresql":
         try:
-            with transaction.atomic():
+            with _storing(upload):
                 message = _store_numbered_postgresql(room, handle, text, bot, upload)
                 _mark_done(upload)
             _broadcast(room, message)
@@ -111,7 +112,7 @@ def post_message(room, handle, text, bot=False, upload=None):
         webhooks.enqueue(room, message)
         return message
     with _local_broadcast_lock:
-        with transaction.atomic():
+        with _storing(upload):
             last = room.messages.aggregate(last=Max("seq"))["last"] or 0
             message = room.messages.create(
                 handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
@@ -211,6 +212,14 @@ def _store_numbered_postgresql(room, handle, text, bot, upload):
         )
         message.pk, message.seq = cursor.fetchone()
     return message
+
+
+def _storing(upload):
+    """The context a message is stored in: for an image's message, one
+    transaction with marking its ``upload`` done; for any other, none, so
+    that the insert commits on its own, with no BEGIN and COMMIT round
+    trips on the path of every text message."""
+    return transaction.atomic() if upload is not None else contextlib.nullcontext()
 
 
 def _mark_done(upload):
