@@ -51,6 +51,13 @@ DEFAULTS = {
     "CHAT_UPLOAD_BURST": 5,
     # ...and this many per minute after that (uploads/minute); 0 turns it off.
     "CHAT_UPLOAD_PER_MINUTE": 20,
+    # New rooms one client address may create, per hour (a token bucket of
+    # this many, refilled over the hour): the seed's "created on first
+    # visit" stays, but a script visiting a million labels does not make a
+    # million rooms. 20 an hour is more than a person opens by hand.
+    "CHAT_ROOMS_PER_HOUR": 20,
+    # How many rooms the room list shows a page.
+    "CHAT_ROOM_LIST_PAGE_SIZE": 50,
     # How many times an image job is started before it counts as failed:
     # a worker that dies mid-job costs one attempt.
     "CHAT_JOB_ATTEMPTS": 3,

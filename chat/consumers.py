@@ -93,11 +93,13 @@ def ws_connect(message, label):
     the channel session, join the room's Group and presence, and accept.
 
     A socket with an identity is sent the roster with the accept. A
-    cross-site Origin, or a label that is not a valid slug, is refused; a
+    cross-site Origin, a label that is not a valid slug, or a new room
+    from an address over ``CHAT_ROOMS_PER_HOUR`` is refused; a
     members-only room accepts a non-member only to send it
     ``ROOM_ACCESS_DENIED`` and close it with 4003."""
+    client = message.content.get("client")
     try:
-        room = services.open_room(label)
+        room = services.open_room(label, client=client[0] if client else "")
     except ClientError:
         raise DenyConnection from None
     # db.Error, not DatabaseError: a connection lost mid-query raises

@@ -34,6 +34,21 @@ class Room(models.Model):
         help_text="The HMAC-SHA256 key of the X-Chat-Signature header; made on save "
         "when a webhook URL is set. Clear it to make a new one.",
     )
+    # The newest message's seq and timestamp, written by the statement that
+    # stores it (chat/services.py), so that the room list pages through the
+    # rooms by activity on an index instead of visiting every room's
+    # messages. Null for a room without messages, which the list leaves out.
+    last_seq = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    last_activity = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["-last_activity", "label"],
+                name="room_by_activity",
+                condition=models.Q(last_activity__isnull=False),
+            )
+        ]
 
     def __str__(self):
         return self.label

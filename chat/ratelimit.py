@@ -45,8 +45,8 @@ def take_cached_token(key, burst, per_minute, now=None):
     """Spend one request from the token bucket kept under the cache key
     ``key`` (str) in the ``channel_sessions`` cache (Redis in production, so
     every worker process shares it), which holds up to ``burst`` (int)
-    requests and gains ``per_minute`` (int, requests/minute; 0 turns the
-    limit off). ``now`` is the Unix time in seconds (float), for tests.
+    requests and gains ``per_minute`` (int or float, requests/minute; 0
+    turns the limit off). ``now`` is the Unix time in seconds (float), for tests.
 
     Returns None when the request may go ahead, else how long to wait
     before one will, in whole seconds (int, at least 1): the

@@ -3,10 +3,11 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from chat import conf, presence
-from chat.models import Message, ReadMark, Room
+from chat.models import ReadMark, Room
 
 
 def find_room(label):
@@ -32,27 +33,46 @@ class RoomSummary:
     unread: int | None
 
 
-def room_list(user):
-    """Every room, as a list of ``RoomSummary``, for ``user`` (a Django
-    user, or ``AnonymousUser``): busiest first (most sockets online), then
-    the most recently active (rooms without messages last), then by label.
+@dataclass(frozen=True)
+class RoomListPage:
+    """One page of the room list: ``rooms`` (a list of ``RoomSummary``,
+    the most recently active first), the page's ``number`` (int, from 1),
+    and whether a ``next`` and a ``previous`` page exist (bool)."""
 
-    Members-only rooms are listed to signed-in users only. One database
-    query, whatever the number of rooms (each room's newest message is
-    found through the ``(room, seq)`` index, not by aggregating the
-    messages), and one call to ``chat.presence.online_counts``, whose
-    errors it raises."""
-    newest = Message.objects.filter(room=OuterRef("pk")).order_by("-seq")
-    rooms = Room.objects.annotate(
-        last_seq=Subquery(newest.values("seq")[:1]),
-        last_activity=Subquery(newest.values("timestamp")[:1]),
-    )
+    rooms: list
+    number: int
+    next: bool
+    previous: bool
+
+
+def room_list(user, page=1):
+    """Page ``page`` (int, from 1; ``CHAT_ROOM_LIST_PAGE_SIZE`` rooms a page)
+    of the rooms ``user`` (a Django user, or ``AnonymousUser``) may see, as
+    a ``RoomListPage``: the rooms with at least one message, the most
+    recently active first, then by label.
+
+    Members-only rooms are listed to signed-in users only. Rooms without
+    messages are left out: a visit creates a room, so a script visiting a
+    million labels would otherwise make the list a million rooms long.
+
+    One database query, whatever the number of rooms: the page is read
+    from the ``room_by_activity`` index on each room's ``last_activity``
+    (kept by ``services.post_message``), never by visiting the rooms'
+    messages; and one call to ``chat.presence.online_counts``, for this
+    page's rooms only, whose errors it raises."""
+    size = conf.get("CHAT_ROOM_LIST_PAGE_SIZE")
+    page = max(1, page)
+    rooms = Room.objects.filter(last_activity__isnull=False)
     if not user.is_authenticated:
         rooms = rooms.filter(members_only=False)
-    if user.is_authenticated:
+    else:
         mark = ReadMark.objects.filter(user=user, room=OuterRef("pk")).values("seq")[:1]
         rooms = rooms.annotate(read_seq=Subquery(mark))
-    rooms = list(rooms)
+    offset = (page - 1) * size
+    # One more than the page tells whether another follows.
+    rooms = list(rooms.order_by("-last_activity", "label")[offset : offset + size + 1])
+    more = len(rooms) > size
+    rooms = rooms[:size]
     online = presence.online_counts([room.label for room in rooms])
     summaries = [
         RoomSummary(
@@ -63,8 +83,7 @@ def room_list(user):
         )
         for room in rooms
     ]
-    summaries.sort(key=_busiest_first)
-    return summaries
+    return RoomListPage(rooms=summaries, number=page, next=more, previous=page > 1)
 
 
 def _unread(last_seq, read_seq):
@@ -73,12 +92,6 @@ def _unread(last_seq, read_seq):
     if read_seq is None:
         return None
     return max(0, (last_seq or 0) - read_seq)
-
-
-def _busiest_first(summary):
-    # A room without messages sorts after every room that has any.
-    activity = summary.last_activity.timestamp() if summary.last_activity else float("-inf")
-    return (-summary.online, -activity, summary.room.label)
 
 
 def read_seq(user, room):
@@ -93,16 +106,47 @@ def read_seq(user, room):
 def messages_after(room, after_id, limit):
     """Up to ``limit`` (int) messages of ``room`` with an id above
     ``after_id`` (int), oldest first, as a list of ``Message`` (with their
-    ``upload``, for ``as_dict``)."""
-    messages = room.messages.select_related("upload").filter(id__gt=after_id)
+    ``upload``, for ``as_dict``).
+
+    One query, on the ``(room, seq)`` index whatever ``after_id`` is: a
+    room's ids rise with its ``seq`` (both are given under the room's
+    lock, chat/services.py), so "id above ``after_id``" is "seq above the
+    seq of the room's last message up to ``after_id``" (``_seq_at_or_below``),
+    and no plan scans the whole table's primary key for a quiet room."""
+    messages = room.messages.select_related("upload")
+    if after_id > 0:
+        messages = messages.filter(seq__gt=_seq_at_or_below(room, after_id))
     return list(messages.order_by("seq")[:limit])
 
 
 def messages_before(room, before_id, limit):
     """The last ``limit`` (int) messages of ``room`` with an id below
     ``before_id`` (int, or None for no bound), oldest first, as a list of
-    ``Message`` (with their ``upload``, for ``as_dict``)."""
+    ``Message`` (with their ``upload``, for ``as_dict``). One query, on the
+    ``(room, seq)`` index, as ``messages_after``."""
     messages = room.messages.select_related("upload")
     if before_id is not None:
-        messages = messages.filter(id__lt=before_id)
+        messages = messages.filter(seq__lt=_seq_at_or_above(room, before_id))
     return list(reversed(messages.order_by("-seq")[:limit]))
+
+
+def _seq_at_or_below(room, message_id):
+    """An expression for the ``seq`` of ``room``'s newest message whose id
+    is at most ``message_id`` (int), 0 when there is none.
+
+    The id a client sends is, in practice, one of the room's own: found by
+    its primary key at once. Any other id (another room's, a made-up one)
+    takes the second branch, which PostgreSQL evaluates only then, walking
+    the ``(room, seq)`` index down from the newest message."""
+    own = room.messages.filter(pk=message_id).values("seq")[:1]
+    newest_below = room.messages.filter(pk__lte=message_id).order_by("-seq").values("seq")[:1]
+    return Coalesce(Subquery(own), Subquery(newest_below), Value(0))
+
+
+def _seq_at_or_above(room, message_id):
+    """An expression for the ``seq`` of ``room``'s oldest message whose id
+    is at least ``message_id`` (int), or one past any ``seq`` (2**31) when
+    there is none; found as ``_seq_at_or_below`` finds its own."""
+    own = room.messages.filter(pk=message_id).values("seq")[:1]
+    oldest_above = room.messages.filter(pk__gte=message_id).order_by("seq").values("seq")[:1]
+    return Coalesce(Subquery(own), Subquery(oldest_above), Value(2**31))

@@ -18,26 +18,60 @@ from django.db.models import Max
 from django.utils import timezone
 
 from chat import conf, selectors, webhooks
-from chat.exceptions import ClientError
+from chat.exceptions import ClientError, HttpClientError
 from chat.identity import access_denied
 from chat.models import ApiToken, Message, ReadMark, Room, Upload
 from chat.protocol import check_handle, check_message
+from chat.ratelimit import take_cached_token
 
 logger = logging.getLogger(__name__)
 
 
-def open_room(label):
+def open_room(label, client=None):
     """The ``Room`` labelled ``label`` (str), created on first use with the
     label as its name.
 
+    ``client`` is the address (str) of whoever asks, when a client asks (a
+    page or a socket): creating a room then spends one of that address's
+    ``CHAT_ROOMS_PER_HOUR`` (rooms/hour, a token bucket as
+    ``ratelimit.take_cached_token`` keeps it; opening a room that exists
+    costs nothing). None (a command, the operator) is not limited.
+
     Raises ``ClientError("INVALID_LABEL")`` for a label that may not name a
-    room (``conf.is_valid_label``), and ``django.db.Error`` when the
+    room (``conf.is_valid_label``); ``HttpClientError("RATE_LIMITED")``
+    (status 429, with ``Retry-After`` in seconds) when ``client`` has
+    created its share of rooms this hour; and ``django.db.Error`` when the
     database cannot be reached.
     """
     if not conf.is_valid_label(label):
         raise ClientError("INVALID_LABEL", "That is not a valid room label.")
+    room = Room.objects.filter(label=label).first()
+    if room is not None:
+        return room
+    if client is not None:
+        _take_room_creation(client)
     room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
     return room
+
+
+def _take_room_creation(client):
+    """Spend one of ``client``'s (str, an address) room creations; raises
+    the 429 ``HttpClientError`` when none is left."""
+    per_hour = conf.get("CHAT_ROOMS_PER_HOUR")
+    retry_after = take_cached_token(
+        ROOM_CREATION_RATE_KEY % client, burst=per_hour, per_minute=per_hour / 60
+    )
+    if retry_after is not None:
+        raise HttpClientError(
+            "RATE_LIMITED",
+            "Too many new rooms from your address; open an existing one, or try again later.",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+# The cache key of an address's room-creation bucket (chat/ratelimit.py).
+ROOM_CREATION_RATE_KEY = "chat.rooms.created.%s"
 
 
 def say(label, handle, text, bot=False):
@@ -117,6 +151,9 @@ def post_message(room, handle, text, bot=False, upload=None):
             message = room.messages.create(
                 handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
             )
+            Room.objects.filter(pk=room.pk).update(
+                last_seq=message.seq, last_activity=message.timestamp
+            )
             _mark_done(upload)
         _broadcast(room, message)
     webhooks.enqueue(room, message)
@@ -185,7 +222,8 @@ def revoke_api_token(name):
 
 def _store_numbered_postgresql(room, handle, text, bot, upload):
     """Take ``room``'s broadcast lock, then store the message numbered one
-    past the room's last, in one round trip; the lock stays held. Returns
+    past the room's last and note it as the room's ``last_seq`` and
+    ``last_activity``, in one round trip; the lock stays held. Returns
     the ``Message``.
 
     The two statements go as one query string, which PostgreSQL runs in
@@ -243,13 +281,20 @@ BROADCAST_LOCK_NAMESPACE = 0x63686174
 # Taking the lock and inserting the next message, in one query string.
 # Session-level, so the lock outlives the insert's commit and spans the
 # broadcast; it is released when the holder's connection ends, if not before.
+# The room's last_seq and last_activity (the room list's order) are written
+# by the same statement, a data-modifying WITH, so they cost no round trip.
 _MESSAGE_TABLE = Message._meta.db_table
+_ROOM_TABLE = Room._meta.db_table
 _LOCK_AND_INSERT_SQL = (
     "SELECT pg_advisory_lock(%s, %s); "
+    "WITH stored AS ("
     f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, bot, upload_id, seq) "
     "SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
     f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
-    "RETURNING id, seq"
+    "RETURNING id, seq, timestamp, room_id), "
+    f"noted AS (UPDATE {_ROOM_TABLE} SET last_seq = stored.seq, last_activity = stored.timestamp "
+    f"FROM stored WHERE {_ROOM_TABLE}.id = stored.room_id) "
+    "SELECT id, seq FROM stored"
 )
 
 # The lock of rooms on databases other than PostgreSQL, which serve only one

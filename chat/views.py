@@ -30,10 +30,42 @@ RANDOM_LABEL_LENGTH = 10
 RANDOM_LABEL_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
+class TooManyRooms(Exception):
+    """A new room refused by ``services.open_room``'s rate limit; ``error``
+    is its ``HttpClientError`` (status 429, with ``Retry-After``)."""
+
+    def __init__(self, error):
+        super().__init__(error.code)
+        self.error = error
+
+
+def too_many_rooms(view):
+    """Decorate a view that opens a room so that ``TooManyRooms`` becomes
+    the 429 page (``chat/too_many_rooms.html``) with ``Retry-After``."""
+
+    @functools.wraps(view)
+    def inner(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except TooManyRooms as refused:
+            response = render(
+                request,
+                "chat/too_many_rooms.html",
+                {"detail": refused.error.detail},
+                status=refused.error.status,
+            )
+            for name, value in refused.error.headers.items():
+                response[name] = value
+            return response
+
+    return inner
+
+
 def index(request):
-    """``/``: list the rooms (``selectors.room_list``: who is online, the
-    last activity, and a signed-in user's unread count) and offer a form to
-    open one by label.
+    """``/``: list the rooms, ``CHAT_ROOM_LIST_PAGE_SIZE`` a page
+    (``?page=n``; ``selectors.room_list``: who is online, the last
+    activity, and a signed-in user's unread count) and offer a form to open
+    one by label.
 
     POST with a valid ``label`` redirects to that room (302); an invalid one
     re-renders the page with the form's errors (400)."""
@@ -45,8 +77,18 @@ def index(request):
     else:
         form = NewRoomForm()
         status = 200
-    context = {"rooms": selectors.room_list(request.user), "form": form}
+    page = selectors.room_list(request.user, _page_number(request))
+    context = {"rooms": page.rooms, "page": page, "form": form}
     return render(request, "chat/index.html", context, status=status)
+
+
+def _page_number(request):
+    """The room list's page asked for by ``?page=`` (int, 1 when absent or
+    not a positive number of at most 6 digits)."""
+    value = request.GET.get("page", "")
+    if value.isascii() and value.isdigit() and len(value) <= 6:
+        return max(1, int(value))
+    return 1
 
 
 def new_room(request):
@@ -58,17 +100,21 @@ def new_room(request):
 
 
 @ensure_csrf_cookie
+@too_many_rooms
 def room(request, label):
     """``/<label>/``: the room page with its last ``CHAT_HISTORY_LENGTH``
-    messages, oldest first. Creates the room on first visit. A members-only
-    room shows a guest no messages, with status 403.
+    messages, oldest first. Creates the room on first visit, up to
+    ``CHAT_ROOMS_PER_HOUR`` new rooms per client address (then 429, with
+    ``Retry-After`` in seconds). A members-only room shows a guest no
+    messages, with status 403.
 
     Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH``; the URL
     pattern already admits only slugs."""
-    return _room_page(request, _open_room(label))
+    return _room_page(request, _open_room(request, label))
 
 
 @require_POST
+@too_many_rooms
 def guest_name(request, label):
     """``POST /<label>/name/``: a guest picks the name (field ``name``) they
     speak as, kept in their session for every room; redirects (302) to the
@@ -78,7 +124,7 @@ def guest_name(request, label):
     room page with the error on the form, status 400, and stores nothing;
     so does any name from a signed-in user, whose handle is their username.
     Raises ``Http404`` as ``room`` does."""
-    room = _open_room(label)
+    room = _open_room(request, label)
     if identify(request.user, request.session).kind == USER:
         return _room_page(request, room, status=400)
     form = GuestNameForm(request.POST)
@@ -88,11 +134,15 @@ def guest_name(request, label):
     return redirect("chat:room", label=room.label)
 
 
-def _open_room(label):
-    """The ``Room`` labelled ``label``, created on first use; raises
-    ``Http404`` for a label that may not name a room."""
+def _open_room(request, label):
+    """The ``Room`` labelled ``label``, created on first use by the
+    request's client address; raises ``Http404`` for a label that may not
+    name a room, and ``TooManyRooms`` when the address may create no more
+    rooms this hour."""
     try:
-        return services.open_room(label)
+        return services.open_room(label, client=request.META.get("REMOTE_ADDR", ""))
+    except HttpClientError as error:
+        raise TooManyRooms(error) from None
     except ClientError:
         raise Http404("No such room.") from None
 

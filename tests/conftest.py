@@ -9,6 +9,21 @@ from bench.split import production_env
 from tests import services
 
 
+@pytest.fixture(autouse=True)
+def full_rate_limit_buckets():
+    """Each test starts with full token buckets (new rooms and uploads per
+    address), which live in the in-process cache that outlives a test: the
+    Django test client's requests all come from one address."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from chat import ratelimit
+
+    cache = caches[ratelimit.CACHE_ALIAS]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """The URL (str) of a real Redis server, started for the session if need be."""

@@ -15,10 +15,11 @@ def make_room(label="lobby", name=None):
 
 def make_messages(room, count, start=None):
     """``count`` saved messages in an empty ``room``, numbered 1 to ``count``
-    and one second apart from ``start`` (default: an hour ago), oldest first.
-    Returns them as a list."""
+    and one second apart from ``start`` (default: an hour ago), oldest first,
+    noted on the room as its ``last_seq`` and ``last_activity``. Returns
+    them as a list."""
     start = start or timezone.now() - datetime.timedelta(hours=1)
-    return [
+    messages = [
         Message.objects.create(
             room=room,
             handle="user%d" % n,
@@ -28,6 +29,13 @@ def make_messages(room, count, start=None):
         )
         for n in range(count)
     ]
+    if messages:
+        # What services.post_message notes on the room with each message.
+        Room.objects.filter(pk=room.pk).update(
+            last_seq=messages[-1].seq, last_activity=messages[-1].timestamp
+        )
+        room.refresh_from_db(fields=["last_seq", "last_activity"])
+    return messages
 
 
 def make_upload(

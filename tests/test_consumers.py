@@ -78,6 +78,25 @@ class ConnectTests(ConsumerTestCase):
                 client.consume("websocket.connect", check_accept=False)
         self.assertFalse(Room.objects.exists())
 
+    @override_settings(CHAT_ROOMS_PER_HOUR=2)
+    def test_a_handshake_that_would_create_one_room_too_many_is_refused(self):
+        def connect(label, address):
+            client = WSClient(ordered=True)
+            content = {"headers": ORIGIN, "client": [address, 50000]}
+            client.send("websocket.connect", content, path="/chat/%s/" % label)
+            client.consume("websocket.connect", check_accept=False)
+            return client
+
+        connect("first", "203.0.113.7")
+        connect("second", "203.0.113.7")
+        with self.assertRaises(DenyConnection):
+            connect("third", "203.0.113.7")
+        connect("first", "203.0.113.7")
+        connect("third", "198.51.100.1")
+        self.assertEqual(
+            sorted(Room.objects.values_list("label", flat=True)), ["first", "second", "third"]
+        )
+
     def test_a_socket_on_another_path_is_refused(self):
         client = WSClient(ordered=True)
         client.send("websocket.connect", {"headers": ORIGIN}, path="/elsewhere/")

@@ -3,6 +3,9 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import selectors
@@ -49,42 +52,63 @@ def online(counts):
     )
 
 
-def test_the_room_list_puts_the_busiest_rooms_first_then_the_latest_active_then_by_label():
+def test_the_room_list_puts_the_latest_active_rooms_first_then_by_label_with_who_is_online():
     now = timezone.now()
-    for label, minutes_ago in [("quiet", 1), ("old", 60), ("busy", 5), ("also-busy", 90)]:
+    for label, minutes_ago in [("quiet", 1), ("old", 60), ("busy", 5), ("also-busy", 5)]:
         make_messages(make_room(label), 2, start=now - datetime.timedelta(minutes=minutes_ago))
-    make_room("empty-b")
-    make_room("empty-a")
     with online({"busy": 3, "also-busy": 3, "quiet": 1}):
-        listed = selectors.room_list(AnonymousUser())
+        listed = selectors.room_list(AnonymousUser()).rooms
     assert [(s.room.label, s.online) for s in listed] == [
-        ("busy", 3),
-        ("also-busy", 3),
         ("quiet", 1),
+        ("also-busy", 3),
+        ("busy", 3),
         ("old", 0),
-        ("empty-a", 0),
-        ("empty-b", 0),
     ]
 
 
-def test_the_room_list_asks_presence_once_for_every_room():
-    make_room("alpha")
-    make_room("beta")
+def test_the_room_list_leaves_out_rooms_without_messages():
+    make_messages(make_room("talked"), 1)
+    for n in range(5):
+        make_room("visited-%d" % n)
+    with online({}):
+        page = selectors.room_list(AnonymousUser())
+    assert [s.room.label for s in page.rooms] == ["talked"]
+    assert (page.number, page.next, page.previous) == (1, False, False)
+
+
+@override_settings(CHAT_ROOM_LIST_PAGE_SIZE=3)
+def test_the_room_list_comes_a_page_at_a_time_and_asks_presence_for_that_page_only():
+    now = timezone.now()
+    for n in range(7):
+        make_messages(make_room("room-%d" % n), 1, start=now - datetime.timedelta(minutes=n))
     with online({}) as counts:
-        selectors.room_list(AnonymousUser())
-    counts.assert_called_once()
-    assert sorted(counts.call_args[0][0]) == ["alpha", "beta"]
+        pages = [selectors.room_list(AnonymousUser(), number) for number in (1, 2, 3, 4)]
+    assert [[s.room.label for s in page.rooms] for page in pages] == [
+        ["room-0", "room-1", "room-2"],
+        ["room-3", "room-4", "room-5"],
+        ["room-6"],
+        [],
+    ]
+    assert [(page.next, page.previous) for page in pages] == [
+        (True, False),
+        (True, True),
+        (False, True),
+        (False, True),
+    ]
+    assert [sorted(call.args[0]) for call in counts.call_args_list][:3] == [
+        ["room-0", "room-1", "room-2"],
+        ["room-3", "room-4", "room-5"],
+        ["room-6"],
+    ]
 
 
 def test_the_room_lists_last_activity_is_the_newest_messages_timestamp():
     room = make_room("lobby")
     messages = make_messages(room, 3)
     make_messages(make_room("elsewhere"), 5, start=timezone.now())
-    make_room("empty")
     with online({}):
-        listed = {s.room.label: s for s in selectors.room_list(AnonymousUser())}
+        listed = {s.room.label: s for s in selectors.room_list(AnonymousUser()).rooms}
     assert listed["lobby"].last_activity == messages[-1].timestamp
-    assert listed["empty"].last_activity is None
 
 
 def test_the_room_list_counts_what_a_user_has_not_read_in_the_rooms_they_opened():
@@ -99,8 +123,8 @@ def test_the_room_list_counts_what_a_user_has_not_read_in_the_rooms_they_opened(
     ReadMark.objects.create(user=ann, room=empty, seq=0)
     ReadMark.objects.create(user=bob, room=attic, seq=1)
     with online({}):
-        unread = {s.room.label: s.unread for s in selectors.room_list(ann)}
-    assert unread == {"lobby": 3, "garden": 0, "attic": None, "empty": 0}
+        unread = {s.room.label: s.unread for s in selectors.room_list(ann).rooms}
+    assert unread == {"lobby": 3, "garden": 0, "attic": None}
 
 
 def test_the_room_list_never_counts_below_zero_unread():
@@ -109,13 +133,13 @@ def test_the_room_list_never_counts_below_zero_unread():
     make_messages(room, 2)
     ReadMark.objects.create(user=ann, room=room, seq=50)
     with online({}):
-        assert selectors.room_list(ann)[0].unread == 0
+        assert selectors.room_list(ann).rooms[0].unread == 0
 
 
 def test_the_room_list_has_no_unread_figures_for_someone_not_signed_in():
     make_messages(make_room(), 3)
     with online({}):
-        assert [s.unread for s in selectors.room_list(AnonymousUser())] == [None]
+        assert [s.unread for s in selectors.room_list(AnonymousUser()).rooms] == [None]
 
 
 def test_the_room_list_takes_one_query_however_many_rooms(django_assert_num_queries):
@@ -125,7 +149,7 @@ def test_the_room_list_takes_one_query_however_many_rooms(django_assert_num_quer
         make_messages(room, 3)
         ReadMark.objects.create(user=ann, room=room, seq=n % 4)
     with online({}), django_assert_num_queries(1):
-        listed = selectors.room_list(ann)
+        listed = selectors.room_list(ann).rooms
     assert len(listed) == 12
 
 
@@ -140,13 +164,41 @@ def test_read_seq_is_the_users_read_mark_in_that_room_or_none():
 
 
 def test_the_room_list_shows_members_only_rooms_to_signed_in_users_only():
-    make_room("open")
+    make_messages(make_room("open"), 1)
     staff = make_room("staff")
+    make_messages(staff, 1)
     staff.members_only = True
     staff.save()
     user = User.objects.create_user("alice", password="x")
     with online({}):
-        guest_sees = [s.room.label for s in selectors.room_list(AnonymousUser())]
-        user_sees = [s.room.label for s in selectors.room_list(user)]
+        guest_sees = [s.room.label for s in selectors.room_list(AnonymousUser()).rooms]
+        user_sees = [s.room.label for s in selectors.room_list(user).rooms]
     assert guest_sees == ["open"]
-    assert user_sees == ["open", "staff"]
+    assert sorted(user_sees) == ["open", "staff"]
+
+
+def test_messages_after_an_id_of_another_room_or_none_at_all_still_means_ids_above_it():
+    room, other = make_room(), make_room("elsewhere")
+    first = make_messages(room, 3)
+    between = make_messages(other, 2)
+    later = [
+        room.messages.create(handle="ann", message="later %d" % n, seq=4 + n) for n in range(2)
+    ]
+    assert selectors.messages_after(room, between[0].pk, 10) == later
+    assert selectors.messages_after(room, first[-1].pk + 10_000, 10) == []
+    assert selectors.messages_before(room, between[0].pk, 10) == first
+    assert selectors.messages_before(room, 1, 10) == []
+    assert selectors.messages_before(room, later[-1].pk + 10_000, 10) == first + later
+
+
+def test_the_catch_up_queries_bound_the_rooms_seq_not_the_tables_ids():
+    room = make_room()
+    make_messages(room, 3)
+    with CaptureQueriesContext(connection) as queries:
+        selectors.messages_after(room, 2, 10)
+        selectors.messages_before(room, 2, 10)
+    for query in queries.captured_queries:
+        outer_where = query["sql"].rsplit(" WHERE ", 1)[-1]
+        assert '"seq" >' in query["sql"] or '"seq" <' in query["sql"]
+        assert '"chat_message"."id" >' not in outer_where
+        assert '"chat_message"."id" <' not in outer_where

@@ -3,9 +3,10 @@ import json
 import pytest
 from channels import Channel
 from channels.test import ChannelTestCase
+from django.test import override_settings
 
 from chat import services
-from chat.exceptions import ClientError
+from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Message, Room, hash_api_token
 from tests.factories import make_room
 
@@ -189,3 +190,35 @@ def test_a_wrong_secret_finds_no_token():
     _, secret = services.create_api_token("bot")
     assert ApiToken.find_active(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
     assert ApiToken.find_active("") is None
+
+
+@override_settings(CHAT_ROOMS_PER_HOUR=3)
+def test_open_room_lets_one_address_create_its_hourly_share_of_rooms_then_refuses_with_429():
+    for n in range(3):
+        services.open_room("room-%d" % n, client="203.0.113.7")
+    with pytest.raises(HttpClientError) as raised:
+        services.open_room("one-too-many", client="203.0.113.7")
+    assert (raised.value.code, raised.value.status) == ("RATE_LIMITED", 429)
+    # A third of a room a minute comes back: the next one in 20 minutes.
+    assert 1100 <= int(raised.value.headers["Retry-After"]) <= 1200
+    assert not Room.objects.filter(label="one-too-many").exists()
+
+
+@override_settings(CHAT_ROOMS_PER_HOUR=1)
+def test_open_room_charges_nothing_for_a_room_that_exists_nor_for_the_operator():
+    make_room("lobby")
+    for _ in range(5):
+        services.open_room("lobby", client="203.0.113.7")
+    services.open_room("fresh", client="203.0.113.7")
+    services.open_room("by-the-operator")
+    services.open_room("another-address", client="198.51.100.1")
+    assert Room.objects.count() == 4
+
+
+def test_post_message_notes_the_rooms_last_seq_and_activity():
+    room = make_room()
+    assert (room.last_seq, room.last_activity) == (None, None)
+    services.post_message(room, "ann", "one")
+    second = services.post_message(room, "ann", "two")
+    room.refresh_from_db()
+    assert (room.last_seq, room.last_activity) == (2, second.timestamp)

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_index_lists_the_rooms(client):
-    make_room("alpha", name="Alpha room")
-    make_room("beta")
+    make_messages(make_room("alpha", name="Alpha room"), 1)
+    make_messages(make_room("beta"), 1)
     page = client.get("/").content.decode()
     assert 'href="/alpha/"' in page and "Alpha room" in page
     assert 'href="/beta/"' in page
@@ -361,22 +361,54 @@ def room_items(page):
     return dict(items)
 
 
-def test_the_index_lists_the_busiest_rooms_first_with_who_is_online(client):
+def test_the_index_lists_the_latest_active_rooms_first_with_who_is_online(client):
     now = timezone.now()
     make_messages(make_room("recent"), 1, start=now - datetime.timedelta(minutes=1))
     make_messages(make_room("busy"), 1, start=now - datetime.timedelta(hours=2))
     make_room("empty")
     with online({"busy": 3}):
         items = room_items(client.get("/").content.decode())
-    assert list(items) == ["busy", "recent", "empty"]
+    assert list(items) == ["recent", "busy"]
     assert '<span class="online">3 online</span>' in items["busy"]
     assert '<span class="online">0 online</span>' in items["recent"]
+
+
+@override_settings(CHAT_ROOM_LIST_PAGE_SIZE=2)
+def test_the_index_pages_through_the_rooms_with_links_both_ways(client):
+    now = timezone.now()
+    for n in range(5):
+        make_messages(make_room("room-%d" % n), 1, start=now - datetime.timedelta(minutes=n))
+    with online({}):
+        first, second, last = (client.get("/", {"page": p}).content.decode() for p in (1, 2, 3))
+        beyond = client.get("/", {"page": 9}).content.decode()
+        nonsense = client.get("/", {"page": "-1x"}).content.decode()
+    assert list(room_items(first)) == ["room-0", "room-1"]
+    assert list(room_items(second)) == ["room-2", "room-3"]
+    assert list(room_items(last)) == ["room-4"]
+    assert 'rel="next" href="?page=2"' in first and 'rel="prev"' not in first
+    assert 'rel="prev" href="?page=1"' in second and 'rel="next" href="?page=3"' in second
+    assert 'rel="next"' not in last
+    assert "No rooms on this page" in beyond
+    assert list(room_items(nonsense)) == ["room-0", "room-1"]
+
+
+@override_settings(CHAT_ROOMS_PER_HOUR=2)
+def test_a_visitor_who_creates_too_many_rooms_gets_a_429_page_and_no_room(client):
+    assert client.get("/first/").status_code == 200
+    assert client.get("/second/").status_code == 200
+    refused = client.get("/third/")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "Too many new rooms" in refused.content.decode()
+    assert not Room.objects.filter(label="third").exists()
+    # Rooms that exist still open, for the same visitor.
+    assert client.get("/first/").status_code == 200
+    assert client.post("/third/name/", {"name": "Gus"}).status_code == 429
 
 
 def test_the_index_shows_each_rooms_last_activity_as_a_time(client):
     start = datetime.datetime(2026, 11, 30, 9, 15, 0, tzinfo=datetime.UTC)
     make_messages(make_room("lobby"), 2, start=start)
-    make_room("empty")
     with online({}):
         page = client.get("/").content.decode()
     assert '<time class="activity" datetime="2026-11-30T09:15:01Z">' in page
@@ -406,7 +438,7 @@ def test_the_index_shows_no_unread_figures_to_a_guest(client):
 
 
 def test_the_index_still_opens_rooms_by_label_and_at_random(client):
-    make_room("lobby")
+    make_messages(make_room("lobby"), 1)
     with online({"lobby": 1}):
         page = client.get("/").content.decode()
     assert '<form method="post" action="/" class="new-room">' in page

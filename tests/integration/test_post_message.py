@@ -1,10 +1,12 @@
 """chat.services.post_message on PostgreSQL, raced by several processes at once:
 numbering, storing and broadcasting stay one message at a time per room."""
 
+import contextlib
 import os
 import subprocess
 import sys
 
+import psycopg2
 import pytest
 
 from bench.chat_client import ChatClient, stored_messages, unique_label
@@ -74,3 +76,13 @@ def test_racing_senders_get_gapless_seqs_broadcast_in_seq_order(split, split_env
         handle = "sender-%d" % s
         texts = [frame["message"] for frame in frames if frame["handle"] == handle]
         assert texts == ["%s %d" % (handle, n) for n in range(PER_SENDER)]
+
+    # The room notes its newest message, in the statement that stored it.
+    with contextlib.closing(psycopg2.connect(split_env["DATABASE_URL"])) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.last_seq, r.last_activity = MAX(m.timestamp) FROM chat_room r "
+                "JOIN chat_message m ON m.room_id = r.id WHERE r.label = %s GROUP BY r.id",
+                [label],
+            )
+            assert cursor.fetchone() == (len(frames), True)
