@@ -279,6 +279,9 @@ AXES_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_LOCKOUT_CALLABLE = "chat.signin.lockout_response"
 # Its failures and lockouts are logged as warnings; its banner at start is not.
 AXES_VERBOSE = False
+# Failed attempts expire with the cool-off; a row for every successful
+# sign-in would be kept for good, and nothing reads it.
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
