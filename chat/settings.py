@@ -112,9 +112,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # django-axes' backend comes first: it refuses a locked-out client before
-# any password is checked.
+# any password is checked (chat/signin.py).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesBackend",
+    "chat.signin.SignInBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"

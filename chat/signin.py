@@ -18,6 +18,7 @@ The address is ``REMOTE_ADDR``, which Daphne sets from the router's
 import math
 
 from axes.attempts import get_cool_off_threshold
+from axes.backends import AxesBackend
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
@@ -25,6 +26,25 @@ from django.db.models import Sum
 from django.shortcuts import render
 
 from chat import conf
+
+
+class SignInBackend(AxesBackend):
+    """axes' authentication backend (first in ``AUTHENTICATION_BACKENDS``),
+    which refuses a locked-out client before any password is checked.
+
+    Every sign-in a client can reach (``/accounts/login/``, the admin's)
+    passes its request to ``authenticate``. A call without one is no
+    client's: the shell, or the test client's ``login()``; axes would raise
+    ``ValueError`` on it, and here it goes on to the next backend
+    unthrottled, as there is no address to count it against."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        """None when the client may go on to the next backend; raises
+        ``AxesBackendPermissionDenied`` (a ``PermissionDenied``) when it is
+        locked out."""
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class AddressAndUserHandler(AxesDatabaseHandler):

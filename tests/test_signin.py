@@ -126,6 +126,13 @@ def test_the_lock_ends_when_the_cool_off_has_passed(ann, settings):
     assert sign_in(GUESSER, password=PASSWORD).status_code == 302
 
 
+def test_the_test_clients_login_without_a_request_still_works(ann):
+    # axes' own backend raises ValueError when authenticate() has no request.
+    client = Client()
+    assert client.login(username="ann", password=PASSWORD)
+    assert not client.login(username="ann", password="wrong")
+
+
 # Sign-up
 
 
