@@ -40,5 +40,5 @@ split: $(VENV)/installed
 
 # Re-pin requirements*.txt from requirements*.in.
 requirements: $(VENV)/installed
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-find-links --no-emit-index-url requirements.in
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-find-links --no-emit-index-url requirements-dev.in
+	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url requirements.in
+	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url requirements-dev.in

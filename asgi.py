@@ -17,3 +17,9 @@ daphne_websocket.install()
 from chat.transport import daphne_health  # noqa: E402
 
 daphne_health.install()
+
+# Behind a router, the client's address is the X-Forwarded-For entry the
+# router appended, not the leftmost (chat/transport/daphne_proxy.py).
+from chat.transport import daphne_proxy  # noqa: E402
+
+daphne_proxy.install()

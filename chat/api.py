@@ -11,7 +11,8 @@ Each token has a token bucket of its own, with the sockets' limits
 (``CHAT_RATE_LIMIT_BURST`` requests at once, then
 ``CHAT_RATE_LIMIT_PER_MINUTE`` a minute; ``conf.spend_token``), kept in the
 ``channel_sessions`` cache (Redis in production) under the token's id, so
-every worker process shares it.
+every worker process shares it. Unknown or revoked tokens are limited per
+client address (``authenticate_within_limit``).
 """
 
 import functools
@@ -28,16 +29,23 @@ from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.identity import access_denied
 from chat.models import ApiToken
 from chat.protocol import parse_chat_frame
-from chat.ratelimit import take_cached_token
+from chat.ratelimit import client_address, peek_cached_token, take_cached_token
 
 logger = logging.getLogger(__name__)
 
 # The cache key of one token's rate-limit bucket, by the token's id.
 RATE_KEY = "api-rate:%d"
 
+# The cache key of a client address's bucket of unknown or revoked tokens.
+INVALID_TOKEN_RATE_KEY = "api-invalid-token:%s"
+
 # Where a bearer token is looked for: RFC 6750's header form only, never a
 # query parameter, which would end up in logs.
 BEARER_PREFIX = "bearer "
+
+# The challenge of a 401 for a token that was given but is unknown or
+# revoked (RFC 6750, section 3.1), as opposed to no token at all.
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
 
 
 def json_api(view):
@@ -47,14 +55,15 @@ def json_api(view):
 
     The view is called as ``view(request, api_token, **kwargs)`` with the
     request's ``ApiToken``, once the request is authenticated (else 401
-    ``UNAUTHORIZED``) and within its token's rate (else 429
-    ``RATE_LIMITED``)."""
+    ``UNAUTHORIZED``, or 429 ``RATE_LIMITED`` from an address over its
+    invalid tokens: ``authenticate_within_limit``) and within its token's
+    rate (else 429 ``RATE_LIMITED``)."""
 
     @csrf_exempt
     @functools.wraps(view)
     def inner(request, **kwargs):
         try:
-            api_token = authenticate(request)
+            api_token = authenticate_within_limit(request)
             retry_after = take_token(api_token)
             if retry_after is not None:
                 raise HttpClientError(
@@ -92,11 +101,43 @@ def authenticate(request):
             "UNAUTHORIZED",
             "The API token is not valid, or has been revoked.",
             status=401,
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE},
         )
     api_token.last_used_at = timezone.now()
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=api_token.last_used_at)
     return api_token
+
+
+def authenticate_within_limit(request, now=None):
+    """``authenticate(request)``, with the unknown or revoked tokens of the
+    request's client address (``ratelimit.client_address``) limited:
+    ``CHAT_API_INVALID_TOKEN_BURST`` at once, then
+    ``CHAT_API_INVALID_TOKENS_PER_MINUTE``. An address over that limit gets
+    ``HttpClientError("RATE_LIMITED")`` (429, ``Retry-After`` in seconds)
+    for every request, with a valid token or not, until its bucket refills,
+    so that a guess that hits is not told apart from one that missed.
+    ``now`` is the Unix time in seconds (float), for tests.
+
+    Returns the ``ApiToken``; raises as ``authenticate`` does otherwise."""
+    key = INVALID_TOKEN_RATE_KEY % client_address(request)
+    burst = conf.get("CHAT_API_INVALID_TOKEN_BURST")
+    per_minute = conf.get("CHAT_API_INVALID_TOKENS_PER_MINUTE")
+    retry_after = peek_cached_token(key, burst, per_minute, now=now)
+    if retry_after is None:
+        try:
+            return authenticate(request)
+        except HttpClientError as error:
+            if error.headers.get("WWW-Authenticate") != INVALID_TOKEN_CHALLENGE:
+                raise
+            retry_after = take_cached_token(key, burst, per_minute, now=now)
+            if retry_after is None:
+                raise
+    raise HttpClientError(
+        "RATE_LIMITED",
+        "Too many invalid API tokens from here; wait and try again.",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def take_token(api_token, now=None):

@@ -58,6 +58,33 @@ DEFAULTS = {
     "CHAT_ROOMS_PER_HOUR": 20,
     # How many rooms the room list shows a page.
     "CHAT_ROOM_LIST_PAGE_SIZE": 50,
+    # Sign-in (/accounts/login/ and the admin's) through django-axes
+    # (chat/signin.py; docs/security.md): after this many wrong passwords
+    # for one username from one client address...
+    "CHAT_SIGNIN_FAILURES_PER_USER": 5,
+    # ...or this many from one address whatever the usernames (higher, so
+    # that people behind one address do not lock each other out at once)...
+    "CHAT_SIGNIN_FAILURES_PER_ADDRESS": 20,
+    # ...that username from that address (or that address) is refused, with
+    # 429, until this many minutes after its last failure. A correct
+    # password clears its username's failures from that address. A username
+    # alone is never locked: a guesser could otherwise lock its owner out.
+    "CHAT_SIGNIN_COOLOFF_MINUTES": 15,
+    # Sign-up (/accounts/signup/), a token bucket per client address: this
+    # many attempts at once...
+    "CHAT_SIGNUP_BURST": 10,
+    # ...and this many an hour after that (attempts/hour); 0 turns it off.
+    "CHAT_SIGNUP_PER_HOUR": 10,
+    # The bot API's unknown or revoked tokens, a token bucket per client
+    # address: this many at once...
+    "CHAT_API_INVALID_TOKEN_BURST": 10,
+    # ...and this many a minute after that; beyond it every request from
+    # that address gets 429 until the bucket refills. 0 turns it off.
+    "CHAT_API_INVALID_TOKENS_PER_MINUTE": 10,
+    # Which entry of X-Forwarded-For is the client's when Daphne runs with
+    # --proxy-headers (chat/transport/daphne_proxy.py): counted from the
+    # right, 1 being the one the router in front of Daphne appended.
+    "CHAT_PROXY_TRUSTED_HOPS": 1,
     # How many times an image job is started before it counts as failed:
     # a worker that dies mid-job costs one attempt.
     "CHAT_JOB_ATTEMPTS": 3,

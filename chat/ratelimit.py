@@ -41,6 +41,31 @@ def take_token(session, now=None):
     return allowed
 
 
+def client_address(request):
+    """The address (str) every per-client limit of an HTTP request keys on:
+    ``REMOTE_ADDR``, which Daphne sets from the connection, or behind a
+    router from the router's ``X-Forwarded-For`` entry (``--proxy-headers``;
+    docs/operations.md). Never read from a header here, which the client
+    could write. ``""`` when there is none."""
+    return request.META.get("REMOTE_ADDR") or ""
+
+
+def peek_cached_token(key, burst, per_minute, now=None):
+    """Whether the bucket under ``key`` (as ``take_cached_token`` keeps it)
+    has a request left, spending nothing: None when it has, else the
+    ``Retry-After`` in whole seconds (int, at least 1)."""
+    if per_minute <= 0:
+        return None
+    bucket = caches[CACHE_ALIAS].get(key)
+    if bucket is None:
+        return None
+    now = time.time() if now is None else now
+    allowed, kept = conf.spend_token(tuple(bucket), now, burst=burst, per_minute=per_minute)
+    if allowed:
+        return None
+    return max(1, math.ceil((1 - kept[0]) * 60 / per_minute))
+
+
 def take_cached_token(key, burst, per_minute, now=None):
     """Spend one request from the token bucket kept under the cache key
     ``key`` (str) in the ``channel_sessions`` cache (Redis in production, so

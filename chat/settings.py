@@ -27,6 +27,8 @@ benchmark's stock-layer runs use ``bench/stock_settings.py``, which
 imports these and swaps the channel layer.
 """
 
+import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,6 +36,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from chat import conf
 from chat.env import env_bool, env_int, env_list, env_str, redis_sentinel, redis_urls
+
+# django-axes 5.27, the last release for Django 2.2, imports pkg_resources,
+# whose import warns in every process; setuptools is pinned below 81, which
+# still ships it (requirements.in).
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +71,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Sign-in throttling (AXES_* below).
+    "axes",
     # The load generator, manage.py chatbench; its command needs the
     # development requirements and says so without them.
     "bench.apps.BenchConfig",
@@ -78,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chat.urls"
@@ -105,6 +116,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes' backend comes first: it refuses a locked-out client before
+# any password is checked (chat/signin.py).
+AUTHENTICATION_BACKENDS = [
+    "chat.signin.SignInBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
@@ -246,6 +263,33 @@ CHAT_JOB_ATTEMPTS = _tunable("CHAT_JOB_ATTEMPTS")
 CHAT_JOB_TIMEOUT_SECONDS = _tunable("CHAT_JOB_TIMEOUT_SECONDS")
 CHAT_ROOMS_PER_HOUR = _tunable("CHAT_ROOMS_PER_HOUR")
 CHAT_ROOM_LIST_PAGE_SIZE = _tunable("CHAT_ROOM_LIST_PAGE_SIZE")
+CHAT_SIGNIN_FAILURES_PER_USER = _tunable("CHAT_SIGNIN_FAILURES_PER_USER")
+CHAT_SIGNIN_FAILURES_PER_ADDRESS = _tunable("CHAT_SIGNIN_FAILURES_PER_ADDRESS")
+CHAT_SIGNIN_COOLOFF_MINUTES = _tunable("CHAT_SIGNIN_COOLOFF_MINUTES")
+CHAT_SIGNUP_BURST = _tunable("CHAT_SIGNUP_BURST")
+CHAT_SIGNUP_PER_HOUR = _tunable("CHAT_SIGNUP_PER_HOUR")
+CHAT_API_INVALID_TOKEN_BURST = _tunable("CHAT_API_INVALID_TOKEN_BURST")
+CHAT_API_INVALID_TOKENS_PER_MINUTE = _tunable("CHAT_API_INVALID_TOKENS_PER_MINUTE")
+CHAT_PROXY_TRUSTED_HOPS = _tunable("CHAT_PROXY_TRUSTED_HOPS")
+
+# Sign-in throttling: django-axes (chat/signin.py), on every form that
+# signs in through django.contrib.auth, the admin's included. Failures are
+# kept in the database, which every worker shares (the "default" cache is
+# per process). The client is REMOTE_ADDR alone: Daphne sets it from the
+# router's X-Forwarded-For (--proxy-headers, chat/transport/daphne_proxy.py),
+# so axes must not read that header a second time.
+AXES_HANDLER = "chat.signin.AddressAndUserHandler"
+AXES_LOCK_OUT_BY_COMBINATION_USER_AND_IP = True
+AXES_FAILURE_LIMIT = CHAT_SIGNIN_FAILURES_PER_USER
+AXES_COOLOFF_TIME = timedelta(minutes=CHAT_SIGNIN_COOLOFF_MINUTES)
+AXES_RESET_ON_SUCCESS = True
+AXES_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_CALLABLE = "chat.signin.lockout_response"
+# Its failures and lockouts are logged as warnings; its banner at start is not.
+AXES_VERBOSE = False
+# Failed attempts expire with the cool-off; a row for every successful
+# sign-in would be kept for good, and nothing reads it.
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -20,7 +20,7 @@ from chat.forms import GuestNameForm, NewRoomForm, SignupForm
 from chat.identity import ANONYMOUS, USER, access_denied, identify, set_guest_name
 from chat.models import Upload
 from chat.protocol import check_handle, check_message
-from chat.ratelimit import take_cached_token
+from chat.ratelimit import client_address, take_cached_token
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -140,7 +140,7 @@ def _open_room(request, label):
     name a room, and ``TooManyRooms`` when the address may create no more
     rooms this hour."""
     try:
-        return services.open_room(label, client=request.META.get("REMOTE_ADDR", ""))
+        return services.open_room(label, client=client_address(request))
     except HttpClientError as error:
         raise TooManyRooms(error) from None
     except ClientError:
@@ -251,8 +251,11 @@ def messages(request, label):
 
 
 # The cache key of an uploader's rate-limit bucket: a signed-in user's id,
-# else the HTTP session's key, else the client's address.
+# else the client's address.
 UPLOAD_RATE_KEY = "upload-rate:%s"
+
+# The cache key of a client address's sign-up bucket.
+SIGNUP_RATE_KEY = "signup-rate:%s"
 
 
 @require_POST
@@ -353,13 +356,12 @@ def _find_upload(label, upload_id):
 
 
 def _uploader(request):
-    """Who an upload counts against (str): the user, else the session, else
-    the address."""
+    """Who an upload counts against (str): the signed-in user, else the
+    client's address (``ratelimit.client_address``). Not a guest's session,
+    which costs nothing to make afresh for each upload."""
     if request.user.is_authenticated:
         return "user-%d" % request.user.pk
-    if request.session.session_key:
-        return "session-" + request.session.session_key
-    return "address-" + request.META.get("REMOTE_ADDR", "")
+    return "address-" + client_address(request)
 
 
 def _megabytes(size):
@@ -443,19 +445,43 @@ def signup(request):
     ``AUTH_PASSWORD_VALIDATORS``), sign in as it, and redirect (302) to the
     ``next`` parameter when it is a URL of this site, else to
     ``LOGIN_REDIRECT_URL``. A refused form re-renders with its errors
-    (400) and creates nothing."""
+    (400) and creates nothing.
+
+    Every POST spends one from its client address's bucket
+    (``CHAT_SIGNUP_BURST`` at once, then ``CHAT_SIGNUP_PER_HOUR``), refused
+    or not, which bounds both making accounts and probing for taken
+    usernames; beyond it the form re-renders with the error, status 429
+    with ``Retry-After`` (seconds), before the form is read."""
     next_url = _safe_next(request)
+    refusal = ""
+    response_headers = {}
     if request.method == "POST":
         form = SignupForm(request.POST)
-        if form.is_valid():
-            auth.login(request, form.save())
+        retry_after = take_cached_token(
+            SIGNUP_RATE_KEY % client_address(request),
+            conf.get("CHAT_SIGNUP_BURST"),
+            conf.get("CHAT_SIGNUP_PER_HOUR") / 60,
+        )
+        if retry_after is not None:
+            form = SignupForm(initial={"username": request.POST.get("username", "")})
+            refusal = "Too many sign-ups from here; try again later."
+            status = 429
+            response_headers["Retry-After"] = str(retry_after)
+        elif form.is_valid():
+            # The user was made just now, not authenticated, so the
+            # backend is named: the one that signs users in (settings).
+            auth.login(request, form.save(), backend=settings.AUTHENTICATION_BACKENDS[-1])
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
-        status = 400
+        else:
+            status = 400
     else:
         form = SignupForm()
         status = 200
-    context = {"form": form, "next": next_url}
-    return render(request, "registration/signup.html", context, status=status)
+    context = {"form": form, "next": next_url, "refusal": refusal}
+    response = render(request, "registration/signup.html", context, status=status)
+    for name, value in response_headers.items():
+        response[name] = value
+    return response
 
 
 def _safe_next(request):

@@ -63,7 +63,16 @@ def split_env(redis_url, postgres_url):
         services.scratch_database(postgres_url, "chat_test_%s" % tag) as database_url,
         tempfile.TemporaryDirectory(prefix="chat-media-") as media_root,
     ):
-        yield production_env(database_url, redis_url, prefix, MEDIA_ROOT=media_root)
+        yield production_env(
+            database_url,
+            redis_url,
+            prefix,
+            MEDIA_ROOT=media_root,
+            # Every browser test signs up from 127.0.0.1, the one address of
+            # the session's split: they are not a flood. The limit itself is
+            # tested per address (tests/test_signin.py).
+            CHAT_SIGNUP_BURST="1000",
+        )
     services.delete_redis_prefix(redis_url, prefix)
 
 

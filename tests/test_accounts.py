@@ -4,8 +4,10 @@ import urllib.parse
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import caches
 from django.test import Client
 
+from chat import ratelimit
 from chat.models import Room
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +19,13 @@ PASSWORD = "correct horse battery"
 def fast_password_hashing(settings):
     # The default hasher is slow on purpose; these tests hash dozens of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def full_signup_buckets():
+    """Every test signs up from 127.0.0.1 with the address's sign-up limit
+    untouched (tests/test_signin.py tests the limit)."""
+    caches[ratelimit.CACHE_ALIAS].clear()
 
 
 def signed_in_username(client):

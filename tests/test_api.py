@@ -4,15 +4,22 @@ import json
 
 import pytest
 from django.core.cache import caches
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 
 from chat import api, ratelimit, services
+from chat.exceptions import HttpClientError
 from chat.models import ApiToken, Message, Room
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/rooms/%s/messages"
+
+
+@pytest.fixture(autouse=True)
+def full_invalid_token_buckets():
+    """Every test's addresses start with no invalid tokens counted."""
+    caches[ratelimit.CACHE_ALIAS].clear()
 
 
 def make_token(name="bot"):
@@ -255,3 +262,59 @@ def test_a_bots_message_is_labelled_on_the_room_page_and_a_persons_is_not(client
     assert page.count(' bot"') == 1
     bot_item = page[page.index(' bot"') : page.index('class="bot-label"')]
     assert '<span class="handle">robot</span>' in bot_item
+
+
+# Guessing tokens: unknown or revoked ones are limited per client address.
+
+GUESSER = "203.0.113.9"
+
+
+def test_eleven_unknown_tokens_from_one_address_end_in_429_with_retry_after():
+    make_room()
+    guesser = Client(REMOTE_ADDR=GUESSER)
+    answers = [
+        post(guesser, "lobby", {"handle": "b", "message": "m"}, "guess-%d" % n) for n in range(11)
+    ]
+    assert [a.status_code for a in answers] == [401] * 10 + [429]
+    assert answers[10].json()["error"] == "RATE_LIMITED"
+    # 10 a minute: the next one comes in at most 6 s.
+    assert 1 <= int(answers[10]["Retry-After"]) <= 6
+
+
+def test_an_address_over_its_invalid_tokens_is_refused_even_with_a_valid_one():
+    # Otherwise a guess that hits would stand out as the one not refused.
+    make_room()
+    secret = make_token()
+    guesser = Client(REMOTE_ADDR=GUESSER)
+    for n in range(10):
+        post(guesser, "lobby", {"handle": "b", "message": "m"}, "guess-%d" % n)
+    assert post(guesser, "lobby", {"handle": "b", "message": "m"}, secret).status_code == 429
+    assert Message.objects.count() == 0
+    elsewhere = Client(REMOTE_ADDR="198.51.100.30")
+    assert post(elsewhere, "lobby", {"handle": "b", "message": "m"}, secret).status_code == 201
+
+
+@override_settings(CHAT_RATE_LIMIT_BURST=20)
+def test_requests_without_a_token_and_valid_tokens_do_not_count_as_guesses():
+    make_room()
+    secret = make_token()
+    client = Client(REMOTE_ADDR=GUESSER)
+    for _ in range(12):
+        assert post(client, "lobby", {"handle": "b", "message": "m"}).status_code == 401
+    for _ in range(12):
+        assert get(client, "lobby", secret).status_code == 200
+    assert post(client, "lobby", {"handle": "b", "message": "m"}, "guess").status_code == 401
+
+
+@override_settings(CHAT_API_INVALID_TOKEN_BURST=1, CHAT_API_INVALID_TOKENS_PER_MINUTE=60)
+def test_an_addresss_invalid_token_bucket_refills_with_time():
+    request = RequestFactory().get("/", HTTP_AUTHORIZATION="Bearer guess", REMOTE_ADDR=GUESSER)
+    with pytest.raises(HttpClientError) as first:
+        api.authenticate_within_limit(request, now=1000.0)
+    assert first.value.code == "UNAUTHORIZED"
+    with pytest.raises(HttpClientError) as second:
+        api.authenticate_within_limit(request, now=1000.5)
+    assert second.value.code == "RATE_LIMITED"
+    with pytest.raises(HttpClientError) as third:
+        api.authenticate_within_limit(request, now=1001.5)
+    assert third.value.code == "UNAUTHORIZED"

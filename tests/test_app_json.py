@@ -60,3 +60,12 @@ def test_debug_is_off_and_the_allowed_hosts_must_be_given(manifest):
 def test_every_config_var_is_described(manifest):
     for name, var in manifest["env"].items():
         assert var.get("description"), name
+
+
+def test_the_web_process_takes_the_clients_address_from_the_routers_header(manifest):
+    # Behind Heroku's router every connection comes from the router; without
+    # --proxy-headers every per-address limit would key on it.
+    web = procfile_commands()["web"].split()
+    assert web[:2] == ["daphne", "asgi:channel_layer"]
+    assert "--proxy-headers" in web
+    assert manifest["env"]["CHAT_PROXY_TRUSTED_HOPS"]["value"] == "1"

@@ -1,6 +1,7 @@
-from django.test import override_settings
+from django.core.cache import caches
+from django.test import RequestFactory, override_settings
 
-from chat.ratelimit import take_token
+from chat.ratelimit import client_address, peek_cached_token, take_cached_token, take_token
 
 
 def spend(session, count, now):
@@ -32,3 +33,19 @@ def test_a_clock_stepping_back_does_not_drain_the_bucket():
 def test_a_zero_rate_turns_the_limit_off():
     session = {}
     assert all(spend(session, 1000, now=1000.0))
+
+
+def test_peeking_at_a_cached_bucket_spends_nothing():
+    caches["channel_sessions"].delete("peek-test")
+    assert peek_cached_token("peek-test", 2, 60, now=100.0) is None
+    assert take_cached_token("peek-test", 2, 60, now=100.0) is None
+    assert take_cached_token("peek-test", 2, 60, now=100.0) is None
+    assert peek_cached_token("peek-test", 2, 60, now=100.0) == 1
+    assert peek_cached_token("peek-test", 2, 60, now=100.0) == 1
+    assert peek_cached_token("peek-test", 2, 60, now=101.0) is None
+    assert take_cached_token("peek-test", 2, 60, now=101.0) is None
+
+
+def test_the_client_address_is_remote_addr_never_a_header():
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.1", HTTP_X_FORWARDED_FOR="6.6.6.6")
+    assert client_address(request) == "203.0.113.1"

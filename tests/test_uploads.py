@@ -346,6 +346,29 @@ def test_uploads_over_the_senders_rate_are_refused_with_retry_after(settings):
     assert Upload.objects.count() == 2
 
 
+def test_guests_share_their_addresss_upload_rate_however_many_sessions_they_make(settings):
+    # A guest session costs nothing to make, so it cannot be what a guest's
+    # uploads count against.
+    make_room()
+    settings.CHAT_UPLOAD_BURST = 2
+    settings.CHAT_UPLOAD_PER_MINUTE = 6
+
+    def fresh_guest(address, name):
+        client = Client(REMOTE_ADDR=address)
+        assert client.post("/lobby/name/", {"name": name}).status_code == 302
+        return client
+
+    answers = [
+        post(fresh_guest("203.0.113.4", "g%d" % n), image=image_file()).status_code
+        for n in range(3)
+    ]
+    assert answers == [202, 202, 429]
+    assert post(fresh_guest("198.51.100.4", "other"), image=image_file()).status_code == 202
+    member = Client(REMOTE_ADDR="203.0.113.4")
+    member.force_login(get_user_model().objects.create_user("bea"))
+    assert post(member, image=image_file()).status_code == 202
+
+
 def test_the_upload_is_csrf_protected():
     make_room()
     answer = post(Client(enforce_csrf_checks=True), image=image_file())

@@ -14,6 +14,8 @@ maps what may import what:
   which also closes its sockets with 1012 when the layer lost their state.
 - ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
   by ``asgi.py``).
+- ``daphne_proxy``: the client's address behind a router, from the
+  ``X-Forwarded-For`` entry the router appended (installed by ``asgi.py``).
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
   and ``after_earlier_frames``, its disconnect after them.
