@@ -150,3 +150,20 @@ def test_the_room_list_shows_members_only_rooms_to_signed_in_users_only():
         user_sees = [s.room.label for s in selectors.room_list(user)]
     assert guest_sees == ["open"]
     assert user_sees == ["open", "staff"]
+
+
+def test_can_read_lets_everyone_into_a_public_room():
+    room = make_room("open")
+    inactive = User.objects.create_user("gone", is_active=False)
+    for user in (None, AnonymousUser(), User.objects.create_user("alice"), inactive):
+        assert selectors.can_read(user, room)
+
+
+def test_can_read_lets_only_active_signed_in_users_into_a_members_only_room():
+    room = make_room("staff")
+    room.members_only = True
+    alice = User.objects.create_user("alice")
+    inactive = User.objects.create_user("gone", is_active=False)
+    assert selectors.can_read(alice, room)
+    for stranger in (None, AnonymousUser(), inactive):
+        assert not selectors.can_read(stranger, room)
