@@ -4,12 +4,14 @@ A socket's access is decided at its handshake (``chat.consumers.ws_connect``).
 When that decision stops holding, the sockets it admitted are closed with
 4003 after a ``ROOM_ACCESS_DENIED`` error frame (docs/protocol.md, "Closes"):
 
-| what happened | who calls | the sockets closed |
-|---|---|---|
-| a member was removed | ``member_removed(room, user)``, after the commit | that user's, in that room |
-| a room was made private | ``room_made_private(room)``, after the commit | every socket in it that may no longer read it |
-| a session signed out | ``session_ended(key)``, on Django's ``user_logged_out`` | those opened with that session, in every room |
-| a user was deactivated | ``user_deactivated(user)``, on the save that clears ``is_active`` | that user's, in every room |
+- ``member_removed(room, user)``, called after the removal is committed:
+  that user's sockets in that room;
+- ``room_made_private(room)``, called after the change is committed:
+  every socket in the room that may no longer read it;
+- ``session_ended(key)``, on Django's ``user_logged_out``: the sockets
+  opened with that session, in every room;
+- ``user_deactivated(user)``, on the save that clears ``is_active``: that
+  user's sockets, in every room.
 
 Each close is one Group send from the process where the change happened,
 so it reaches the sockets in milliseconds: every socket joins, at connect,
@@ -152,7 +154,8 @@ def room_made_private(room):
     is caught by its next ``ping`` instead."""
     from django.contrib.auth import get_user_model
 
-    _close(room_guests_group_name(room.label))
+    if not selectors.can_read(AnonymousUser(), room):
+        _close(room_guests_group_name(room.label))
     handles = [handle for handle, sockets in presence.store().roster(room.label).items() if handle]
     if not handles:
         return
@@ -184,7 +187,8 @@ def session_user(session_key):
     (str) is signed in as now, or None: no key, no such session, no user,
     an inactive user, or a password changed since the sign-in. Decided by
     ``django.contrib.auth.get_user``, as for an HTTP request; one query for
-    the session and one for the user."""
+    the session and one for the user. Like a request, it flushes a session
+    whose password hash no longer matches."""
     if not session_key:
         return None
     engine = import_module(settings.SESSION_ENGINE)

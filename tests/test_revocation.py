@@ -278,6 +278,11 @@ class TriggerTests(RevocationTestCase):
         self.assert_left_open(member)
         self.assert_left_open(elsewhere)
 
+    def test_calling_room_made_private_on_a_room_guests_may_read_closes_nothing(self):
+        seed = self.connect()
+        revocation.room_made_private(self.room)
+        self.assert_left_open(seed)
+
 
 class PingBackstopTests(RevocationTestCase):
     def test_a_ping_closes_a_socket_whose_session_was_deleted_behind_its_back(self):
