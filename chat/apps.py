@@ -14,6 +14,12 @@ class ChatConfig(AppConfig):
         worker_ready.connect(_start_worker_heartbeat, dispatch_uid="chat-worker-heartbeat")
         worker_ready.connect(_start_job_sweeper, dispatch_uid="chat-job-sweeper")
 
+        # In every process: sign-outs happen in the workers' views, and a
+        # user is deactivated wherever it is saved (the admin, a shell).
+        from chat import revocation
+
+        revocation.connect_signals()
+
 
 def _start_presence_flusher(sender, **kwargs):
     from chat import presence

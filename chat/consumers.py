@@ -16,7 +16,7 @@ from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from django import db
 
-from chat import conf, identity, presence, services
+from chat import conf, identity, presence, revocation, services
 from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
@@ -57,6 +57,9 @@ def room_from_session(session):
 # The channel session keys a socket's identity is kept under, from connect.
 HANDLE_KEY = "handle"  # the server-set handle (str), or None
 USER_KEY = "user"  # a signed-in user's id (int)
+# A signed-in socket's HTTP session key (str), as its handshake carried it:
+# what its ``ping`` re-checks, and which sign-out closes it.
+HTTP_SESSION_KEY = "http_session"
 # The handle an anonymous socket last sent a message as: what its typing
 # frames are relayed as.
 LAST_HANDLE_KEY = "last_handle"
@@ -79,9 +82,13 @@ clock = time.time
 TYPING_INTERVAL_S = conf.TYPING_INTERVAL_MS / 1000
 READ_INTERVAL_S = conf.READ_INTERVAL_MS / 1000
 
-# The close code of a socket refused by a members-only room: 4000-4999 is
-# the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.
-ACCESS_DENIED_CLOSE_CODE = 4003
+# The close code of a socket refused by a members-only room, or closed when
+# its reader loses the room (chat/revocation.py).
+ACCESS_DENIED_CLOSE_CODE = revocation.ACCESS_DENIED_CLOSE_CODE
+# The close code of a signed-in socket whose channel session names no HTTP
+# session (opened before 2026-12-04): "service restart", so that the page
+# reconnects and is filed under its session like any other.
+SERVICE_RESTART_CLOSE_CODE = 1012
 
 
 @allowed_hosts_only
@@ -124,7 +131,9 @@ def ws_connect(message, label):
     session[HANDLE_KEY] = who.handle
     if who.is_member:
         session[USER_KEY] = message.user.pk
+        session[HTTP_SESSION_KEY] = message.http_session.session_key
     room.group.add(message.reply_channel)
+    revocation.join(message.reply_channel, room.label, *_who_is_in(session))
     roster = presence.join(room, message.reply_channel.name, who.handle)
     reply = {"accept": True}
     if who.kind is not None:
@@ -159,12 +168,15 @@ def ws_receive(message, label):
     if frame.type == MESSAGE:
         _post(room, session, frame)
         return
+    if frame.type == PING and not _may_stay(room, message):
+        return
     heard = session.get(PRESENCE_KEY)
     if not heard:
         _hear_presence(room, message)
         _send(message.reply_channel, presence.roster_frame_of(room))
     if frame.type == PING:
         room.group.add(message.reply_channel)
+        revocation.join(message.reply_channel, room.label, *_who_is_in(session))
         if heard:
             # Renewed; a first typed frame has just added it.
             room.presence_group.add(message.reply_channel)
@@ -186,9 +198,40 @@ def ws_disconnect(message, label):
     if room is not None:
         room.group.discard(message.reply_channel)
         room.presence_group.discard(message.reply_channel)
+        revocation.leave(message.reply_channel, room.label, *_who_is_in(session))
         presence.leave(room, message.reply_channel.name)
         _write_read_mark(room, session)
     session.flush()
+
+
+def _who_is_in(session):
+    """``(user_id, session_key)`` of a socket, for ``chat.revocation``:
+    ``(None, None)`` for a socket without a signed-in user."""
+    return session.get(USER_KEY), session.get(HTTP_SESSION_KEY)
+
+
+def _may_stay(room, message):
+    """The ``ping`` backstop: whether the socket may still read ``room``
+    (``chat.revocation.still_allowed``: its session still signed in as its
+    user, the user active, the room readable). If not, it is sent
+    ``ROOM_ACCESS_DENIED`` and closed with 4003, and False is returned.
+    Catches what no trigger closed: a session deleted or expired behind the
+    socket's back, a deactivation by ``QuerySet.update``, a lost Group."""
+    session = message.channel_session
+    user_id, session_key = _who_is_in(session)
+    if user_id is not None and session_key is None:
+        message.reply_channel.send({"close": SERVICE_RESTART_CLOSE_CODE}, immediately=True)
+        return False
+    try:
+        allowed = revocation.still_allowed(room, user_id, session_key)
+    except db.Error:
+        # The socket keeps its access until a ping can ask again.
+        logger.warning("Could not re-check access to room %s", room.label, exc_info=True)
+        return True
+    if not allowed:
+        logger.info("Closing a socket in room %s: its access is gone", room.label)
+        message.reply_channel.send(revocation.close_message(), immediately=True)
+    return allowed
 
 
 def _post(room, session, frame):

@@ -10,6 +10,19 @@ from chat import conf, presence
 from chat.models import ReadMark, Room
 
 
+def can_read(user, room):
+    """Whether ``user`` (a Django user, ``AnonymousUser`` or None) may read
+    and write ``room`` (a ``Room`` loaded from the database): True for every
+    room but a members-only one, which needs a signed-in, active user. Runs
+    no query.
+
+    The one place the socket's re-checks (``chat.revocation``, the ``ping``
+    backstop) ask; what "members-only" means lives here alone."""
+    if not room.members_only:
+        return True
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def find_room(label):
     """The ``Room`` labelled ``label`` (str), or None when there is none or
     the label may not name a room. Never creates one."""

@@ -451,3 +451,23 @@ def test_daphnes_connect_backpressure_warning_is_dropped_and_nothing_else():
     held = HeldHandshakeFilter()
     assert not held.filter(record("WebSocket force closed for x due to connect backpressure"))
     assert held.filter(record("WebSocket force closed for x due to receive backpressure"))
+
+
+def test_nothing_a_client_sends_after_its_access_denied_close_is_forwarded():
+    socket = make_socket()
+    socket.sendClose = lambda code=None, reason=None: socket.closed_with.append(code)
+    send_text(socket, '{"handle": "ann", "message": "before"}')
+    socket.serverClose(code=4003)
+    send_text(socket, '{"handle": "ann", "message": "after"}', count=3)
+    assert [message["text"] for message in forwarded(socket)] == [
+        '{"handle": "ann", "message": "before"}'
+    ]
+    assert socket.closed_with == [4003]
+
+
+def test_other_server_closes_still_forward_what_the_client_sent_first():
+    socket = make_socket()
+    socket.sendClose = lambda code=None, reason=None: socket.closed_with.append(code)
+    socket.serverClose(code=1012)
+    send_text(socket, '{"handle": "ann", "message": "in flight"}')
+    assert len(forwarded(socket)) == 1

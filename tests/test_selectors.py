@@ -202,3 +202,20 @@ def test_the_catch_up_queries_bound_the_rooms_seq_not_the_tables_ids():
         assert '"seq" >' in query["sql"] or '"seq" <' in query["sql"]
         assert '"chat_message"."id" >' not in outer_where
         assert '"chat_message"."id" <' not in outer_where
+
+
+def test_can_read_lets_everyone_into_a_public_room():
+    room = make_room("open")
+    inactive = User.objects.create_user("gone", is_active=False)
+    for user in (None, AnonymousUser(), User.objects.create_user("alice"), inactive):
+        assert selectors.can_read(user, room)
+
+
+def test_can_read_lets_only_active_signed_in_users_into_a_members_only_room():
+    room = make_room("staff")
+    room.members_only = True
+    alice = User.objects.create_user("alice")
+    inactive = User.objects.create_user("gone", is_active=False)
+    assert selectors.can_read(alice, room)
+    for stranger in (None, AnonymousUser(), inactive):
+        assert not selectors.can_read(stranger, room)

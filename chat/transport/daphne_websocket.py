@@ -74,6 +74,11 @@ logger = logging.getLogger(__name__)
 # The close code for a socket that floods on after its refusals (RFC 6455,
 # 7.4.1: "policy violation").
 POLICY_VIOLATION = 1008
+# The chat's close for a socket whose reader has lost its room
+# (docs/protocol.md, "Closes"; chat/revocation.py). Once a worker has asked
+# for it, nothing more the client sends is forwarded: a client that ignores
+# the close cannot go on posting until its close handshake times out.
+ACCESS_DENIED = 4003
 
 # The first and the longest wait, in seconds, before a frame the channel
 # layer refused as full is offered again. A worker takes a frame in a few
@@ -118,6 +123,8 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     rate_bucket = None
     refusals_in_a_row = 0
     closed_for_flooding = False
+    # Whether a worker has closed the socket with ACCESS_DENIED.
+    closed_for_access = False
     # The clock the bucket is kept on, in seconds; tests replace it.
     clock = staticmethod(time.monotonic)
     # Frames refused as full, or queued behind one: ``websocket.receive``
@@ -193,8 +200,9 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     def onMessage(self, payload, isBinary):
         # Refused frames return before Daphne counts them, so the ``order``
         # of the forwarded ones has no gap for the workers to wait on.
-        # A socket Daphne muted, or this closed, is answered no more.
-        if self.muted or self.closed_for_flooding:
+        # A socket Daphne muted, or this closed, is answered no more; one
+        # closed for access forwards nothing more.
+        if self.muted or self.closed_for_flooding or self.closed_for_access:
             return
         allowed, self.rate_bucket = conf.spend_token(self.rate_bucket, self.clock())
         if not allowed:
@@ -306,6 +314,11 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             return
         self.refusals_in_a_row += 1
         self.serverSend(error_frame("RATE_LIMITED", conf.RATE_LIMITED_DETAIL))
+
+    def serverClose(self, code=True):
+        if code == ACCESS_DENIED:
+            self.closed_for_access = True
+        super().serverClose(code)
 
     def serverSend(self, content, binary=False):
         if self.closed_for_flooding:
