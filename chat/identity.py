@@ -69,9 +69,7 @@ def handle_taken():
     """The ``ClientError`` (``HANDLE_TAKEN``, HTTP status 409) for a handle
     that reads as a registered user's username, from anyone not signed in
     as that user."""
-    return ClientError(
-        "HANDLE_TAKEN", "That name belongs to an account; sign in or pick another.", status=409
-    )
+    return ClientError("HANDLE_TAKEN", "That name belongs to an account; pick another.", status=409)
 
 
 def check_unregistered(handle):
