@@ -1,8 +1,13 @@
+import importlib
+from pathlib import Path
+
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import caches
 from django.test import override_settings
 
+import chat.migrations
 from chat.exceptions import ClientError
 from chat.identity import (
     ANONYMOUS,
@@ -180,3 +185,21 @@ def test_saving_a_user_without_its_username_spends_no_query_on_its_handle(
     user = User.objects.create_user("ann")
     with django_assert_num_queries(1):
         user.save(update_fields=["last_login"])
+
+
+def migration(suffix):
+    """The migration module of chat whose name ends with ``suffix``, found
+    by name so that renumbering it does not break the test."""
+    path = next(Path(chat.migrations.__file__).parent.glob("*_%s.py" % suffix))
+    return importlib.import_module("chat.migrations.%s" % path.stem)
+
+
+@pytest.mark.django_db
+def test_the_migration_registers_the_users_that_existed_before_it():
+    User.objects.create_user("ANN")
+    User.objects.create_user("\uff22ob")  # a fullwidth B, as an old admin form let through
+    RegisteredHandle.objects.all().delete()
+
+    migration("guest_and_registered_handles").register_existing_users(django_apps, None)
+
+    assert sorted(RegisteredHandle.objects.values_list("canonical", flat=True)) == ["ann", "bob"]
