@@ -41,8 +41,8 @@ class RoomAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("room", "handle", "bot", "message", "timestamp")
-    list_filter = ("room", "bot")
+    list_display = ("room", "handle", "bot", "guest", "message", "timestamp")
+    list_filter = ("room", "bot", "guest")
     search_fields = ("handle", "message")
     raw_id_fields = ("room",)
 

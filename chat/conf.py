@@ -92,6 +92,17 @@ DEFAULTS = {
     # is lost (the channel layer drops a message after its expiry, 60 s)
     # and counts as failed; the sender can retry it.
     "CHAT_JOB_TIMEOUT_SECONDS": 120,
+    # How long a guest name stays "in use" after a guest last used it, in
+    # seconds: sign-up refuses such a name (chat/identity.py). A guest's
+    # socket renews it at connect and at every ping (every 20 s), so 60 s
+    # outlasts two lost pings.
+    "CHAT_GUEST_NAME_HOLD_SECONDS": 60,
+    # How long a socket without a signed-in user may go on using a handle it
+    # was allowed, in seconds, before the handle is checked against the
+    # registered usernames again: a check costs a query, so it is not paid
+    # per message, and a name registered meanwhile is refused to such a
+    # socket within this long.
+    "CHAT_HANDLE_RECHECK_SECONDS": 60,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server

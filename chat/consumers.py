@@ -19,7 +19,7 @@ from django import db
 from chat import conf, identity, presence, revocation, services
 from chat.exceptions import ClientError
 from chat.models import Room
-from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
+from chat.protocol import MESSAGE, PING, READ, TYPING, canonical_handle, parse_frame
 from chat.ratelimit import take_token
 from chat.transport import after_earlier_frames, in_socket_order
 
@@ -63,6 +63,12 @@ HTTP_SESSION_KEY = "http_session"
 # The handle an anonymous socket last sent a message as: what its typing
 # frames are relayed as.
 LAST_HANDLE_KEY = "last_handle"
+# The canonical form of the handle an anonymous socket was last allowed to
+# use, and when that was checked (Unix time, s): the check costs a query,
+# so it runs once per new handle per socket, and again after
+# CHAT_HANDLE_RECHECK_SECONDS.
+CHECKED_HANDLE_KEY = "checked_handle"
+CHECKED_AT_KEY = "checked_at"
 # When the socket's last typing frame was relayed (Unix time, s).
 TYPING_AT_KEY = "typing_at"
 # Whether the socket receives presence and typing frames (it has an
@@ -107,6 +113,7 @@ def ws_connect(message, label):
     client = message.content.get("client")
     try:
         room = services.open_room(label, client=client[0] if client else "")
+        who = identity.identify(message.user, message.http_session)
     except ClientError:
         raise DenyConnection from None
     # db.Error, not DatabaseError: a connection lost mid-query raises
@@ -114,7 +121,6 @@ def ws_connect(message, label):
     except db.Error:
         logger.exception("Could not open room %s", label)
         raise DenyConnection from None
-    who = identity.identify(message.user, message.http_session)
     if room.members_only and not who.is_member:
         denied = ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.")
         message.reply_channel.send(
@@ -132,6 +138,8 @@ def ws_connect(message, label):
     if who.is_member:
         session[USER_KEY] = message.user.pk
         session[HTTP_SESSION_KEY] = message.http_session.session_key
+    elif who.kind == identity.GUEST:
+        identity.hold_guest_name(who.handle)
     room.group.add(message.reply_channel)
     revocation.join(message.reply_channel, room.label, *_who_is_in(session))
     roster = presence.join(room, message.reply_channel.name, who.handle)
@@ -181,6 +189,8 @@ def ws_receive(message, label):
             # Renewed; a first typed frame has just added it.
             room.presence_group.add(message.reply_channel)
         presence.renew(room, message.reply_channel.name, session.get(HANDLE_KEY))
+        if session.get(HANDLE_KEY) is not None and USER_KEY not in session:
+            identity.hold_guest_name(session[HANDLE_KEY])
         _send(message.reply_channel, {"type": "pong"})
     elif frame.type == TYPING:
         _relay_typing(room, session)
@@ -235,13 +245,31 @@ def _may_stay(room, message):
 
 
 def _post(room, session, frame):
-    if session.get(HANDLE_KEY) is None:
-        session[LAST_HANDLE_KEY] = frame.handle
     try:
-        services.post_message(room, frame.handle, frame.message)
+        if session.get(HANDLE_KEY) is None:
+            _check_anonymous_handle(session, frame.handle)
+            session[LAST_HANDLE_KEY] = frame.handle
+        services.post_message(room, frame.handle, frame.message, guest=USER_KEY not in session)
     except db.Error:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None
+
+
+def _check_anonymous_handle(session, handle):
+    """Refuse ``handle`` with ``HANDLE_TAKEN`` when it reads as a registered
+    username (``identity.check_unregistered``), unless this socket was
+    allowed the same canonical handle less than
+    ``CHAT_HANDLE_RECHECK_SECONDS`` ago: a seed client repeating its handle
+    pays no query per message."""
+    canonical = canonical_handle(handle)
+    now = clock()
+    if session.get(CHECKED_HANDLE_KEY) == canonical and now - session.get(
+        CHECKED_AT_KEY, 0
+    ) < conf.get("CHAT_HANDLE_RECHECK_SECONDS"):
+        return
+    identity.check_unregistered(handle)
+    session[CHECKED_HANDLE_KEY] = canonical
+    session[CHECKED_AT_KEY] = now
 
 
 def _hear_presence(room, message):

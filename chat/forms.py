@@ -1,9 +1,10 @@
 from django import forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from chat import conf, identity
 from chat.exceptions import ClientError
+from chat.models import RegisteredHandle
+from chat.protocol import canonical_handle
 
 
 class NewRoomForm(forms.Form):
@@ -49,11 +50,18 @@ class SignupForm(UserCreationForm):
     username, a password twice, checked by ``AUTH_PASSWORD_VALIDATORS``),
     with the username held to the chat's handle rules, since a user's
     username is their handle: at most ``CHAT_HANDLE_MAX_LENGTH``
-    characters, and unique regardless of case, as guest names are checked
-    against usernames regardless of case (``chat.identity``)."""
+    characters; unique in canonical form (``chat.protocol.canonical_handle``:
+    case, width and ligatures aside), as guest names are checked against
+    usernames in that form; and not a name a guest has used in the last
+    ``CHAT_GUEST_NAME_HOLD_SECONDS`` (``chat.identity.guest_name_in_use``),
+    so no guest still talking under it is suddenly taken for the new
+    account (docs/protocol.md, "Names"). ``own_guest_name`` (str or None)
+    is the guest name of the session signing up: a guest may take the name
+    they have been using themselves."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, own_guest_name=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.own_guest_name = own_guest_name
         max_length = conf.get("CHAT_HANDLE_MAX_LENGTH")
         username = self.fields["username"]
         username.widget.attrs["maxlength"] = max_length
@@ -70,6 +78,16 @@ class SignupForm(UserCreationForm):
                 code="max_length",
                 params={"max": max_length},
             )
-        if get_user_model().objects.filter(username__iexact=username).exists():
+        if RegisteredHandle.is_registered(username):
             raise forms.ValidationError("A user with that username already exists.", code="unique")
+        if not self._is_own_guest_name(username) and identity.guest_name_in_use(username):
+            raise forms.ValidationError(
+                "A guest is using that name right now; pick another, or try again later.",
+                code="guest_name_in_use",
+            )
         return username
+
+    def _is_own_guest_name(self, username):
+        return bool(self.own_guest_name) and canonical_handle(
+            self.own_guest_name
+        ) == canonical_handle(username)

@@ -209,7 +209,14 @@ def thumbnail(message):
         return
     try:
         # Marks the job DONE with the message, before the room sees it.
-        services.post_message(upload.room, upload.handle, upload.caption, upload=upload)
+        # An upload without a user was sent by a guest (chat.views.upload).
+        services.post_message(
+            upload.room,
+            upload.handle,
+            upload.caption,
+            upload=upload,
+            guest=upload.user_id is None,
+        )
     except IntegrityError:
         logger.info("Upload %s already has its message", upload.pk)
         mine.update(status=Upload.DONE, finished_at=timezone.now(), error="")

@@ -6,10 +6,12 @@ import uuid
 from channels import Group
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_save
 from django.urls import reverse
 from django.utils import timezone
 
 from chat import conf
+from chat.protocol import canonical_handle
 
 
 class Room(models.Model):
@@ -200,6 +202,12 @@ class Message(models.Model):
     seq = models.PositiveIntegerField()
     # Posted through the HTTP API for bots (chat/api.py), not by a person.
     bot = models.BooleanField(default=False, help_text="Posted through the HTTP API by a bot.")
+    # Sent without a signed-in user (a named guest, or a socket or upload
+    # that names its own handle), and not by a bot or an operator. Rows from
+    # before 2026-12-04 are all False: who sent them was not recorded.
+    guest = models.BooleanField(
+        default=False, help_text="Sent by a guest or an anonymous client, not a signed-in user."
+    )
     # The image the message shows, posted by its thumbnail job; one message
     # per upload, so a job that runs twice cannot post it twice.
     upload = models.OneToOneField(
@@ -223,6 +231,8 @@ class Message(models.Model):
         ``"2017-05-01T12:00:00.123456Z"`` (``type`` added 2026-11-30). A
         bot's message also carries ``"bot": True`` (added 2026-11-30); a
         person's has no ``bot`` key, so its shape is what it always was.
+        A message sent without a signed-in user (``guest``) carries
+        ``"guest": True`` (added 2026-12-04), and no ``guest`` key otherwise.
         An image's message carries ``"image"``, its ``image`` (added
         2026-11-30); read ``Message`` rows with ``select_related("upload")``,
         through their room (``room.messages``), to spare queries.
@@ -238,6 +248,8 @@ class Message(models.Model):
         }
         if self.bot:
             payload["bot"] = True
+        if self.guest:
+            payload["guest"] = True
         if self.upload_id is not None:
             payload["image"] = self.image
         return payload
@@ -268,6 +280,54 @@ class ReadMark(models.Model):
 
     def __str__(self):
         return "%s read %s up to %d" % (self.user, self.room, self.seq)
+
+
+class RegisteredHandle(models.Model):
+    """A user's username in its canonical form (``canonical_handle``), so
+    that "is this handle a registered user's?" is one indexed lookup.
+
+    Kept up to date whenever a user is saved with its username
+    (``post_save``); a queryset ``update()`` of usernames skips signals and
+    must be followed by saving each user. Not unique: accounts made before
+    2026-12-04 (or by staff in the admin) may already share a canonical
+    form, and each still owns it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        related_name="registered_handle",
+        on_delete=models.CASCADE,
+    )
+    canonical = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["canonical"], name="registered_handle_canonical")]
+
+    def __str__(self):
+        return self.canonical
+
+    @classmethod
+    def is_registered(cls, handle):
+        """Whether ``handle`` (str) reads as a registered user's username
+        (bool): one query. Raises ``django.db.Error`` when the database
+        cannot be reached."""
+        return cls.objects.filter(canonical=canonical_handle(handle)).exists()
+
+
+def _keep_registered_handle(sender, instance, update_fields=None, **kwargs):
+    # Sign-in saves last_login alone: no username change, no query spent.
+    if update_fields is not None and instance.USERNAME_FIELD not in update_fields:
+        return
+    RegisteredHandle.objects.update_or_create(
+        user=instance, defaults={"canonical": canonical_handle(instance.get_username())}
+    )
+
+
+post_save.connect(
+    _keep_registered_handle,
+    sender=settings.AUTH_USER_MODEL,
+    dispatch_uid="chat-registered-handle",
+)
 
 
 def hash_api_token(token):

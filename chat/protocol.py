@@ -7,6 +7,7 @@ the consumers can turn every refusal into an error frame.
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from chat import conf
@@ -111,11 +112,51 @@ def parse_chat_frame(content):
 def check_handle(value):
     """``value`` (str) stripped of surrounding whitespace, if it may be a
     handle: 1 to ``CHAT_HANDLE_MAX_LENGTH`` characters, no control
-    characters. Raises ``ClientError`` (``HANDLE_EMPTY``,
-    ``HANDLE_TOO_LONG``, ``INVALID_FIELD``) otherwise."""
+    characters (Cc) and, since 2026-12-04, no format characters (Cf,
+    ``refuse_format_characters``). Raises ``ClientError``
+    (``HANDLE_EMPTY``, ``HANDLE_TOO_LONG``, ``INVALID_FIELD``) otherwise."""
     handle = value.strip()
     _check_text("handle", handle, conf.get("CHAT_HANDLE_MAX_LENGTH"), HANDLE_FORBIDDEN_RE)
+    refuse_format_characters(handle)
     return handle
+
+
+def refuse_format_characters(handle):
+    """Raise ``ClientError("INVALID_FIELD")`` when ``handle`` (str) holds a
+    format character (Unicode category Cf: zero-width spaces and joiners,
+    bidi controls such as U+202E, the byte order mark, soft hyphens, tags).
+    They draw nothing, or reorder what is drawn, so a name holding one can
+    look like another's; refused outright rather than dropped, so nobody is
+    told their name was accepted as something else."""
+    if any(unicodedata.category(char) == "Cf" for char in handle):
+        raise ClientError("INVALID_FIELD", "The handle contains invisible formatting characters.")
+
+
+# Default-ignorable code points (Unicode's DerivedCoreProperties.txt,
+# Default_Ignorable_Code_Point) outside category Cf: they draw nothing
+# either (a combining grapheme joiner, Hangul fillers, variation selectors),
+# so the canonical form leaves them out and "ann" plus one of them is "ann".
+# Unassigned ones are included, as the property does, so a later Unicode
+# version cannot turn one into a new invisible letter.
+_IGNORABLE_RE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2065\u3164"
+    "\ufe00-\ufe0f\uffa0\ufff0-\ufff8\U000e0000-\U000e0fff]"
+)
+
+
+def canonical_handle(handle):
+    """The form (str) in which two handles that read alike are equal:
+    Unicode NFKC (fullwidth ``ａｎｎ`` and the ligature ``ﬁ`` become ``ann``
+    and ``fi``), then case folding (``str.casefold``: ``ANN`` and ``Straße``
+    become ``ann`` and ``strasse``), then NFKC again (folding can undo
+    normalisation), without surrounding whitespace or default-ignorable
+    code points. Compares handles only; what is shown and stored is the
+    handle as sent.
+
+    Takes any str and never raises; a handle is refused for format
+    characters (``refuse_format_characters``) before it is compared."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", handle).casefold())
+    return _IGNORABLE_RE.sub("", folded).strip()
 
 
 def check_message(value):

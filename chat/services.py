@@ -111,14 +111,17 @@ def say(label, handle, text, bot=False):
     return post_message(room, check_handle(handle), check_message(text), bot=bot)
 
 
-def post_message(room, handle, text, bot=False, upload=None):
+def post_message(room, handle, text, bot=False, upload=None, guest=False):
     """Store a message in ``room`` (a ``Room``; only its ``pk`` and
     ``label`` are read) and broadcast ``Message.as_dict()`` to the room's
     Group, every member's socket.
 
     Takes the already-validated ``handle`` and ``text`` (str), and ``bot``
-    (bool: a bot's message, ``Message.bot``), and ``upload`` (an ``Upload``
-    whose thumbnail is made, for an image's message, or None). Returns the
+    (bool: a bot's message, ``Message.bot``), ``upload`` (an ``Upload``
+    whose thumbnail is made, for an image's message, or None), and
+    ``guest`` (bool: sent without a signed-in user, ``Message.guest``; the
+    caller has checked the handle with ``identity.check_unregistered``).
+    Returns the
     stored ``Message``. Raises ``django.db.Error`` when it cannot be stored,
     in which case nothing was stored or sent; ``IntegrityError`` among them
     when ``upload`` already has its message.
@@ -138,7 +141,7 @@ def post_message(room, handle, text, bot=False, upload=None):
     if connection.vendor == "postgresql":
         try:
             with _storing(upload):
-                message = _store_numbered_postgresql(room, handle, text, bot, upload)
+                message = _store_numbered_postgresql(room, handle, text, bot, upload, guest)
                 _mark_done(upload)
             _broadcast(room, message)
         finally:
@@ -149,7 +152,7 @@ def post_message(room, handle, text, bot=False, upload=None):
         with _storing(upload):
             last = room.messages.aggregate(last=Max("seq"))["last"] or 0
             message = room.messages.create(
-                handle=handle, message=text, seq=last + 1, bot=bot, upload=upload
+                handle=handle, message=text, seq=last + 1, bot=bot, upload=upload, guest=guest
             )
             Room.objects.filter(pk=room.pk).update(
                 last_seq=message.seq, last_activity=message.timestamp
@@ -220,7 +223,7 @@ def revoke_api_token(name):
     return api_token
 
 
-def _store_numbered_postgresql(room, handle, text, bot, upload):
+def _store_numbered_postgresql(room, handle, text, bot, upload, guest):
     """Take ``room``'s broadcast lock, then store the message numbered one
     past the room's last and note it as the room's ``last_seq`` and
     ``last_activity``, in one round trip; the lock stays held. Returns
@@ -231,7 +234,13 @@ def _store_numbered_postgresql(room, handle, text, bot, upload):
     held, so it sees every message the lock's previous holder stored.
     """
     message = Message(
-        room=room, handle=handle, message=text, timestamp=timezone.now(), bot=bot, upload=upload
+        room=room,
+        handle=handle,
+        message=text,
+        timestamp=timezone.now(),
+        bot=bot,
+        upload=upload,
+        guest=guest,
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -245,6 +254,7 @@ def _store_numbered_postgresql(room, handle, text, bot, upload):
                 message.timestamp,
                 bot,
                 message.upload_id,
+                guest,
                 room.pk,
             ],
         )
@@ -288,8 +298,9 @@ _ROOM_TABLE = Room._meta.db_table
 _LOCK_AND_INSERT_SQL = (
     "SELECT pg_advisory_lock(%s, %s); "
     "WITH stored AS ("
-    f"INSERT INTO {_MESSAGE_TABLE} (room_id, handle, message, timestamp, bot, upload_id, seq) "
-    "SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
+    f"INSERT INTO {_MESSAGE_TABLE} "
+    "(room_id, handle, message, timestamp, bot, upload_id, guest, seq) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
     f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
     "RETURNING id, seq, timestamp, room_id), "
     f"noted AS (UPDATE {_ROOM_TABLE} SET last_seq = stored.seq, last_activity = stored.timestamp "

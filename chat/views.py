@@ -17,7 +17,15 @@ from django.views.decorators.http import require_POST
 from chat import conf, images, jobs, selectors, services
 from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.forms import GuestNameForm, NewRoomForm, SignupForm
-from chat.identity import ANONYMOUS, USER, access_denied, identify, set_guest_name
+from chat.identity import (
+    ANONYMOUS,
+    GUEST_NAME_SESSION_KEY,
+    USER,
+    access_denied,
+    check_unregistered,
+    identify,
+    set_guest_name,
+)
 from chat.models import Upload
 from chat.protocol import check_handle, check_message
 from chat.ratelimit import client_address, take_cached_token
@@ -275,7 +283,9 @@ def upload(request, label):
     stored: 404 ``NOT_FOUND`` (no such room; uploads never create one), 403
     ``ROOM_ACCESS_DENIED``, 429 ``RATE_LIMITED`` with ``Retry-After``
     (``CHAT_UPLOAD_BURST`` at once, then ``CHAT_UPLOAD_PER_MINUTE``), 400
-    ``MISSING_FIELD`` and the handle and message codes, 413
+    ``MISSING_FIELD`` and the handle and message codes, 409
+    ``HANDLE_TAKEN`` (a ``handle`` that reads as a registered user's, from
+    a request without a signed-in user; added 2026-12-04), 413
     ``FILE_TOO_LARGE`` (over ``CHAT_UPLOAD_MAX_BYTES``), 400
     ``NOT_AN_IMAGE`` and 413 ``IMAGE_TOO_LARGE`` (``images.inspect``), 503
     ``UNAVAILABLE`` when it cannot be stored.
@@ -290,6 +300,12 @@ def upload(request, label):
         handle = who.handle
     elif "handle" in request.POST:
         handle = check_handle(request.POST["handle"])
+        try:
+            check_unregistered(handle)
+        except db.Error:
+            raise ClientError(
+                "UNAVAILABLE", "The image could not be stored; try again.", status=503
+            ) from None
     else:
         raise ClientError("MISSING_FIELD", "Give a 'handle' to send the image as.")
     caption = request.POST.get("message", "")
@@ -445,7 +461,9 @@ def signup(request):
     ``AUTH_PASSWORD_VALIDATORS``), sign in as it, and redirect (302) to the
     ``next`` parameter when it is a URL of this site, else to
     ``LOGIN_REDIRECT_URL``. A refused form re-renders with its errors
-    (400) and creates nothing.
+    (400) and creates nothing: among them a username that reads as an
+    existing one, or as a name another guest has used within
+    ``CHAT_GUEST_NAME_HOLD_SECONDS``.
 
     Every POST spends one from its client address's bucket
     (``CHAT_SIGNUP_BURST`` at once, then ``CHAT_SIGNUP_PER_HOUR``), refused
@@ -456,7 +474,7 @@ def signup(request):
     refusal = ""
     response_headers = {}
     if request.method == "POST":
-        form = SignupForm(request.POST)
+        form = SignupForm(request.POST, own_guest_name=request.session.get(GUEST_NAME_SESSION_KEY))
         retry_after = take_cached_token(
             SIGNUP_RATE_KEY % client_address(request),
             conf.get("CHAT_SIGNUP_BURST"),

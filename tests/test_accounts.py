@@ -105,6 +105,58 @@ def test_a_username_taken_in_another_case_is_refused(client):
     assert User.objects.count() == 1
 
 
+def test_a_username_that_reads_as_a_registered_one_is_refused(client):
+    User.objects.create_user("Straße")
+    for username in ["STRASSE", "strasse", "ＳＴＲＡＳＳＥ"]:
+        response = sign_up(client, username=username)
+        assert response.status_code == 400
+        assert response.context["form"].errors["username"] == [
+            "A user with that username already exists."
+        ]
+    assert User.objects.count() == 1
+
+
+@pytest.fixture
+def guest_names():
+    """No guest name held before or after the test."""
+    caches["channel_sessions"].clear()
+    yield
+    caches["channel_sessions"].clear()
+
+
+def test_a_name_a_guest_is_using_now_is_refused_at_sign_up_until_it_lapses(client, guest_names):
+    guest = Client()
+    assert guest.post("/lobby/name/", {"name": "Gus"}).status_code == 302
+
+    response = sign_up(client, username="gus")
+
+    assert response.status_code == 400
+    assert response.context["form"].has_error("username", code="guest_name_in_use")
+    assert not User.objects.exists()
+    caches["channel_sessions"].clear()  # the hold has lapsed
+    assert sign_up(client, username="gus").status_code == 302
+
+
+def test_a_guest_may_sign_up_under_the_name_they_have_been_using(client, guest_names):
+    assert client.post("/lobby/name/", {"name": "Gus"}).status_code == 302
+    assert sign_up(client, username="gus").status_code == 302
+    assert signed_in_username(client) == "gus"
+
+
+def test_after_sign_up_another_guest_holding_the_name_loses_it_at_the_next_page(
+    client, guest_names
+):
+    other = Client()
+    other.post("/lobby/name/", {"name": "gus"})
+    caches["channel_sessions"].clear()  # that guest left an hour ago
+    sign_up(client, username="Gus")
+
+    page = other.get("/lobby/")
+
+    assert page.context["identity"].kind is None
+    assert page.context["guest_form"] is not None
+
+
 def test_the_signup_page_labels_its_fields_and_explains_the_password_rules(client):
     page = client.get("/accounts/signup/?next=/lobby/").content.decode()
     for field in ("username", "password1", "password2"):

@@ -10,11 +10,12 @@ from channels.test import ChannelTestCase, WSClient
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import caches
 from django.db import InterfaceError, OperationalError
 from django.test import Client, override_settings
 
 from chat import presence, services
-from chat.identity import GUEST_NAME_SESSION_KEY
+from chat.identity import GUEST_NAME_SESSION_KEY, guest_name_in_use
 from chat.models import Message, ReadMark, Room
 from chat.transport.ordering import NEXT_ORDER_KEY
 
@@ -314,6 +315,91 @@ class IdentityTests(IdentityTestCase):
         user = User.objects.create_user("alice", password="x")
         _, roster = self.connect("staff", session_cookie(user))
         self.assertEqual(roster["members"], ["alice"])
+
+
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+class HandleTakenTests(IdentityTestCase):
+    def setUp(self):
+        super().setUp()
+        caches["channel_sessions"].clear()
+        self.ann = User.objects.create_user("ann", password="x")
+
+    def test_a_socket_without_a_user_is_refused_a_registered_name_in_any_spelling(self):
+        listener, _ = self.connect(headers=session_cookie(self.ann))
+        stranger, _ = self.connect()
+        for handle in ["ann", "ANN", " Ann ", "ａｎｎ", "ann\u034f"]:
+            self.say(stranger, handle=handle, message="it is me, ann")
+            self.assertEqual(stranger.receive()["error"], "HANDLE_TAKEN")
+        for handle in ["ann\u200b", "\u202enna"]:
+            self.say(stranger, handle=handle, message="it is me, ann")
+            self.assertEqual(stranger.receive()["error"], "INVALID_FIELD")
+        self.say_raw(stranger, {"text": json.dumps({"type": "typing"})})
+        self.assertIsNone(listener.receive())
+        self.assertFalse(Message.objects.exists())
+
+    def test_a_refused_socket_stays_open_and_speaks_under_an_unused_name_as_a_guest(self):
+        stranger, _ = self.connect()
+        self.say(stranger, handle="ann", message="it is me")
+        self.assertEqual(stranger.receive()["error"], "HANDLE_TAKEN")
+        self.say(stranger, handle="annie", message="it is me, annie")
+        frame = stranger.receive()
+        self.assertEqual((frame["handle"], frame["guest"]), ("annie", True))
+        self.assertEqual(frame, Message.objects.get().as_dict())
+
+    def test_a_handle_is_checked_once_per_new_name_per_socket_not_per_message(self):
+        stranger, _ = self.connect()
+        with mock.patch(
+            "chat.models.RegisteredHandle.is_registered", return_value=False
+        ) as is_registered:
+            for handle in ["bob", "bob", "BOB", "bob", "carl", "carl", "bob"]:
+                self.say(stranger, handle=handle, message="hi")
+        # bob (BOB is bob), carl, then bob again: only the last name is kept.
+        self.assertEqual(is_registered.call_count, 3)
+        self.assertEqual(Message.objects.count(), 7)
+
+    def test_a_name_registered_after_the_check_is_refused_once_the_recheck_is_due(self):
+        stranger, _ = self.connect()
+        with mock.patch("chat.consumers.clock", return_value=1000.0):
+            self.say(stranger, handle="dan", message="first")
+            self.assertEqual(stranger.receive()["handle"], "dan")
+            User.objects.create_user("Dan")
+            self.say(stranger, handle="dan", message="inside the recheck window")
+            self.assertTrue(stranger.receive()["guest"])
+        with mock.patch("chat.consumers.clock", return_value=1061.0):
+            self.say(stranger, handle="dan", message="after it")
+            self.assertEqual(stranger.receive()["error"], "HANDLE_TAKEN")
+        self.assertEqual(Message.objects.count(), 2)
+
+    def test_guest_messages_carry_guest_and_a_signed_in_users_do_not(self):
+        gus, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        self.say(gus, message="from a guest")
+        self.say(ann, message="from ann")
+        frames = [ann.receive() for _ in range(2)]
+        self.assertEqual([f.get("guest") for f in frames], [True, None])
+        self.assertNotIn("guest", frames[1])
+        self.assertEqual(
+            list(Message.objects.order_by("seq").values_list("handle", "guest")),
+            [("Gus", True), ("ann", False)],
+        )
+
+    def test_a_guest_session_whose_name_was_registered_since_has_no_identity_at_connect(self):
+        cookie = session_cookie(guest_name="Gus")
+        User.objects.create_user("gus")
+        client, roster = self.connect(headers=cookie)
+        self.assertIsNone(roster)
+        self.say(client, message="still gus?")
+        self.assertEqual(client.receive()["error"], "MISSING_FIELD")
+        self.say(client, handle="Gus", message="still gus?")
+        self.assertEqual(client.receive()["error"], "HANDLE_TAKEN")
+        self.assertFalse(Message.objects.exists())
+
+    def test_a_guest_socket_holds_its_name_at_connect_and_at_each_ping(self):
+        gus, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        self.assertTrue(guest_name_in_use("gus"))
+        with mock.patch("chat.identity.hold_guest_name") as hold:
+            self.say_raw(gus, {"text": json.dumps({"type": "ping"})})
+        hold.assert_called_once_with("Gus")
 
 
 class PresenceFrameTests(IdentityTestCase):

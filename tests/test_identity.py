@@ -1,7 +1,13 @@
+import importlib
+from pathlib import Path
+
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.cache import caches
 from django.test import override_settings
 
+import chat.migrations
 from chat.exceptions import ClientError
 from chat.identity import (
     ANONYMOUS,
@@ -9,10 +15,22 @@ from chat.identity import (
     GUEST_NAME_SESSION_KEY,
     USER,
     Identity,
+    check_unregistered,
     clean_guest_name,
+    guest_name_in_use,
+    hold_guest_name,
     identify,
     set_guest_name,
 )
+from chat.models import RegisteredHandle
+
+
+@pytest.fixture(autouse=True)
+def empty_guest_names():
+    """No guest name held by an earlier test."""
+    caches["channel_sessions"].clear()
+    yield
+    caches["channel_sessions"].clear()
 
 
 @pytest.mark.django_db
@@ -22,6 +40,7 @@ def test_a_signed_in_user_speaks_as_their_username_whatever_the_session_holds():
     assert identify(user, None) == Identity(USER, "ann")
 
 
+@pytest.mark.django_db
 def test_a_guest_speaks_as_the_name_in_their_session():
     assert identify(AnonymousUser(), {GUEST_NAME_SESSION_KEY: "bob"}) == Identity(GUEST, "bob")
     assert identify(None, {GUEST_NAME_SESSION_KEY: "bob"}) == Identity(GUEST, "bob")
@@ -83,8 +102,104 @@ def test_a_guest_cannot_take_an_accounts_username_in_any_case(name):
     assert raised.value.code == "HANDLE_TAKEN"
 
 
+@pytest.mark.django_db
 def test_a_guest_name_is_kept_in_the_session_where_identify_finds_it():
     session = {}
     set_guest_name(session, "bob")
     assert session == {GUEST_NAME_SESSION_KEY: "bob"}
     assert identify(AnonymousUser(), session) == Identity(GUEST, "bob")
+
+
+# What a stranger types for the registered "ann": case, a zero-width space,
+# fullwidth letters, a bidi override, a combining grapheme joiner.
+LOOKALIKES_OF_ANN = ["ANN", "Ann", "ａｎｎ", "Ａｎｎ", "ann\u034f", "a\u034fnn"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", LOOKALIKES_OF_ANN)
+def test_a_guest_cannot_take_a_username_written_in_another_case_width_or_with_invisibles(name):
+    User.objects.create_user("ann")
+    with pytest.raises(ClientError) as raised:
+        clean_guest_name(name)
+    assert raised.value.code == "HANDLE_TAKEN"
+    assert raised.value.status == 409
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["ann\u200b", "\u202eann", "a\u200dnn", "\ufeffann"])
+def test_a_guest_name_with_a_format_character_is_refused_outright(name):
+    with pytest.raises(ClientError) as raised:
+        clean_guest_name(name)
+    assert raised.value.code == "INVALID_FIELD"
+
+
+@pytest.mark.django_db
+def test_a_username_with_a_ligature_is_taken_in_its_plain_spelling_and_back():
+    User.objects.create_user("fiona")
+    User.objects.create_user("\ufb03x")  # "ﬃx", a ligature NFKC spells "ffix"
+    for name in ["\ufb01ona", "FIONA", "ffix", "FFIX"]:
+        with pytest.raises(ClientError):
+            check_unregistered(name)
+
+
+@pytest.mark.django_db
+def test_a_name_nobody_registered_is_allowed_and_held_as_a_guests():
+    User.objects.create_user("ann")
+    check_unregistered("anna")
+    assert guest_name_in_use("ANNA")
+    assert not guest_name_in_use("ann")
+
+
+@pytest.mark.django_db
+def test_a_guest_name_held_lapses_after_the_hold():
+    with override_settings(CHAT_GUEST_NAME_HOLD_SECONDS=0):
+        # A timeout of 0 expires the key at once (Django's cache API).
+        hold_guest_name("gus")
+    assert not guest_name_in_use("gus")
+
+
+@pytest.mark.django_db
+def test_a_guest_name_registered_since_it_was_picked_is_dropped_from_the_identity():
+    session = {GUEST_NAME_SESSION_KEY: "Gus"}
+    assert identify(AnonymousUser(), session) == Identity(GUEST, "Gus")
+    User.objects.create_user("gus")
+    assert identify(AnonymousUser(), session) is ANONYMOUS
+
+
+@pytest.mark.django_db
+def test_the_registered_handles_follow_a_rename_and_a_deletion():
+    user = User.objects.create_user("ann")
+    assert RegisteredHandle.is_registered("ANN")
+    user.username = "Annabel"
+    user.save()
+    assert not RegisteredHandle.is_registered("ann")
+    assert RegisteredHandle.is_registered("annabel")
+    user.delete()
+    assert not RegisteredHandle.objects.exists()
+
+
+@pytest.mark.django_db
+def test_saving_a_user_without_its_username_spends_no_query_on_its_handle(
+    django_assert_num_queries,
+):
+    user = User.objects.create_user("ann")
+    with django_assert_num_queries(1):
+        user.save(update_fields=["last_login"])
+
+
+def migration(suffix):
+    """The migration module of chat whose name ends with ``suffix``, found
+    by name so that renumbering it does not break the test."""
+    path = next(Path(chat.migrations.__file__).parent.glob("*_%s.py" % suffix))
+    return importlib.import_module("chat.migrations.%s" % path.stem)
+
+
+@pytest.mark.django_db
+def test_the_migration_registers_the_users_that_existed_before_it():
+    User.objects.create_user("ANN")
+    User.objects.create_user("\uff22ob")  # a fullwidth B, as an old admin form let through
+    RegisteredHandle.objects.all().delete()
+
+    migration("guest_and_registered_handles").register_existing_users(django_apps, None)
+
+    assert sorted(RegisteredHandle.objects.values_list("canonical", flat=True)) == ["ann", "bob"]

@@ -28,6 +28,15 @@ def test_as_dict_is_the_one_payload_shape_with_a_utc_iso_timestamp():
     }
 
 
+def test_as_dict_marks_a_guests_message_and_leaves_the_key_out_otherwise():
+    room = make_room()
+    guest = Message.objects.create(room=room, handle="gus", message="hi", seq=1, guest=True)
+    member = Message.objects.create(room=room, handle="ann", message="hi", seq=2)
+
+    assert guest.as_dict()["guest"] is True
+    assert "guest" not in member.as_dict()
+
+
 def test_as_dict_converts_other_time_zones_to_utc():
     room = make_room()
     plus_two = datetime.timezone(datetime.timedelta(hours=2))

@@ -4,7 +4,14 @@ import pytest
 from django.test import override_settings
 
 from chat.exceptions import ClientError
-from chat.protocol import Frame, max_frame_length, parse_chat_frame, parse_frame
+from chat.protocol import (
+    Frame,
+    canonical_handle,
+    check_handle,
+    max_frame_length,
+    parse_chat_frame,
+    parse_frame,
+)
 
 
 def frame(**fields):
@@ -117,3 +124,58 @@ def test_an_unknown_type_is_an_invalid_frame(kind):
     with pytest.raises(ClientError) as refused:
         parse_frame(frame(type=kind))
     assert refused.value.code == "INVALID_FRAME"
+
+
+@pytest.mark.parametrize(
+    "handle, canonical",
+    [
+        ("ann", "ann"),
+        ("ANN", "ann"),
+        ("ａｎｎ", "ann"),  # fullwidth
+        ("\ufb01ona", "fiona"),  # the ligature "ﬁ"
+        ("Straße", "strasse"),  # folding, not lower()
+        ("ann\u034f", "ann"),  # a combining grapheme joiner draws nothing
+        ("\u3164ann", "ann"),  # nor does a Hangul filler
+        ("  ann\u3000", "ann"),  # ideographic space, stripped
+        ("Ǆ", "dž"),  # a title-case digraph
+    ],
+)
+def test_the_canonical_form_makes_handles_that_read_alike_equal(handle, canonical):
+    assert canonical_handle(handle) == canonical
+
+
+def test_the_canonical_form_keeps_names_that_read_differently_apart():
+    assert canonical_handle("ann") != canonical_handle("anne")
+    assert canonical_handle("ann") != canonical_handle("a nn")
+
+
+def test_the_canonical_form_is_its_own_canonical_form():
+    for handle in ["ＡＮＮ", "\ufb03x", "Straße", "ΣΊΣΥΦΟΣ", "ﷺ"]:
+        once = canonical_handle(handle)
+        assert canonical_handle(once) == once
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        "ann\u200b",  # zero-width space
+        "a\u200dnn",  # zero-width joiner
+        "\u202eann",  # right-to-left override
+        "ann\u2066",  # left-to-right isolate
+        "\ufeffann",  # byte order mark
+        "an\u00adn",  # soft hyphen
+        "ann\U000e0041",  # a tag character
+    ],
+)
+def test_a_handle_with_a_format_character_is_refused(handle):
+    with pytest.raises(ClientError) as raised:
+        check_handle(handle)
+    assert raised.value.code == "INVALID_FIELD"
+    with pytest.raises(ClientError) as raised:
+        parse_frame({"text": json.dumps({"handle": handle, "message": "hi"})})
+    assert raised.value.code == "INVALID_FIELD"
+
+
+def test_a_message_may_still_hold_format_characters():
+    frame = parse_frame({"text": json.dumps({"handle": "ann", "message": "👩\u200d💻 ok"})})
+    assert frame.message == "👩\u200d💻 ok"

@@ -113,7 +113,16 @@ class UploadFlowTests(ChannelTestCase):
 
         self.assertEqual(answer.status_code, 202)
         run_next_job(self)
-        self.assertEqual(Message.objects.get().handle, "bea")
+        message = Message.objects.get()
+        self.assertEqual((message.handle, message.guest), ("bea", False))
+        self.assertNotIn("guest", message.as_dict())
+
+    def test_an_image_sent_without_a_user_becomes_a_guest_message(self):
+        make_room().group.add("member")
+        post(Client(), image=image_file(), handle="gus")
+        run_next_job(self)
+        frame = json.loads(self.get_next_message("member", require=True).content["text"])
+        self.assertEqual((frame["handle"], frame["guest"]), ("gus", True))
 
     def test_an_image_that_fails_to_decode_is_failed_and_can_be_retried(self):
         make_room()
@@ -317,6 +326,29 @@ def test_refusals_store_nothing_and_say_why(media_root, settings):
     unknown = post(client, label="nowhere", image=image_file())
     assert (unknown.status_code, unknown.json()["error"]) == (404, "NOT_FOUND")
     assert client.get("/lobby/upload/").status_code == 405
+    assert not Upload.objects.exists()
+    assert stored_files(media_root) == []
+
+
+@pytest.mark.parametrize(
+    "handle, status, code",
+    [
+        ("ann", 409, "HANDLE_TAKEN"),
+        ("ANN", 409, "HANDLE_TAKEN"),
+        ("ａｎｎ", 409, "HANDLE_TAKEN"),
+        ("\ufb00nn", 409, "HANDLE_TAKEN"),  # "ﬀnn" is "ffnn", registered below
+        ("ann\u200b", 400, "INVALID_FIELD"),
+        ("\u202eann", 400, "INVALID_FIELD"),
+    ],
+)
+def test_an_upload_without_a_user_may_not_use_a_registered_name(media_root, handle, status, code):
+    make_room()
+    get_user_model().objects.create_user("ann")
+    get_user_model().objects.create_user("ffnn")
+
+    answer = post(Client(), image=image_file(), handle=handle)
+
+    assert (answer.status_code, answer.json()["error"]) == (status, code)
     assert not Upload.objects.exists()
     assert stored_files(media_root) == []
 

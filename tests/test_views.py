@@ -11,7 +11,7 @@ from django.utils import timezone
 from chat import conf
 from chat.forms import GuestNameForm
 from chat.identity import ANONYMOUS, GUEST, GUEST_NAME_SESSION_KEY, USER, Identity
-from chat.models import ReadMark, Room
+from chat.models import Message, ReadMark, Room
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -232,6 +232,21 @@ def test_the_room_page_knows_a_signed_in_user_and_where_they_stopped_reading(cli
     ReadMark.objects.create(user=ann, room=room, seq=6)
     ReadMark.objects.create(user=ann, room=make_room("elsewhere"), seq=2)
     assert client.get("/lobby/").context["read_seq"] == 6
+
+
+def test_the_history_tags_guest_messages_and_shows_as_mine_only_the_users_own(client):
+    room = make_room()
+    Message.objects.create(room=room, handle="ann", message="the real ann", seq=1)
+    Message.objects.create(room=room, handle="ann", message="an old impostor", seq=2, guest=True)
+    client.force_login(make_user("ann"))
+
+    page = client.get("/lobby/").content.decode()
+
+    items = re.findall(r'<li class="(message[^"]*)"[^>]*>(.*?)</li>', page, re.S)
+    assert [(classes, "guest-label" in body) for classes, body in items] == [
+        ("message mine", False),
+        ("message guest", True),
+    ]
 
 
 def test_a_guest_name_is_kept_in_the_session_and_the_guest_sent_back_to_the_room(client):

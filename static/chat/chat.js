@@ -174,7 +174,9 @@
   function render(message) {
     var li = document.createElement("li");
     li.className = "message";
-    if (myHandle && message.handle === myHandle) {
+    // Only a signed-in reader has messages of their own: a guest message
+    // under their username is someone else's, and guest names are nobody's.
+    if (identityKind === "user" && message.guest !== true && message.handle === myHandle) {
       li.classList.add("mine");
     }
     li.dataset.id = message.id;
@@ -188,22 +190,31 @@
     var text = document.createElement("span");
     text.className = "text";
     text.textContent = message.message;
+    li.append(handle, " ");
     if (message.bot === true) {
       // Posted through the HTTP API: say so beside the handle.
       li.classList.add("bot");
-      var botLabel = document.createElement("span");
-      botLabel.className = "bot-label";
-      botLabel.textContent = "bot";
-      li.append(handle, " ", botLabel, " ", time, " ");
-    } else {
-      li.append(handle, " ", time, " ");
+      li.append(tag("bot-label", "bot"), " ");
     }
+    if (message.guest === true) {
+      // Sent by someone not signed in: the handle is theirs to pick.
+      li.classList.add("guest");
+      li.append(tag("guest-label", "guest"), " ");
+    }
+    li.append(time, " ");
     var image = renderImage(message);
     if (image) {
       li.append(image, " ");
     }
     li.append(text);
     return li;
+  }
+
+  function tag(className, text) {
+    var span = document.createElement("span");
+    span.className = className;
+    span.textContent = text;
+    return span;
   }
 
   // Only a path on this site or an https:// address may be an image's

@@ -183,6 +183,32 @@ def test_a_new_account_chats_under_its_username(browser, split):
     assert handles == [username]
 
 
+def test_a_stranger_cannot_pass_for_a_member_and_guest_messages_are_tagged(browser, split):
+    label = unique_label("impostor")
+    username = unique_name("ann")
+    member = browser()
+    sign_up(member, split, username, next_path="/%s/" % label)
+    wait_until_connected(member)
+    stranger = open_room(browser, split, label)
+
+    say(stranger, username.upper(), "it is me")
+    wait_until(stranger, expected_conditions.visibility_of_element_located((By.ID, "error")))
+    say(stranger, "visitor", "only a visitor")
+    say(member, None, "the real one")
+
+    for page in (member, stranger):
+        wait_for_text(page, "the real one")
+        assert shown_texts(page) == ["only a visitor", "the real one"]
+    items = member.find_elements(By.CSS_SELECTOR, "#messages .message")
+    assert [item.get_attribute("class") for item in items] == ["message guest", "message mine"]
+    assert items[0].find_element(By.CSS_SELECTOR, ".guest-label").text == "GUEST"
+    # The server-rendered history marks them the same way.
+    member.refresh()
+    wait_until_connected(member)
+    items = member.find_elements(By.CSS_SELECTOR, "#messages .message")
+    assert [item.get_attribute("class") for item in items] == ["message guest", "message mine"]
+
+
 def test_a_guest_name_is_picked_once_and_survives_a_reload(browser, split):
     label = unique_label("guest")
     name = unique_name("gwen")

@@ -53,7 +53,9 @@ def test_three_clients_see_each_other_come_and_go_and_a_seed_client_is_unchanged
     assert ann.receive_until(is_message)[-1]["handle"] == "carl"
     frame = seed.receive()
     assert (frame["type"], frame["handle"], frame["message"]) == ("message", "carl", "still here")
-    assert set(frame) == {"type", "id", "seq", "timestamp", "handle", "message"}
+    # Every key it knew, plus only the 2026-12-04 addition: it is no member.
+    assert set(frame) == {"type", "id", "seq", "timestamp", "handle", "message", "guest"}
+    assert frame["guest"] is True
 
     # A guest's handle is their name, whatever the frame says.
     ann.send_frame(handle="mallory", message="hello")
