@@ -5,11 +5,12 @@ import uuid
 
 from channels import Group
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf
+from chat import conf, outbound
 
 
 class Room(models.Model):
@@ -37,6 +38,24 @@ class Room(models.Model):
 
     def __str__(self):
         return self.label
+
+    def clean(self):
+        """Validate the room as a whole, for the admin's form: a
+        ``webhook_url`` must pass chat/outbound.py's rule now (https, a host
+        that resolves to public addresses only). Raises ``ValidationError``
+        on ``webhook_url`` saying why not. Every delivery checks it again:
+        a name can resolve elsewhere later."""
+        super().clean()
+        if not self.webhook_url:
+            return
+        try:
+            outbound.check_url(self.webhook_url)
+        except outbound.Refused as refusal:
+            raise ValidationError({"webhook_url": refusal.explanation}) from None
+        except outbound.NotResolved:
+            raise ValidationError(
+                {"webhook_url": "The URL's host name does not resolve (check its spelling)."}
+            ) from None
 
     def save(self, *args, **kwargs):
         """Save the room; a room with a ``webhook_url`` and no

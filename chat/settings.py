@@ -27,6 +27,7 @@ benchmark's stock-layer runs use ``bench/stock_settings.py``, which
 imports these and swaps the channel layer.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -244,6 +245,22 @@ CHAT_UPLOAD_BURST = _tunable("CHAT_UPLOAD_BURST")
 CHAT_UPLOAD_PER_MINUTE = _tunable("CHAT_UPLOAD_PER_MINUTE")
 CHAT_JOB_ATTEMPTS = _tunable("CHAT_JOB_ATTEMPTS")
 CHAT_JOB_TIMEOUT_SECONDS = _tunable("CHAT_JOB_TIMEOUT_SECONDS")
+# Outgoing webhooks (chat/outbound.py; docs/operations.md, "Webhook
+# deliveries"): plain http only in development unless the environment says
+# otherwise, and no network but the public internet unless named here.
+CHAT_WEBHOOK_ALLOW_HTTP = env_bool("CHAT_WEBHOOK_ALLOW_HTTP", DEBUG)
+CHAT_WEBHOOK_ALLOWED_NETWORKS = env_list("CHAT_WEBHOOK_ALLOWED_NETWORKS")
+for _network in CHAT_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CHAT_WEBHOOK_ALLOWED_NETWORKS must hold networks such as 10.1.2.0/24, "
+            "comma-separated; %r is not one." % _network
+        ) from None
+CHAT_WEBHOOK_DEADLINE_SECONDS = env_int(
+    "CHAT_WEBHOOK_DEADLINE_SECONDS", conf.DEFAULTS["CHAT_WEBHOOK_DEADLINE_SECONDS"], minimum=1
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
