@@ -39,6 +39,15 @@ class Room(models.Model):
     def __str__(self):
         return self.label
 
+    def save(self, *args, **kwargs):
+        """Save the room; a room with a ``webhook_url`` and no
+        ``webhook_secret`` gets one (64 hex digits, 32 random bytes)."""
+        if self.webhook_url and not self.webhook_secret:
+            self.webhook_secret = secrets.token_hex(32)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
+        super().save(*args, **kwargs)
+
     def clean(self):
         """Validate the room as a whole, for the admin's form: a
         ``webhook_url`` must pass chat/outbound.py's rule now (https, a host
@@ -56,15 +65,6 @@ class Room(models.Model):
             raise ValidationError(
                 {"webhook_url": "The URL's host name does not resolve (check its spelling)."}
             ) from None
-
-    def save(self, *args, **kwargs):
-        """Save the room; a room with a ``webhook_url`` and no
-        ``webhook_secret`` gets one (64 hex digits, 32 random bytes)."""
-        if self.webhook_url and not self.webhook_secret:
-            self.webhook_secret = secrets.token_hex(32)
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
-        super().save(*args, **kwargs)
 
     @property
     def group_name(self):

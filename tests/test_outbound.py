@@ -92,9 +92,7 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests.append(
-                    (self.path, {k.lower(): v for k, v in self.headers.items()})
-                )
+                server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -379,7 +377,7 @@ def make_certificate(directory, name):
     ``directory`` (Path): returns (cert path, key path)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
