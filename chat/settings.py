@@ -20,6 +20,9 @@ channel layer, with DEBUG on. A deployment sets:
   ``AWS_S3_ENDPOINT_URL``, ``AWS_S3_CUSTOM_DOMAIN``; boto3 reads the
   credentials from ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``).
   Heroku's disk is wiped on every restart, so a deployment there needs it.
+- ``CHAT_WEBHOOK_ALLOW_HTTP`` and ``CHAT_WEBHOOK_ALLOWED_NETWORKS``: where
+  rooms' webhooks may point beyond public https URLs (docs/operations.md,
+  "Webhook deliveries"); plain http is allowed by default with DEBUG only.
 
 Every variable is read once, here, through ``chat/env.py``; a value that
 cannot be read stops the process with an error naming the variable. The
