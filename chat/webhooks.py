@@ -230,6 +230,10 @@ def attempt(delivery_id):
     ``response_status``, ``error``, and ``next_attempt_at``, or ``status``
     and ``finished_at`` when it is over).
 
+    A URL that chat/outbound.py's rule refuses (not https, or an address
+    that is not public) fails the delivery at once, with nothing sent and
+    the refusal's fixed text as its ``error``.
+
     Returns the wait (float, s) before the next try, or None when there is
     none for the caller to make: delivered, failed for good, or not this
     caller's (no such row, not ``PENDING``, not due yet, or another process
