@@ -7,9 +7,11 @@ from chat.models import ApiToken, Message, ReadMark, Room, Upload, WebhookDelive
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    """Rooms. A room's outgoing webhook is its URL; the signing secret is
-    made when a URL is first saved and shown read-only, for the receiver's
-    owner to copy (docs/protocol.md, "Outgoing webhooks"); the list's action
+    """Rooms. A room's outgoing webhook is its URL, which the form refuses
+    unless it is https and its host resolves to public addresses only
+    (``Room.clean``, chat/outbound.py); the signing secret is made when a
+    URL is first saved and shown read-only, for the receiver's owner to
+    copy (docs/protocol.md, "Outgoing webhooks"); the list's action
     replaces it."""
 
     list_display = ("label", "name", "members_only", "webhook_url")
@@ -24,7 +26,7 @@ class RoomAdmin(admin.ModelAdmin):
         """The room's webhook secret (str), or a dash when it has none."""
         return room.webhook_secret or "-"
 
-    signing_secret.short_description = "webhook secret (the key of X-Chat-Signature)"
+    signing_secret.short_description = "webhook secret (the key of the X-Chat-*Signature headers)"
 
     def new_webhook_secret(self, request, queryset):
         """Give each selected room with a webhook URL a new secret; deliveries

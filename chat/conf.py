@@ -103,6 +103,21 @@ DEFAULTS = {
     # per message, and a name registered meanwhile is refused to such a
     # socket within this long.
     "CHAT_HANDLE_RECHECK_SECONDS": 60,
+    # Outgoing webhooks (chat/outbound.py). Whether a webhook URL may be
+    # plain http (bool): chat/settings.py turns it on with DEBUG, for a
+    # receiver on a developer's machine; a deployment leaves it off, so
+    # deliveries cannot be read or changed on the way.
+    "CHAT_WEBHOOK_ALLOW_HTTP": False,
+    # Networks (a list of CIDR strings, e.g. ["10.1.2.0/24"]) a webhook may
+    # reach although they are not public: loopback, private ranges. Empty,
+    # the default, lets webhooks reach public addresses only; each network
+    # named here is one a staff member can point deliveries into.
+    "CHAT_WEBHOOK_ALLOWED_NETWORKS": [],
+    # The longest one try of a delivery may take, in seconds: connecting,
+    # TLS, sending and the answer's status line and headers together. Ten
+    # seconds is ample for a healthy receiver anywhere, and bounds how long
+    # a pool thread can be held by one that trickles its answer.
+    "CHAT_WEBHOOK_DEADLINE_SECONDS": 10,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server
@@ -127,7 +142,8 @@ LABEL_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
 def get(name):
-    """Return the tunable ``name`` (a key of ``DEFAULTS``), an int: the
+    """Return the tunable ``name`` (a key of ``DEFAULTS``), an int unless
+    its entry there says otherwise: the
     setting of that name (chat/settings.py reads it from the environment),
     else the default here.
 

@@ -5,12 +5,13 @@ import uuid
 
 from channels import Group
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.signals import post_save
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf
+from chat import conf, outbound
 from chat.protocol import canonical_handle
 
 
@@ -63,6 +64,24 @@ class Room(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
         super().save(*args, **kwargs)
+
+    def clean(self):
+        """Validate the room as a whole, for the admin's form: a
+        ``webhook_url`` must pass chat/outbound.py's rule now (https, a host
+        that resolves to public addresses only). Raises ``ValidationError``
+        on ``webhook_url`` saying why not. Every delivery checks it again:
+        a name can resolve elsewhere later."""
+        super().clean()
+        if not self.webhook_url:
+            return
+        try:
+            outbound.check_url(self.webhook_url)
+        except outbound.Refused as refusal:
+            raise ValidationError({"webhook_url": refusal.explanation}) from None
+        except outbound.NotResolved:
+            raise ValidationError(
+                {"webhook_url": "The URL's host name does not resolve (check its spelling)."}
+            ) from None
 
     @property
     def group_name(self):

@@ -20,6 +20,9 @@ channel layer, with DEBUG on. A deployment sets:
   ``AWS_S3_ENDPOINT_URL``, ``AWS_S3_CUSTOM_DOMAIN``; boto3 reads the
   credentials from ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``).
   Heroku's disk is wiped on every restart, so a deployment there needs it.
+- ``CHAT_WEBHOOK_ALLOW_HTTP`` and ``CHAT_WEBHOOK_ALLOWED_NETWORKS``: where
+  rooms' webhooks may point beyond public https URLs (docs/operations.md,
+  "Webhook deliveries"); plain http is allowed by default with DEBUG only.
 
 Every variable is read once, here, through ``chat/env.py``; a value that
 cannot be read stops the process with an error naming the variable. The
@@ -27,6 +30,7 @@ benchmark's stock-layer runs use ``bench/stock_settings.py``, which
 imports these and swaps the channel layer.
 """
 
+import ipaddress
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -292,6 +296,22 @@ AXES_VERBOSE = False
 # Failed attempts expire with the cool-off; a row for every successful
 # sign-in would be kept for good, and nothing reads it.
 AXES_DISABLE_ACCESS_LOG = True
+# Outgoing webhooks (chat/outbound.py; docs/operations.md, "Webhook
+# deliveries"): plain http only in development unless the environment says
+# otherwise, and no network but the public internet unless named here.
+CHAT_WEBHOOK_ALLOW_HTTP = env_bool("CHAT_WEBHOOK_ALLOW_HTTP", DEBUG)
+CHAT_WEBHOOK_ALLOWED_NETWORKS = env_list("CHAT_WEBHOOK_ALLOWED_NETWORKS")
+for _network in CHAT_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CHAT_WEBHOOK_ALLOWED_NETWORKS must hold networks such as 10.1.2.0/24, "
+            "comma-separated; %r is not one." % _network
+        ) from None
+CHAT_WEBHOOK_DEADLINE_SECONDS = env_int(
+    "CHAT_WEBHOOK_DEADLINE_SECONDS", conf.DEFAULTS["CHAT_WEBHOOK_DEADLINE_SECONDS"], minimum=1
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

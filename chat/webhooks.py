@@ -11,9 +11,14 @@ The path of one delivery:
    this process's delivery pool and returns: the HTTP request runs on one of
    ``POOL_THREADS`` threads, so a slow or dead endpoint never holds the
    worker that also runs the rooms' sockets.
-3. A pool thread makes one try (``attempt``): a 2xx answer marks the row
-   ``DELIVERED``; anything else is tried again after 1, 2, 4, 8 s, and the
-   row is ``FAILED`` after ``MAX_ATTEMPTS`` tries, with the last error.
+3. A pool thread makes one try (``attempt``) through chat/outbound.py,
+   which goes only to an https URL whose host resolves to public addresses
+   (checked again on every try, and the connection made to an address it
+   checked), within a total deadline. A 2xx answer marks the row
+   ``DELIVERED``; a URL the rule refuses marks it ``FAILED`` at once, with
+   nothing sent; anything else is tried again after 1, 2, 4, 8 s, and the
+   row is ``FAILED`` after ``MAX_ATTEMPTS`` tries, with the last error, in
+   words that say nothing of what answered (chat/outbound.py).
 4. ``sweep``, run every few seconds by the workers' job sweeper, re-sends
    the deliveries left ``PENDING`` well past their due time: the channel
    layer delivers at most once, and a worker that stops takes its queued
@@ -33,13 +38,13 @@ import logging
 import threading
 import time
 
-import requests
 from channels import Channel
 from django.core.cache import caches
 from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chat import conf, outbound
 from chat.models import Room, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -48,16 +53,15 @@ logger = logging.getLogger(__name__)
 # chat/routing.py; its capacity is in CHANNEL_CAPACITY in chat/settings.py).
 DELIVERY_CHANNEL = "chat.webhook"
 
-# The connect timeout, and the read timeout (the longest wait for the
-# answer's next bytes), of one try, in seconds: ample for a healthy endpoint
-# across the internet, and short enough that a dead or silent one holds a
-# pool thread for at most about 10 s a try (one that trickles its status
-# line and headers a byte at a time could hold it longer).
+# The connect timeout of one try, in seconds: ample for a healthy endpoint
+# across the internet. The whole try, reading included, ends within
+# CHAT_WEBHOOK_DEADLINE_SECONDS (chat/conf.py, 10 s), however its endpoint
+# trickles its answer.
 TIMEOUT_S = 5
 
 # Tries per delivery before it is FAILED; the waits between them double from
 # FIRST_RETRY_S (1, 2, 4, 8 s), so a delivery is given up about 15 s plus
-# its tries' own time (at most 5 × 10 s) after its first try.
+# its tries' own time (at most 5 × the deadline, 10 s) after its first try.
 MAX_ATTEMPTS = 5
 FIRST_RETRY_S = 1.0
 
@@ -84,20 +88,26 @@ URL_CACHE_KEY = "chat:webhook-url:%d"
 STALE_S = 60
 SWEEP_BATCH = 500
 
-# While a try is under way its row is due this far ahead, the longest a try
-# takes (connect and read timeouts) plus a margin; a second copy of the
-# delivery that arrives meanwhile leaves it alone.
-IN_FLIGHT_S = 2 * TIMEOUT_S + 5
+# While a try is under way its row is due this far ahead of its start: the
+# longest a try takes (CHAT_WEBHOOK_DEADLINE_SECONDS) plus this margin, in
+# seconds; a second copy of the delivery that arrives meanwhile leaves it
+# alone.
+IN_FLIGHT_MARGIN_S = 5
 # A copy that arrives up to this early for its row's due time still makes
 # the try: the retry timer keeps the monotonic clock, not the wall clock, and
 # the rows' times come from several hosts, whose clocks must agree within
 # this (NTP does far better).
 EARLY_S = 0.5
 
-# The most of an error's text kept on the row, in characters.
-ERROR_MAX_LENGTH = 1000
-
 USER_AGENT = "chat-webhooks"
+
+# The signature headers (docs/protocol.md, "Outgoing webhooks"). The
+# timestamped one (added 2026-12-04) lets a receiver refuse a replayed
+# delivery; the body-only one is kept for receivers deployed before it, and
+# goes in the first release on or after 2027-06-04, as docs/protocol.md
+# announces.
+SIGNATURE_HEADER = "X-Chat-Signature"
+TIMESTAMPED_SIGNATURE_HEADER = "X-Chat-Timestamped-Signature"
 
 
 def sign(secret, body):
@@ -108,9 +118,26 @@ def sign(secret, body):
     spells), as GitHub's ``X-Hub-Signature-256`` is. GitHub's documented
     example holds: the secret ``"It's a Secret to Everybody"`` and the body
     ``b"Hello, World!"`` give
-    ``sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17``."""
+    ``sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17``.
+
+    It signs the body alone, so a captured delivery verifies for ever:
+    ``sign_timestamped`` is its successor, and this header goes on
+    2027-06-04 (docs/protocol.md)."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return "sha256=" + digest
+
+
+def sign_timestamped(secret, body, timestamp):
+    """The ``X-Chat-Timestamped-Signature`` header's value (str) for
+    ``body`` (bytes, exactly as sent) sent at ``timestamp`` (int, Unix
+    seconds) under the room's ``secret`` (str):
+    ``"t=<timestamp>,v1=<64 hex digits>"``, the HMAC-SHA256 of
+    ``b"<timestamp>." + body`` keyed with the secret's text as UTF-8 (the
+    scheme of Stripe's ``Stripe-Signature``). Signing the time with the body
+    lets a receiver refuse a captured delivery sent again later."""
+    signed = str(timestamp).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return "t=%d,v1=%s" % (timestamp, digest)
 
 
 def body_of(room, message):
@@ -203,6 +230,10 @@ def attempt(delivery_id):
     ``response_status``, ``error``, and ``next_attempt_at``, or ``status``
     and ``finished_at`` when it is over).
 
+    A URL that chat/outbound.py's rule refuses (not https, or an address
+    that is not public) fails the delivery at once, with nothing sent and
+    the refusal's fixed text as its ``error``.
+
     Returns the wait (float, s) before the next try, or None when there is
     none for the caller to make: delivered, failed for good, or not this
     caller's (no such row, not ``PENDING``, not due yet, or another process
@@ -229,18 +260,28 @@ def attempt(delivery_id):
         pk=delivery_id, status=WebhookDelivery.PENDING, attempts=delivery.attempts
     ).update(
         attempts=F("attempts") + 1,
-        next_attempt_at=started + datetime.timedelta(seconds=IN_FLIGHT_S),
+        next_attempt_at=started
+        + datetime.timedelta(
+            seconds=conf.get("CHAT_WEBHOOK_DEADLINE_SECONDS") + IN_FLIGHT_MARGIN_S
+        ),
     )
     if not claimed:
         return None
     attempts = delivery.attempts + 1
     body = body_of(delivery.room, delivery.message)
-    response_status, error = _post(delivery.url, body, delivery.room.webhook_secret, delivery_id)
+    outcome = _post(delivery.url, body, delivery.room.webhook_secret, delivery_id)
     finished = timezone.now()
-    fields = {"response_status": response_status, "error": error}
+    fields = {"response_status": outcome.status, "error": outcome.error}
     delay = None
-    if response_status is not None and 200 <= response_status < 300:
+    if outcome.ok:
         fields.update(status=WebhookDelivery.DELIVERED, finished_at=finished)
+    elif outcome.refused:
+        # Final: the URL is refused whatever the try, until it is changed
+        # and the delivery sent again from the admin.
+        fields.update(status=WebhookDelivery.FAILED, finished_at=finished)
+        logger.warning(
+            "Webhook delivery %d to %s refused: %s", delivery_id, delivery.url, outcome.error
+        )
     elif attempts >= MAX_ATTEMPTS:
         fields.update(status=WebhookDelivery.FAILED, finished_at=finished)
         logger.warning(
@@ -248,7 +289,7 @@ def attempt(delivery_id):
             delivery_id,
             delivery.url,
             attempts,
-            error,
+            outcome.error,
         )
     else:
         delay = backoff(attempts)
@@ -332,35 +373,25 @@ def _send(delivery_id):
 
 
 def _post(url, body, secret, delivery_id):
-    """POST ``body`` (bytes) to ``url``, signed with ``secret``. Returns
-    ``(status, error)``: the answer's HTTP status (int, or None when none
-    came) and "" for a 2xx, else what went wrong (str)."""
+    """POST ``body`` (bytes) to ``url`` through chat/outbound.py, signed
+    with ``secret`` both ways (``sign`` and ``sign_timestamped``, stamped
+    now). Returns its ``outbound.Outcome``: the HTTP status (int, or None
+    when none came), "" or a fixed error text, and whether the URL was
+    refused."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Chat-Delivery": str(delivery_id),
-        "X-Chat-Signature": sign(secret, body),
+        SIGNATURE_HEADER: sign(secret, body),
+        TIMESTAMPED_SIGNATURE_HEADER: sign_timestamped(secret, body, int(time.time())),
     }
-    try:
-        # stream=True: only the status line and headers are waited for; the
-        # answer's body is never read, so a slow one cannot hold the thread.
-        # Redirects are not followed: a webhook URL is where deliveries go.
-        response = requests.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(TIMEOUT_S, TIMEOUT_S),
-            allow_redirects=False,
-            stream=True,
-        )
-    except requests.RequestException as error:
-        return None, ("%s: %s" % (type(error).__name__, error))[:ERROR_MAX_LENGTH]
-    response.close()
-    if 200 <= response.status_code < 300:
-        return response.status_code, ""
-    return response.status_code, ("HTTP %d %s" % (response.status_code, response.reason))[
-        :ERROR_MAX_LENGTH
-    ]
+    return outbound.post(
+        url,
+        body,
+        headers,
+        deadline_s=conf.get("CHAT_WEBHOOK_DEADLINE_SECONDS"),
+        connect_timeout_s=TIMEOUT_S,
+    )
 
 
 class DueQueue:

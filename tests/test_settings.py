@@ -131,3 +131,36 @@ def test_chat_tunables_can_come_from_the_environment():
     env = dict(CLEAN, CHAT_RATE_LIMIT_PER_MINUTE="0", CHAT_MESSAGE_MAX_LENGTH="500")
     found = read_settings(env, "CHAT_RATE_LIMIT_PER_MINUTE", "CHAT_MESSAGE_MAX_LENGTH")
     assert found == {"CHAT_RATE_LIMIT_PER_MINUTE": 0, "CHAT_MESSAGE_MAX_LENGTH": 500}
+
+
+def test_webhooks_go_to_public_https_urls_only_in_production_and_may_use_http_in_debug():
+    names = ("CHAT_WEBHOOK_ALLOW_HTTP", "CHAT_WEBHOOK_ALLOWED_NETWORKS")
+    assert read_settings(PRODUCTION, *names) == {
+        "CHAT_WEBHOOK_ALLOW_HTTP": False,
+        "CHAT_WEBHOOK_ALLOWED_NETWORKS": [],
+    }
+    assert read_settings(CLEAN, *names) == {
+        "CHAT_WEBHOOK_ALLOW_HTTP": True,
+        "CHAT_WEBHOOK_ALLOWED_NETWORKS": [],
+    }
+
+
+def test_the_webhook_settings_are_read_and_a_bad_network_stops_the_process():
+    env = dict(
+        PRODUCTION,
+        CHAT_WEBHOOK_ALLOW_HTTP="1",
+        CHAT_WEBHOOK_ALLOWED_NETWORKS="10.1.2.3/32, ::1",
+        CHAT_WEBHOOK_DEADLINE_SECONDS="7",
+    )
+    assert read_settings(
+        env,
+        "CHAT_WEBHOOK_ALLOW_HTTP",
+        "CHAT_WEBHOOK_ALLOWED_NETWORKS",
+        "CHAT_WEBHOOK_DEADLINE_SECONDS",
+    ) == {
+        "CHAT_WEBHOOK_ALLOW_HTTP": True,
+        "CHAT_WEBHOOK_ALLOWED_NETWORKS": ["10.1.2.3/32", "::1"],
+        "CHAT_WEBHOOK_DEADLINE_SECONDS": 7,
+    }
+    with pytest.raises(RuntimeError, match="CHAT_WEBHOOK_ALLOWED_NETWORKS"):
+        read_settings(dict(PRODUCTION, CHAT_WEBHOOK_ALLOWED_NETWORKS="intranet"), "DEBUG")

@@ -1,12 +1,17 @@
 """Outgoing webhooks (chat/webhooks.py): signing, queueing, delivery with
 retries against a real HTTP endpoint on 127.0.0.1, the sweep, and the
-admin's view of them. The channel layer is the in-memory one."""
+admin's view of them. The channel layer is the in-memory one.
+
+Every test here runs with the tests' allowance (plain http, and loopback,
+where ``Receiver`` listens), except those that prove the production rule
+refuses, which turn it off again (the ``production`` fixture)."""
 
 import datetime
 import hashlib
 import hmac
 import json
 import queue
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,10 +99,43 @@ class Receiver:
 
 
 def signature_ok(secret, headers, body):
-    """Whether ``headers`` carry the signature of ``body`` under ``secret``,
-    checked as docs/protocol.md tells a receiver to."""
+    """Whether ``headers`` carry the body-only signature of ``body`` under
+    ``secret``, checked as docs/protocol.md told receivers to before
+    2026-12-04."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, headers["x-chat-signature"])
+
+
+def timestamped_signature_ok(secret, header, body, now=None, tolerance_s=300):
+    """Whether ``header`` (an X-Chat-Timestamped-Signature value, or None)
+    signs ``body`` under ``secret`` at a time within ``tolerance_s`` of
+    ``now``: docs/protocol.md's receiver check, copied."""
+    try:
+        fields = dict(part.split("=", 1) for part in (header or "").split(","))
+        timestamp = int(fields["t"])
+        signature = fields["v1"]
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    signed = str(timestamp).encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings):
+    """The tests' allowance: plain http, and loopback, where ``Receiver``
+    listens. Production allows neither (chat/conf.py)."""
+    settings.CHAT_WEBHOOK_ALLOW_HTTP = True
+    settings.CHAT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
+@pytest.fixture
+def production(settings):
+    """The production rule: https only, public addresses only."""
+    settings.CHAT_WEBHOOK_ALLOW_HTTP = False
+    settings.CHAT_WEBHOOK_ALLOWED_NETWORKS = []
 
 
 @pytest.fixture(autouse=True)
@@ -160,6 +198,33 @@ def test_the_signature_depends_on_every_byte_of_the_body_and_on_the_secret():
     signature = webhooks.sign(GITHUB_SECRET, GITHUB_BODY)
     assert webhooks.sign(GITHUB_SECRET, GITHUB_BODY + b" ") != signature
     assert webhooks.sign(GITHUB_SECRET + "x", GITHUB_BODY) != signature
+
+
+def test_the_timestamped_signature_is_hmac_sha256_of_the_time_a_dot_and_the_body():
+    # Computed apart: HMAC-SHA256 keyed "It's a Secret to Everybody" over
+    # b"1764806400.Hello, World!".
+    expected = hmac.new(
+        GITHUB_SECRET.encode(), b"1764806400.Hello, World!", hashlib.sha256
+    ).hexdigest()
+
+    header = webhooks.sign_timestamped(GITHUB_SECRET, GITHUB_BODY, 1764806400)
+
+    assert header == "t=1764806400,v1=" + expected
+    # The example docs/protocol.md gives.
+    assert header == (
+        "t=1764806400,v1=1c13d37ae4be0f8c34c2887b500b1ba77a09c7e46951fe0b078457ce3e73cb6d"
+    )
+    assert timestamped_signature_ok(GITHUB_SECRET, header, GITHUB_BODY, now=1764806400 + 299)
+
+
+def test_a_timestamped_signature_replayed_after_five_minutes_or_moved_to_another_time_fails():
+    header = webhooks.sign_timestamped(GITHUB_SECRET, GITHUB_BODY, 1764806400)
+    moved = header.replace("t=1764806400", "t=1764806700")
+
+    assert not timestamped_signature_ok(GITHUB_SECRET, header, GITHUB_BODY, now=1764806400 + 301)
+    assert not timestamped_signature_ok(GITHUB_SECRET, moved, GITHUB_BODY, now=1764806700)
+    assert not timestamped_signature_ok(GITHUB_SECRET, header, GITHUB_BODY + b" ", 1764806400)
+    assert not timestamped_signature_ok(GITHUB_SECRET, None, GITHUB_BODY, now=1764806400)
 
 
 # Queueing
@@ -272,8 +337,13 @@ def test_a_2xx_answer_delivers_the_signed_message_once():
     assert headers["user-agent"] == "chat-webhooks"
     assert headers["x-chat-delivery"] == str(delivery.pk)
     assert len(room.webhook_secret) == 64
+    # Both signatures: the old header for receivers deployed before the
+    # timestamped one, which a receiver checks within its window.
     assert signature_ok(room.webhook_secret, headers, body)
     assert not signature_ok("0" * 64, headers, body)
+    header = headers["x-chat-timestamped-signature"]
+    assert timestamped_signature_ok(room.webhook_secret, header, body)
+    assert not timestamped_signature_ok("0" * 64, header, body)
 
 
 @pytest.mark.django_db
@@ -295,7 +365,7 @@ def test_a_failed_try_is_recorded_and_the_next_waits_for_its_backoff():
         1,
         500,
     )
-    assert delivery.error.startswith("HTTP 500")
+    assert delivery.error == "HTTP 500"
     assert delivery.finished_at is None
     one_second = datetime.timedelta(seconds=1)
     assert before + one_second <= delivery.next_attempt_at <= after + one_second
@@ -319,7 +389,7 @@ def test_the_waits_double_and_the_fifth_failure_is_final():
         5,
         503,
     )
-    assert delivery.error.startswith("HTTP 503")
+    assert delivery.error == "HTTP 503"
     assert delivery.finished_at is not None
     assert receiver.count() == 5
     # Every try carried the same delivery id and the same signed bytes.
@@ -336,12 +406,12 @@ def test_an_endpoint_that_refuses_connections_is_a_failed_try_without_a_status()
 
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.response_status) == (1, None)
-    assert delivery.error.startswith("ConnectionError")
+    assert delivery.error == "connection failed"
 
 
 @pytest.mark.django_db
-def test_an_endpoint_that_does_not_answer_in_time_is_a_failed_try(monkeypatch):
-    monkeypatch.setattr(webhooks, "TIMEOUT_S", 0.3)
+def test_an_endpoint_that_does_not_answer_in_time_is_a_failed_try(settings):
+    settings.CHAT_WEBHOOK_DEADLINE_SECONDS = 0.3
     with Receiver(hold_s=30) as receiver:
         delivery = pending_delivery(hooked_room(receiver.url))
         started = time.monotonic()
@@ -354,7 +424,7 @@ def test_an_endpoint_that_does_not_answer_in_time_is_a_failed_try(monkeypatch):
     assert answered == 0  # the endpoint was still holding its answer
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.response_status) == (1, None)
-    assert "ReadTimeout" in delivery.error
+    assert delivery.error == "timed out"
 
 
 @pytest.mark.django_db
@@ -365,6 +435,94 @@ def test_a_redirect_is_not_followed_but_a_failed_try():
 
     delivery.refresh_from_db()
     assert (delivery.response_status, delivery.status) == (302, WebhookDelivery.PENDING)
+
+
+# The production rule
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "template, reason",
+    [
+        ("http://127.0.0.1:%d/hook", "refused: https required"),
+        ("https://127.0.0.1:%d/hook", "refused: address not allowed"),
+        ("https://[::ffff:127.0.0.1]:%d/hook", "refused: address not allowed"),
+    ],
+)
+def test_a_loopback_webhook_receives_nothing_and_the_refusal_is_final(production, template, reason):
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        delivery = pending_delivery(hooked_room(template % port))
+
+        assert webhooks.attempt(delivery.pk) is None
+        # Failed for good: even a due copy makes no request.
+        make_due(delivery)
+        assert webhooks.attempt(delivery.pk) is None
+
+    assert receiver.count() == 0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.error) == (
+        WebhookDelivery.FAILED,
+        1,
+        None,
+        reason,
+    )
+    assert delivery.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_a_name_that_resolves_to_the_metadata_service_is_refused_at_delivery(
+    production, monkeypatch
+):
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("169.254.169.254", port))
+        ],
+    )
+    delivery = pending_delivery(hooked_room("https://hook.example/hook"))
+
+    assert webhooks.attempt(delivery.pk) is None
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error) == (
+        WebhookDelivery.FAILED,
+        "refused: address not allowed",
+    )
+
+
+@pytest.mark.django_db
+def test_what_answers_on_the_inside_cannot_be_told_from_the_recorded_errors():
+    # Under the allowance, so that something is reached: a closed port and
+    # a server speaking another protocol read the same.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    other = socket.create_server(("127.0.0.1", 0))
+
+    def speak_ssh():
+        connection, _ = other.accept()
+        connection.recv(65536)
+        connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        connection.close()
+
+    threading.Thread(target=speak_ssh, daemon=True).start()
+    room = hooked_room("http://127.0.0.1:%d/hook" % closed_port)
+    first = pending_delivery(room)
+    second = WebhookDelivery.objects.create(
+        room=room,
+        message=first.message,
+        url="http://127.0.0.1:%d/hook" % other.getsockname()[1],
+    )
+
+    webhooks.attempt(first.pk)
+    webhooks.attempt(second.pk)
+    other.close()
+
+    errors = set(WebhookDelivery.objects.values_list("error", flat=True))
+    assert errors == {"connection failed"}
 
 
 # The pool
@@ -571,3 +729,54 @@ def test_the_admins_action_delivers_failed_ones_again(client, admin_user, layer)
     assert "http://127.0.0.1:9/hook" in listing.content.decode()
     assert WebhookDelivery.objects.get().status == WebhookDelivery.PENDING
     assert layer(webhooks.DELIVERY_CHANNEL) == {"delivery": failed.pk}
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_webhook_url_on_the_inside_with_a_clear_error(
+    client, admin_user, production
+):
+    client.force_login(admin_user)
+
+    page = client.post(
+        "/admin/chat/room/add/",
+        {"name": "probe", "label": "probe", "webhook_url": "https://169.254.169.254/latest/"},
+    )
+
+    assert page.status_code == 200  # the form again, with its error
+    assert "not on the public internet" in page.content.decode()
+    assert not Room.objects.filter(label="probe").exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_plain_http_under_the_production_rule(client, admin_user, production):
+    client.force_login(admin_user)
+
+    page = client.post(
+        "/admin/chat/room/add/",
+        {"name": "plain", "label": "plain", "webhook_url": "http://hooks.example.com/in"},
+    )
+
+    assert page.status_code == 200
+    assert "must start with https://" in page.content.decode()
+    assert not Room.objects.filter(label="plain").exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_saves_a_public_https_webhook_url(client, admin_user, production, monkeypatch):
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("93.184.216.34", port))
+        ],
+    )
+    client.force_login(admin_user)
+
+    page = client.post(
+        "/admin/chat/room/add/",
+        {"name": "hooked", "label": "hooked", "webhook_url": "https://hooks.example.com/in"},
+    )
+
+    assert page.status_code == 302
+    room = Room.objects.get(label="hooked")
+    assert (room.webhook_url, len(room.webhook_secret)) == ("https://hooks.example.com/in", 64)
