@@ -16,7 +16,7 @@ from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from django import db
 
-from chat import conf, identity, presence, services
+from chat import conf, identity, presence, selectors, services
 from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
@@ -79,8 +79,8 @@ clock = time.time
 TYPING_INTERVAL_S = conf.TYPING_INTERVAL_MS / 1000
 READ_INTERVAL_S = conf.READ_INTERVAL_MS / 1000
 
-# The close code of a socket refused by a members-only room: 4000-4999 is
-# the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.
+# The close code of a socket whose access to its room has ended: 4000-4999
+# is the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.
 ACCESS_DENIED_CLOSE_CODE = 4003
 
 
@@ -93,11 +93,12 @@ def ws_connect(message, label):
     the channel session, join the room's Group and presence, and accept.
 
     A socket with an identity is sent the roster with the accept. A
-    cross-site Origin, or a label that is not a valid slug, is refused; a
-    members-only room accepts a non-member only to send it
-    ``ROOM_ACCESS_DENIED`` and close it with 4003."""
+    cross-site Origin, a label that is not a valid slug, or a room the
+    socket's user may not read (``selectors.can_read``: a private room and
+    not a member) is refused: Daphne answers the handshake with HTTP 403."""
     try:
         room = services.open_room(label)
+        readable = selectors.can_read(message.user, room)
     except ClientError:
         raise DenyConnection from None
     # db.Error, not DatabaseError: a connection lost mid-query raises
@@ -105,22 +106,14 @@ def ws_connect(message, label):
     except db.Error:
         logger.exception("Could not open room %s", label)
         raise DenyConnection from None
+    if not readable:
+        raise DenyConnection
     who = identity.identify(message.user, message.http_session)
-    if room.members_only and not who.is_member:
-        denied = ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.")
-        message.reply_channel.send(
-            {
-                "accept": True,
-                "text": json.dumps(denied.as_dict()),
-                "close": ACCESS_DENIED_CLOSE_CODE,
-            }
-        )
-        return
     session = message.channel_session
     session["room"] = room.pk
     session["label"] = room.label
     session[HANDLE_KEY] = who.handle
-    if who.is_member:
+    if who.kind == identity.USER:
         session[USER_KEY] = message.user.pk
     room.group.add(message.reply_channel)
     roster = presence.join(room, message.reply_channel.name, who.handle)
