@@ -151,7 +151,8 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
     (``chat.identity.Identity``); ``guest_form`` (a ``GuestNameForm``, or
     None unless the identity is anonymous); ``membership`` (the request's
     ``RoomMembership`` here, or None); ``members`` (a private room's
-    ``selectors.members``, else an empty list); ``member_form`` (a
+    ``selectors.members``, else an empty list) and ``owner_count`` (int,
+    how many of them own it); ``member_form`` (a
     ``MemberForm`` for an owner, else None); ``read_seq`` (int, the
     ``seq`` of a signed-in user's read mark here, or None); and
     ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
@@ -162,6 +163,7 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
     has_older = len(history) > limit
     history = history[-limit:]
     membership = selectors.membership(request.user, room)
+    members = selectors.members(room) if room.private else []
     if membership is None or not membership.is_owner:
         member_form = None
     elif member_form is None:
@@ -179,7 +181,8 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
         "identity": who,
         "guest_form": guest_form,
         "membership": membership,
-        "members": selectors.members(room) if room.private else [],
+        "members": members,
+        "owner_count": sum(1 for member in members if member.is_owner),
         "member_form": member_form,
         "read_seq": selectors.read_seq(request.user, room),
         "ping_interval_ms": conf.PING_INTERVAL_MS,

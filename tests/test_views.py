@@ -178,6 +178,7 @@ ROOM_CONTEXT = {
     "guest_form",
     "membership",
     "members",
+    "owner_count",
     "member_form",
     "read_seq",
     "ping_interval_ms",

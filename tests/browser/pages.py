@@ -147,14 +147,14 @@ def send_lines_from_a_worker(env, label, lines):
     )
 
 
-def make_members_only(env, label):
-    """Open room ``label`` and mark it members-only, as the admin would."""
+def make_private(env, label, members=(), owners=()):
+    """Make room ``label`` private, with ``members`` and ``owners``
+    (usernames, str), as ``manage.py chatroom create`` does."""
     run_in_the_project(
         env,
         "from chat import services\n"
-        "room = services.open_room(%r)\n"
-        "room.members_only = True\n"
-        "room.save()\n" % label,
+        "services.configure_room(%r, private=True, members=%r, owners=%r)\n"
+        % (label, list(members), list(owners)),
     )
 
 
