@@ -346,3 +346,31 @@ def test_the_migration_makes_todays_readers_of_a_members_only_room_its_members()
     # no account; dave used a public room only. Nobody is made owner.
     assert members_of(club) == {"ann": "member", "bob": "member"}
     assert not lobby.memberships.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_keeps_a_members_only_rooms_readers_as_members_of_a_private_room():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("chat", "0005_images_and_webhooks")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    OldUser = old.get_model("auth", "User")
+    OldRoom = old.get_model("chat", "Room")
+    OldUser.objects.create(username="ann")
+    bob = OldUser.objects.create(username="bob")
+    club = OldRoom.objects.create(label="club", name="club", members_only=True)
+    OldRoom.objects.create(label="open", name="open")
+    old.get_model("chat", "Message").objects.create(room=club, handle="ann", message="m", seq=1)
+    old.get_model("chat", "ReadMark").objects.create(room=club, user=bob, seq=1)
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        assert Room.objects.get(label="club").private
+        assert not Room.objects.get(label="open").private
+        assert members_of(Room.objects.get(label="club")) == {"ann": "member", "bob": "member"}
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
