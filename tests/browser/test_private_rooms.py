@@ -39,6 +39,14 @@ def member_names(page):
     )
 
 
+def shoot(page, tmp_path, name):
+    """Save a screenshot of ``page`` as ``<name>.png`` in ``tmp_path``, and
+    in ``$SCREENSHOT_DIR`` too when it is set, to be looked at."""
+    page.save_screenshot(str(tmp_path / (name + ".png")))
+    if os.environ.get("SCREENSHOT_DIR"):
+        page.save_screenshot(os.path.join(os.environ["SCREENSHOT_DIR"], name + ".png"))
+
+
 def test_an_owner_adds_a_member_who_then_sees_the_room_on_the_list(browser, split, tmp_path):
     label = unique_label("plans")
     owner_name, member_name = unique_name("olive"), unique_name("ann")
@@ -46,9 +54,12 @@ def test_an_owner_adds_a_member_who_then_sees_the_room_on_the_list(browser, spli
     sign_up(member, split, member_name)
     assert label not in listed_labels(member, split.base_url)
 
-    owner = browser()
+    owner = browser(width=360, height=740)
     sign_up(owner, split, owner_name)
     owner.get(split.base_url + "/")
+    assert fits_the_width(owner)
+    shoot(owner, tmp_path, "index-360")
+    set_viewport(owner, 1280, 900)
     owner.find_element(By.ID, "id_label").send_keys(label)
     owner.find_element(By.ID, "id_private").click()
     owner.find_element(By.CSS_SELECTOR, ".new-room button[type=submit]").click()
@@ -80,6 +91,8 @@ def test_an_owner_adds_a_member_who_then_sees_the_room_on_the_list(browser, spli
     field = owner.find_element(By.ID, "member-username")
     assert field.get_attribute("aria-describedby") == "member-errors"
     assert field.get_attribute("aria-invalid") == "true"
+    set_viewport(owner, 360, 740)
+    shoot(owner, tmp_path, "members-error-360")
 
     for width, height in ((360, 740), (1400, 900)):
         set_viewport(owner, width, height)
@@ -87,11 +100,7 @@ def test_an_owner_adds_a_member_who_then_sees_the_room_on_the_list(browser, spli
         wait_until_connected(owner)
         owner.find_element(By.CSS_SELECTOR, "#room-members summary").click()
         assert fits_the_width(owner)
-        owner.save_screenshot(str(tmp_path / ("members-%d.png" % width)))
-        if os.environ.get("SCREENSHOT_DIR"):
-            owner.save_screenshot(
-                os.path.join(os.environ["SCREENSHOT_DIR"], "members-%d.png" % width)
-            )
+        shoot(owner, tmp_path, "members-%d" % width)
 
     # The new member finds the room on their list, and reads it.
     wait_until(member, lambda driver: label in listed_labels(driver, split.base_url))
