@@ -57,6 +57,35 @@ def guest_sessions(env, *names):
     return result.stdout.split()
 
 
+def user_sessions(env, *usernames):
+    """Accounts called ``usernames`` (str), created if need be in the
+    split's database (``env``), each with an HTTP session signed in as it,
+    as ``/accounts/login/`` would make; returns the session keys (list of
+    str)."""
+    code = (
+        "from django.conf import settings\n"
+        "from django.contrib import auth\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "for name in %r:\n"
+        "    user, _ = auth.get_user_model().objects.get_or_create(username=name)\n"
+        "    session = SessionStore()\n"
+        "    session[auth.SESSION_KEY] = str(user.pk)\n"
+        "    session[auth.BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]\n"
+        "    session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+        "    session.create()\n"
+        "    print(session.session_key)\n"
+    ) % (list(usernames),)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
+
+
 def unique_label(stem):
     """A room label (str) no other test uses."""
     return "%s-%s" % (stem, uuid.uuid4().hex[:8])

@@ -1,26 +1,96 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
-from chat import jobs, webhooks
-from chat.models import ApiToken, Message, ReadMark, Room, Upload, WebhookDelivery
+from chat import jobs, revocation, webhooks
+from chat.models import (
+    ApiToken,
+    Message,
+    ReadMark,
+    Room,
+    RoomMembership,
+    Upload,
+    WebhookDelivery,
+)
+
+
+class RoomMembershipInline(admin.TabularInline):
+    """A room's members and owners (``RoomMembership``), on the room's page."""
+
+    model = RoomMembership
+    extra = 1
+    raw_id_fields = ("user",)
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    """Rooms. A room's outgoing webhook is its URL, which the form refuses
-    unless it is https and its host resolves to public addresses only
-    (``Room.clean``, chat/outbound.py); the signing secret is made when a
-    URL is first saved and shown read-only, for the receiver's owner to
-    copy (docs/protocol.md, "Outgoing webhooks"); the list's action
-    replaces it."""
+    """Rooms, with their members (an inline). A room's outgoing webhook is
+    its URL, which the form refuses unless it is https and its host
+    resolves to public addresses only (``Room.clean``, chat/outbound.py);
+    the signing secret is made when a URL is first saved and shown
+    read-only, for the receiver's owner to copy (docs/protocol.md, "Outgoing
+    webhooks"); the list's action replaces it.
 
-    list_display = ("label", "name", "members_only", "webhook_url")
-    list_filter = ("members_only",)
+    Making a room private, taking a member out (deleting the row, or
+    changing its user) and deleting a room tell ``chat.revocation`` once
+    the change is committed, so that sockets that may no longer read the
+    room are closed."""
+
+    list_display = ("label", "name", "private", "webhook_url")
+    list_filter = ("private",)
     search_fields = ("label", "name")
     # The secret is shown, not edited: it is made by Room.save().
     exclude = ("webhook_secret",)
     readonly_fields = ("signing_secret",)
     actions = ["new_webhook_secret"]
+    inlines = [RoomMembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        """Save the room; one that has just been made private is reported to
+        ``revocation.room_made_private`` after the commit."""
+        super().save_model(request, obj, form, change)
+        if change and obj.private and "private" in form.changed_data:
+            transaction.on_commit(lambda: revocation.room_made_private(obj))
+
+    def save_formset(self, request, form, formset, change):
+        """Save the members; each one taken out, by deleting the row or by
+        giving it another user, is reported to ``revocation.member_removed``
+        after the commit."""
+        removed = []
+        if formset.model is RoomMembership:
+            for member_form in formset.initial_forms:
+                if "user" in member_form.changed_data:
+                    removed.append(member_form.initial["user"])
+        super().save_formset(request, form, formset, change)
+        if formset.model is not RoomMembership:
+            return
+        removed += [membership.user_id for membership in formset.deleted_objects]
+        room = form.instance
+        for user in get_user_model().objects.filter(pk__in=removed):
+            transaction.on_commit(lambda user=user: revocation.member_removed(room, user))
+
+    def delete_model(self, request, obj):
+        """Delete the room; its members are reported to
+        ``revocation.member_removed`` after the commit."""
+        self._revoke_members_of([obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        """Delete the rooms (the list's delete action), as ``delete_model``."""
+        self._revoke_members_of(list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _revoke_members_of(self, rooms):
+        for room in rooms:
+            # A copy: the deleted row's instance loses its pk.
+            gone = Room(pk=room.pk, label=room.label, name=room.name, private=room.private)
+            for membership in room.memberships.select_related("user"):
+                transaction.on_commit(
+                    lambda user=membership.user, gone=gone: revocation.member_removed(gone, user)
+                )
 
     def signing_secret(self, room):
         """The room's webhook secret (str), or a dash when it has none."""

@@ -26,7 +26,6 @@ from django.views.decorators.csrf import csrf_exempt
 
 from chat import conf, selectors, services, views
 from chat.exceptions import ClientError, HttpClientError, error_response
-from chat.identity import access_denied
 from chat.models import ApiToken
 from chat.protocol import parse_chat_frame
 from chat.ratelimit import client_address, peek_cached_token, take_cached_token
@@ -172,16 +171,16 @@ def room_messages(request, api_token, label):
 
     Both: 401 ``UNAUTHORIZED`` and 429 ``RATE_LIMITED`` (``json_api``),
     404 ``NOT_FOUND`` for a room that does not exist (never created here),
-    403 ``ROOM_ACCESS_DENIED`` for a members-only room, since a bot is not a
-    member; 405 ``METHOD_NOT_ALLOWED`` for another method."""
+    and the same for a private room, since a bot is nobody's account and
+    reads as nobody (``selectors.can_read``); 405 ``METHOD_NOT_ALLOWED`` for another method."""
     if request.method == "POST":
         return _post(request, label)
     if request.method == "GET":
         room = selectors.find_room(label)
         # views.messages would let a request that also carries a member's
         # session cookie in; the token speaks for a bot, never a member.
-        if room is not None and room.members_only:
-            raise access_denied()
+        if room is not None and not selectors.can_read(None, room):
+            raise ClientError("NOT_FOUND", "No such room.", status=404)
         return views.messages(request, label)
     raise HttpClientError(
         "METHOD_NOT_ALLOWED",

@@ -54,7 +54,8 @@ DEFAULTS = {
     # New rooms one client address may create, per hour (a token bucket of
     # this many, refilled over the hour): the seed's "created on first
     # visit" stays, but a script visiting a million labels does not make a
-    # million rooms. 20 an hour is more than a person opens by hand.
+    # million rooms. 20 an hour is more than a person opens by hand. 0
+    # turns the limit off.
     "CHAT_ROOMS_PER_HOUR": 20,
     # How many rooms the room list shows a page.
     "CHAT_ROOM_LIST_PAGE_SIZE": 50,

@@ -16,7 +16,7 @@ from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from django import db
 
-from chat import conf, identity, presence, revocation, services
+from chat import conf, identity, presence, revocation, selectors, services
 from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, canonical_handle, parse_frame
@@ -106,14 +106,14 @@ def ws_connect(message, label):
     the channel session, join the room's Group and presence, and accept.
 
     A socket with an identity is sent the roster with the accept. A
-    cross-site Origin, a label that is not a valid slug, or a new room
-    from an address over ``CHAT_ROOMS_PER_HOUR`` is refused; a
-    members-only room accepts a non-member only to send it
-    ``ROOM_ACCESS_DENIED`` and close it with 4003."""
+    cross-site Origin, a label that is not a valid slug, a new room from
+    an address over ``CHAT_ROOMS_PER_HOUR``, or a room the socket's user
+    may not read (``selectors.can_read``: a private room and not a member)
+    is refused: Daphne answers the handshake with HTTP 403."""
     client = message.content.get("client")
     try:
         room = services.open_room(label, client=client[0] if client else "")
-        who = identity.identify(message.user, message.http_session)
+        readable = selectors.can_read(message.user, room)
     except ClientError:
         raise DenyConnection from None
     # db.Error, not DatabaseError: a connection lost mid-query raises
@@ -121,21 +121,14 @@ def ws_connect(message, label):
     except db.Error:
         logger.exception("Could not open room %s", label)
         raise DenyConnection from None
-    if room.members_only and not who.is_member:
-        denied = ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.")
-        message.reply_channel.send(
-            {
-                "accept": True,
-                "text": json.dumps(denied.as_dict()),
-                "close": ACCESS_DENIED_CLOSE_CODE,
-            }
-        )
-        return
+    if not readable:
+        raise DenyConnection
+    who = identity.identify(message.user, message.http_session)
     session = message.channel_session
     session["room"] = room.pk
     session["label"] = room.label
     session[HANDLE_KEY] = who.handle
-    if who.is_member:
+    if who.kind == identity.USER:
         session[USER_KEY] = message.user.pk
         session[HTTP_SESSION_KEY] = message.http_session.session_key
     elif who.kind == identity.GUEST:

@@ -8,18 +8,59 @@ from chat.protocol import canonical_handle
 
 
 class NewRoomForm(forms.Form):
-    """The index page's form: a label (slug) for the room to open."""
+    """The index page's form: a label (slug) for the room to open, and
+    ``private`` (bool), to create it as a private room that ``user`` (the
+    request's user) owns; only a signed-in user may tick it."""
 
     label = forms.SlugField(
         max_length=conf.LABEL_MAX_LENGTH,
         help_text="Letters, digits, hyphens and underscores.",
     )
+    private = forms.BooleanField(
+        required=False,
+        label="Private",
+        help_text="Only the members you add can find, read or join it.",
+        widget=forms.CheckboxInput(attrs={"aria-describedby": "private-help"}),
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     def clean_label(self):
         label = self.cleaned_data["label"]
         if not conf.is_valid_label(label):
             raise forms.ValidationError("That label is reserved; choose another.")
         return label
+
+    def clean_private(self):
+        private = self.cleaned_data["private"]
+        if private and not (self.user is not None and self.user.is_authenticated):
+            raise forms.ValidationError("Log in to create a private room.")
+        return private
+
+
+class MemberForm(forms.Form):
+    """The room page's form for an owner to manage a private room's members:
+    ``action`` (``ADD``, ``REMOVE``, ``MAKE_OWNER``, ``STEP_DOWN``) and
+    ``username`` (str; not needed to step down)."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    MAKE_OWNER = "make_owner"
+    STEP_DOWN = "step_down"
+
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in (ADD, REMOVE, MAKE_OWNER, STEP_DOWN)],
+        widget=forms.HiddenInput,
+    )
+    username = forms.CharField(label="Username", max_length=150, required=False, strip=True)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") not in (None, self.STEP_DOWN) and not cleaned.get("username"):
+            self.add_error("username", forms.ValidationError("Give a username.", code="required"))
+        return cleaned
 
 
 class GuestNameForm(forms.Form):

@@ -32,20 +32,8 @@ class Identity:
     kind: str | None = None
     handle: str | None = None
 
-    @property
-    def is_member(self):
-        """True for a signed-in user: what a members-only room admits."""
-        return self.kind == USER
-
 
 ANONYMOUS = Identity()
-
-
-def access_denied():
-    """The ``ClientError`` (``ROOM_ACCESS_DENIED``, HTTP status 403) that a
-    members-only room answers a non-member with, on the page, the catch-up
-    endpoint and the socket alike."""
-    return ClientError("ROOM_ACCESS_DENIED", "This room is for signed-in members only.", status=403)
 
 
 def identify(user, session):

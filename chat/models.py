@@ -20,9 +20,11 @@ class Room(models.Model):
 
     name = models.CharField(max_length=200)
     label = models.SlugField(max_length=conf.LABEL_MAX_LENGTH, unique=True)
-    # Set in the admin: only signed-in users may read or join the room.
-    members_only = models.BooleanField(
-        default=False, help_text="Only signed-in users may open the room, read it or join it."
+    # Only the room's members (RoomMembership) may open, read or join it;
+    # chat.selectors.can_read is the one place that says so.
+    private = models.BooleanField(
+        default=False,
+        help_text="Only the room's members may open the room, read it or join it.",
     )
     # Outgoing webhook (chat/webhooks.py): every new message is POSTed here.
     webhook_url = models.URLField(
@@ -191,9 +193,9 @@ class Upload(models.Model):
         thumbnail's, in pixels.
 
         The URLs are the storage's (``/media/…`` on disk, the bucket's with
-        S3), unless ``private`` (bool: the image is in a members-only
-        room): then they are always ``/media/…``, served by the chat, which
-        checks that whoever asks may read the room (``chat.views.media``)."""
+        S3), unless ``private`` (bool: the image is in a private room):
+        then they are always ``/media/…``, served by the chat, which checks
+        that whoever asks may read the room (``chat.views.media``)."""
         if private:
             url, thumbnail_url = (
                 reverse("media", kwargs={"path": field.name})
@@ -276,10 +278,43 @@ class Message(models.Model):
     @property
     def image(self):
         """The image of an image's message (``Upload.image_dict()``, its
-        URLs served by the chat alone in a members-only room), or None."""
+        URLs served by the chat alone in a private room), or None."""
         if self.upload_id is None:
             return None
-        return self.upload.image_dict(private=self.room.members_only)
+        return self.upload.image_dict(private=self.room.private)
+
+
+class RoomMembership(models.Model):
+    """A user's place in a room: a ``MEMBER`` may read and write a private
+    room; an ``OWNER`` also adds and removes its members and makes other
+    members owners (``chat.services``). One per (room, user).
+
+    Memberships matter only while the room is ``private``: a public room
+    admits everyone (``chat.selectors.can_read``)."""
+
+    MEMBER = "member"
+    OWNER = "owner"
+    ROLES = [(MEMBER, "member"), (OWNER, "owner")]
+
+    room = models.ForeignKey(Room, related_name="memberships", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="room_memberships", on_delete=models.CASCADE
+    )
+    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="membership_unique_per_room_user")
+        ]
+
+    def __str__(self):
+        return "%s, %s of %s" % (self.user, self.role, self.room)
+
+    @property
+    def is_owner(self):
+        """Whether this member owns the room (bool)."""
+        return self.role == self.OWNER
 
 
 class ReadMark(models.Model):

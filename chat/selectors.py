@@ -3,24 +3,75 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery, Value
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from chat import conf, presence
-from chat.models import ReadMark, Room
+from chat.models import ReadMark, Room, RoomMembership
+
+
+def _signed_in(user):
+    """Whether ``user`` (a Django user, ``AnonymousUser`` or None) is an
+    active signed-in user."""
+    return user is not None and user.is_authenticated and user.is_active
 
 
 def can_read(user, room):
-    """Whether ``user`` (a Django user, ``AnonymousUser`` or None) may read
-    and write ``room`` (a ``Room`` loaded from the database): True for every
-    room but a members-only one, which needs a signed-in, active user. Runs
-    no query.
+    """Whether ``user`` (a Django user, ``AnonymousUser``, or None for
+    nobody, such as a bot) may read and write ``room`` (a ``Room``): open
+    its page, catch up, fetch its images, upload, and join its socket.
 
-    The one place the socket's re-checks (``chat.revocation``, the ``ping``
-    backstop) ask; what "members-only" means lives here alone."""
-    if not room.members_only:
+    The chat's one access rule, which every path asks: a public room admits
+    everyone; a private room admits its members (``RoomMembership``, either
+    role) while they are active signed-in users. One query for a private
+    room, none for a public one."""
+    if not room.private:
         return True
-    return user is not None and user.is_authenticated and user.is_active
+    if not _signed_in(user):
+        return False
+    return RoomMembership.objects.filter(room=room, user=user).exists()
+
+
+def readable_rooms(user):
+    """The rooms ``user`` (as ``can_read`` takes it) may read, as a
+    ``QuerySet`` of ``Room``: every public room, and the private rooms they
+    are a member of. The same rule as ``can_read``, for lists."""
+    rooms = Room.objects.all()
+    if not _signed_in(user):
+        return rooms.filter(private=False)
+    mine = RoomMembership.objects.filter(user=user).values("room")
+    return rooms.filter(Q(private=False) | Q(pk__in=mine))
+
+
+def membership(user, room):
+    """``user``'s ``RoomMembership`` of ``room``, or None (always None for
+    someone not signed in, or inactive)."""
+    if not _signed_in(user):
+        return None
+    return RoomMembership.objects.filter(room=room, user=user).first()
+
+
+def members(room):
+    """``room``'s memberships, as a list of ``RoomMembership`` with their
+    ``user``: owners first, then by username."""
+    memberships = room.memberships.select_related("user")
+    return sorted(memberships, key=lambda m: (not m.is_owner, m.user.get_username().lower()))
+
+
+def find_user(username):
+    """The user whose username is ``username`` (str, surrounding whitespace
+    ignored): an exact match, else the one user whose username matches
+    regardless of case; None otherwise."""
+    username = (username or "").strip()
+    if not username:
+        return None
+    users = get_user_model().objects
+    found = users.filter(username=username).first()
+    if found is None:
+        matches = list(users.filter(username__iexact=username)[:2])
+        found = matches[0] if len(matches) == 1 else None
+    return found
 
 
 def find_room(label):
@@ -64,7 +115,7 @@ def room_list(user, page=1):
     a ``RoomListPage``: the rooms with at least one message, the most
     recently active first, then by label.
 
-    Members-only rooms are listed to signed-in users only. Rooms without
+    Only the rooms ``user`` may read are listed (``readable_rooms``). Rooms without
     messages are left out: a visit creates a room, so a script visiting a
     million labels would otherwise make the list a million rooms long.
 
@@ -75,10 +126,8 @@ def room_list(user, page=1):
     page's rooms only, whose errors it raises."""
     size = conf.get("CHAT_ROOM_LIST_PAGE_SIZE")
     page = max(1, page)
-    rooms = Room.objects.filter(last_activity__isnull=False)
-    if not user.is_authenticated:
-        rooms = rooms.filter(members_only=False)
-    else:
+    rooms = readable_rooms(user).filter(last_activity__isnull=False)
+    if user.is_authenticated:
         mark = ReadMark.objects.filter(user=user, room=OuterRef("pk")).values("seq")[:1]
         rooms = rooms.annotate(read_seq=Subquery(mark))
     offset = (page - 1) * size

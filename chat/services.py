@@ -1,6 +1,6 @@
 """The chat's write operations: open a room, post a message (from a
-socket, or from anywhere with ``say``), mark a room read, issue and revoke
-API tokens.
+socket, or from anywhere with ``say``), mark a room read, manage a private
+room's members, issue and revoke API tokens.
 
 Consumers, views and management commands all change the chat through these
 functions, so each rule (a room exists from its first use; a room's
@@ -17,10 +17,9 @@ from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from chat import conf, selectors, webhooks
+from chat import conf, revocation, selectors, webhooks
 from chat.exceptions import ClientError, HttpClientError
-from chat.identity import access_denied
-from chat.models import ApiToken, Message, ReadMark, Room, Upload
+from chat.models import ApiToken, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
 from chat.ratelimit import take_cached_token
 
@@ -84,8 +83,9 @@ def say(label, handle, text, bot=False):
 
     Returns the stored ``Message``. Raises ``ClientError``: ``NOT_FOUND``
     (status 404) for a room that does not exist, as it never creates one;
-    ``ROOM_ACCESS_DENIED`` (403) for a bot in a members-only room, since a
-    bot is nobody's account; ``INVALID_FIELD`` for a handle or text that is
+    also for a bot in a private room, since a bot is nobody's account and
+    reads as nobody (``selectors.can_read``), so it learns no more than
+    that; ``INVALID_FIELD`` for a handle or text that is
     not a str; and the codes of ``check_handle`` and ``check_message``.
     Raises ``django.db.Error`` when the message cannot be stored, in which
     case nothing was stored or sent.
@@ -101,10 +101,8 @@ def say(label, handle, text, bot=False):
     rather than a matter of where the caller happens to run.
     """
     room = selectors.find_room(label)
-    if room is None:
+    if room is None or (bot and not selectors.can_read(None, room)):
         raise ClientError("NOT_FOUND", "No such room.", status=404)
-    if bot and room.members_only:
-        raise access_denied()
     for field, value in (("handle", handle), ("message", text)):
         if not isinstance(value, str):
             raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
@@ -178,6 +176,189 @@ def mark_read(user_id, room, seq):
     except IntegrityError:
         # Another socket of the same user created it meanwhile.
         marks.filter(seq__lt=seq).update(seq=seq)
+
+
+def label_taken():
+    """The ``ClientError`` (``LABEL_TAKEN``, 409) for a label that names a
+    room already: the same whatever the room is, so that it tells a
+    non-member nothing more than that the label is taken."""
+    return ClientError("LABEL_TAKEN", "That label is taken; choose another.", status=409)
+
+
+def create_private_room(label, owner, client=None):
+    """Create a private room labelled ``label`` (str, named after it) with
+    ``owner`` (a Django user) as its owner, and return it. ``client`` (str,
+    an address, or None for the operator) spends one of its
+    ``CHAT_ROOMS_PER_HOUR``, as in ``open_room``.
+
+    Raises ``ClientError``: ``INVALID_LABEL`` for a label that may not name
+    a room, ``label_taken()`` when a room has that label already, and the
+    429 ``HttpClientError("RATE_LIMITED")`` of ``open_room``."""
+    if not conf.is_valid_label(label):
+        raise ClientError("INVALID_LABEL", "That is not a valid room label.")
+    if client is not None:
+        _take_room_creation(client)
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(label=label, name=label, private=True)
+            RoomMembership.objects.create(room=room, user=owner, role=RoomMembership.OWNER)
+    except IntegrityError:
+        raise label_taken() from None
+    return room
+
+
+def unknown_users(usernames):
+    """The ``ClientError`` (``UNKNOWN_USER``, 400) for ``usernames`` (list
+    of str) that name no account."""
+    return ClientError("UNKNOWN_USER", "No user is called %s." % ", ".join(usernames))
+
+
+def add_member(room, username, role=RoomMembership.MEMBER):
+    """Make the user called ``username`` (str, ``selectors.find_user``) a
+    member of ``room`` with ``role`` (``RoomMembership.MEMBER`` or
+    ``OWNER``); returns the new ``RoomMembership``.
+
+    Raises ``ClientError``: ``UNKNOWN_USER``, or ``ALREADY_A_MEMBER``
+    (409)."""
+    user = selectors.find_user(username)
+    if user is None:
+        raise unknown_users([username.strip()])
+    with transaction.atomic():
+        membership, created = RoomMembership.objects.get_or_create(
+            room=room, user=user, defaults={"role": role}
+        )
+    if not created:
+        raise ClientError(
+            "ALREADY_A_MEMBER", "%s is a member already." % user.get_username(), status=409
+        )
+    return membership
+
+
+def remove_member(room, username):
+    """Take the user called ``username`` (str) out of ``room``, and, once
+    that is committed, tell ``revocation.member_removed``. Returns the
+    removed ``RoomMembership``.
+
+    Raises ``ClientError``: ``UNKNOWN_USER``, ``NOT_A_MEMBER``, or
+    ``LAST_OWNER`` (409) for the room's only owner, who must make another
+    member owner first."""
+    with transaction.atomic():
+        membership = _locked_membership(room, username)
+        if membership.is_owner:
+            _keep_an_owner(room)
+        membership.delete()
+        transaction.on_commit(lambda: revocation.member_removed(room, membership.user))
+    return membership
+
+
+def make_owner(room, username):
+    """Make the member of ``room`` called ``username`` (str) an owner;
+    returns their ``RoomMembership``. Raises ``ClientError``:
+    ``UNKNOWN_USER``, ``NOT_A_MEMBER``."""
+    with transaction.atomic():
+        membership = _locked_membership(room, username)
+        if not membership.is_owner:
+            membership.role = RoomMembership.OWNER
+            membership.save(update_fields=["role"])
+    return membership
+
+
+def step_down(room, user):
+    """``user`` (a Django user), an owner of ``room``, becomes a plain
+    member; returns their ``RoomMembership``. Raises ``ClientError``:
+    ``NOT_A_MEMBER`` when they are no owner, ``LAST_OWNER`` (409) when no
+    other owner would remain."""
+    with transaction.atomic():
+        membership = _locked_membership(room, user.get_username())
+        if not membership.is_owner:
+            raise ClientError("NOT_A_MEMBER", "You are not an owner of this room.")
+        _keep_an_owner(room)
+        membership.role = RoomMembership.MEMBER
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def _locked_membership(room, username):
+    """In a transaction: lock ``room``'s row, so that changes to its
+    members run one at a time (two owners cannot each remove the other),
+    and return the membership of the user called ``username``."""
+    Room.objects.select_for_update().filter(pk=room.pk).exists()
+    user = selectors.find_user(username)
+    if user is None:
+        raise unknown_users([username.strip()])
+    membership = room.memberships.select_related("user").filter(user=user).first()
+    if membership is None:
+        raise ClientError("NOT_A_MEMBER", "%s is not a member." % user.get_username())
+    return membership
+
+
+def _keep_an_owner(room):
+    if room.memberships.filter(role=RoomMembership.OWNER).count() < 2:
+        raise ClientError(
+            "LAST_OWNER",
+            "The room needs another owner first: make another member an owner.",
+            status=409,
+        )
+
+
+def configure_room(label, private=None, members=None, owners=()):
+    """Create the room labelled ``label`` (str) if need be, and set it up in
+    one transaction, for operators (``manage.py chatroom create``); returns
+    the ``Room``.
+
+    ``private`` (bool, or None to leave it) makes it private or public.
+    ``members`` (list of usernames, or None to leave the members as they
+    are) and ``owners`` (list of usernames) become the room's whole member
+    list: owners as owners, the rest as members, anyone else removed.
+    Once committed, ``revocation.room_made_private`` is told when the room
+    was public before, and ``revocation.member_removed`` of each removed
+    member.
+
+    Raises ``ClientError``: ``INVALID_LABEL``; ``UNKNOWN_USER`` naming
+    every username that names no account. Nothing is changed then."""
+    if not conf.is_valid_label(label):
+        raise ClientError("INVALID_LABEL", "That is not a valid room label.")
+    wanted = {}
+    if members is not None or owners:
+        roles = [(name, RoomMembership.MEMBER) for name in members or ()]
+        roles += [(name, RoomMembership.OWNER) for name in owners]
+        unknown = []
+        for name, role in roles:
+            user = selectors.find_user(name)
+            if user is None:
+                unknown.append(name)
+            elif wanted.get(user) != RoomMembership.OWNER:
+                wanted[user] = role
+        if unknown:
+            raise unknown_users(unknown)
+    with transaction.atomic():
+        room, created = Room.objects.select_for_update().get_or_create(
+            label=label, defaults={"name": label, "private": bool(private)}
+        )
+        if private is not None and room.private != private:
+            room.private = private
+            room.save(update_fields=["private"])
+            if private:
+                transaction.on_commit(lambda: revocation.room_made_private(room))
+        if wanted:
+            _set_members(room, wanted, replace=members is not None)
+    return room
+
+
+def _set_members(room, wanted, replace):
+    current = {m.user: m for m in room.memberships.select_related("user")}
+    for user, membership in current.items():
+        if user not in wanted and replace:
+            membership.delete()
+            transaction.on_commit(lambda user=user: revocation.member_removed(room, user))
+        elif user in wanted and membership.role != wanted[user]:
+            membership.role = wanted[user]
+            membership.save(update_fields=["role"])
+    RoomMembership.objects.bulk_create(
+        RoomMembership(room=room, user=user, role=role)
+        for user, role in wanted.items()
+        if user not in current
+    )
 
 
 def create_api_token(name):

@@ -23,6 +23,7 @@ chat_patterns = [
     path("new/", views.new_room, name="new"),
     path("<slug:label>/", views.room, name="room"),
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
+    path("<slug:label>/members/", views.room_members, name="members"),
     path("<slug:label>/messages", views.messages, name="messages"),
     path("<slug:label>/upload/", views.upload, name="upload"),
     path("<slug:label>/upload/<uuid:upload_id>/", views.upload_status, name="upload_status"),
@@ -35,7 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_patterns)),
     path("api/", include((api_patterns, "api"))),
-    # Uploaded images kept on disk (MEDIA_ROOT), and those of members-only
+    # Uploaded images kept on disk (MEDIA_ROOT), and those of private
     # rooms from any storage; another storage serves the rest itself.
     path("media/<path:path>", views.media, name="media"),
     path("", include((chat_patterns, "chat"))),

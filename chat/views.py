@@ -1,12 +1,15 @@
 import functools
 import re
 
-from django import db
+from django import db, forms
 from django.conf import settings
 from django.contrib import auth
+from django.contrib import messages as notices
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.crypto import get_random_string
 from django.utils.http import is_safe_url
 from django.views.decorators.cache import never_cache
@@ -16,12 +19,11 @@ from django.views.decorators.http import require_POST
 
 from chat import conf, images, jobs, selectors, services
 from chat.exceptions import ClientError, HttpClientError, error_response
-from chat.forms import GuestNameForm, NewRoomForm, SignupForm
+from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
 from chat.identity import (
     ANONYMOUS,
     GUEST_NAME_SESSION_KEY,
     USER,
-    access_denied,
     check_unregistered,
     identify,
     set_guest_name,
@@ -70,20 +72,26 @@ def too_many_rooms(view):
 
 
 def index(request):
-    """``/``: list the rooms, ``CHAT_ROOM_LIST_PAGE_SIZE`` a page
-    (``?page=n``; ``selectors.room_list``: who is online, the last
+    """``/``: list the rooms the request may read, ``CHAT_ROOM_LIST_PAGE_SIZE``
+    a page (``?page=n``; ``selectors.room_list``: who is online, the last
     activity, and a signed-in user's unread count) and offer a form to open
     one by label.
 
-    POST with a valid ``label`` redirects to that room (302); an invalid one
-    re-renders the page with the form's errors (400)."""
+    POST with a valid ``label`` redirects to that room (302); with
+    ``private`` ticked, a signed-in user creates it as a private room they
+    own first. An invalid label, or one that is taken (a room the request
+    may not read, or one that is not private when a private room was asked
+    for), re-renders the page with the form's errors (400): a taken label
+    gets the same error whatever the room is."""
     if request.method == "POST":
-        form = NewRoomForm(request.POST)
+        form = NewRoomForm(request.POST, user=request.user)
+        if form.is_valid():
+            _open_from_form(request, form)
         if form.is_valid():
             return redirect("chat:room", label=form.cleaned_data["label"])
         status = 400
     else:
-        form = NewRoomForm()
+        form = NewRoomForm(user=request.user)
         status = 200
     page = selectors.room_list(request.user, _page_number(request))
     context = {"rooms": page.rooms, "page": page, "form": form}
@@ -97,6 +105,25 @@ def _page_number(request):
     if value.isascii() and value.isdigit() and len(value) <= 6:
         return max(1, int(value))
     return 1
+
+
+def _open_from_form(request, form):
+    """Create the private room a valid ``NewRoomForm`` asks for, or add the
+    taken-label error to it."""
+    label, private = form.cleaned_data["label"], form.cleaned_data["private"]
+    room = selectors.find_room(label)
+    if room is None and private:
+        try:
+            services.create_private_room(label, request.user, client=client_address(request))
+        except ClientError as error:
+            form.add_error("label", forms.ValidationError(error.detail, code=error.code))
+    elif room is not None and (
+        not selectors.can_read(request.user, room) or (private and not room.private)
+    ):
+        # Opening a public room for someone who asked for a private one
+        # would let them believe what they write there is private.
+        error = services.label_taken()
+        form.add_error("label", forms.ValidationError(error.detail, code=error.code))
 
 
 def new_room(request):
@@ -113,11 +140,11 @@ def room(request, label):
     """``/<label>/``: the room page with its last ``CHAT_HISTORY_LENGTH``
     messages, oldest first. Creates the room on first visit, up to
     ``CHAT_ROOMS_PER_HOUR`` new rooms per client address (then 429, with
-    ``Retry-After`` in seconds). A members-only room shows a guest no
-    messages, with status 403.
+    ``Retry-After`` in seconds).
 
-    Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH``; the URL
-    pattern already admits only slugs."""
+    Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH`` (the URL
+    pattern already admits only slugs), and, the same, for a private room
+    the request may not read (``selectors.can_read``)."""
     return _room_page(request, _open_room(request, label))
 
 
@@ -144,40 +171,60 @@ def guest_name(request, label):
 
 def _open_room(request, label):
     """The ``Room`` labelled ``label``, created on first use by the
-    request's client address; raises ``Http404`` for a label that may not
-    name a room, and ``TooManyRooms`` when the address may create no more
-    rooms this hour."""
+    request's client address, if the request may read it; raises
+    ``Http404`` for a label that may not name a room, and the same for a
+    room the request may not read, and ``TooManyRooms`` when the address
+    may create no more rooms this hour."""
     try:
-        return services.open_room(label, client=client_address(request))
+        room = services.open_room(label, client=client_address(request))
     except HttpClientError as error:
         raise TooManyRooms(error) from None
     except ClientError:
         raise Http404("No such room.") from None
+    if not selectors.can_read(request.user, room):
+        raise Http404("No such room.")
+    return room
 
 
-def _room_page(request, room, guest_form=None, status=200):
+def _readable_room(request, label):
+    """The existing ``Room`` labelled ``label`` if the request may read it;
+    never creates one. Raises ``ClientError("NOT_FOUND")`` (404) otherwise,
+    the same for a room that does not exist and one it may not read."""
+    room = selectors.find_room(label)
+    if room is None or not selectors.can_read(request.user, room):
+        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    return room
+
+
+def _room_page(request, room, guest_form=None, member_form=None, status=200):
     """Render ``room``'s page (``chat/room.html``) for this request's
-    identity, with ``guest_form`` (a bound ``GuestNameForm``) in place of a
-    blank one, and ``status`` unless the room turns the guest away (403).
+    identity, with ``guest_form`` (a bound ``GuestNameForm``) and
+    ``member_form`` (a bound ``MemberForm``) in place of blank ones, and
+    ``status``. The caller has checked that the request may read the room.
 
     The template's context: ``room``; ``history`` (list of ``Message``,
     oldest first) and ``has_older`` (bool); ``handle_max_length`` and
     ``message_max_length`` (int, characters); ``identity``
     (``chat.identity.Identity``); ``guest_form`` (a ``GuestNameForm``, or
-    None unless the identity is anonymous); ``access_denied`` (bool: a
-    members-only room and not a member, so no history); ``read_seq`` (int,
-    the ``seq`` of a signed-in user's read mark here, or None); and
+    None unless the identity is anonymous); ``membership`` (the request's
+    ``RoomMembership`` here, or None); ``members`` (a private room's
+    ``selectors.members``, else an empty list) and ``owner_count`` (int,
+    how many of them own it); ``member_form`` (a
+    ``MemberForm`` for an owner, else None); ``read_seq`` (int, the
+    ``seq`` of a signed-in user's read mark here, or None); and
     ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
     (int, ms)."""
     who = identify(request.user, request.session)
-    access_denied = room.members_only and not who.is_member
-    if access_denied:
-        history, has_older, status = [], False, 403
-    else:
-        limit = conf.get("CHAT_HISTORY_LENGTH")
-        history = selectors.messages_before(room, None, limit + 1)
-        has_older = len(history) > limit
-        history = history[-limit:]
+    limit = conf.get("CHAT_HISTORY_LENGTH")
+    history = selectors.messages_before(room, None, limit + 1)
+    has_older = len(history) > limit
+    history = history[-limit:]
+    membership = selectors.membership(request.user, room)
+    members = selectors.members(room) if room.private else []
+    if membership is None or not membership.is_owner:
+        member_form = None
+    elif member_form is None:
+        member_form = MemberForm(initial={"action": MemberForm.ADD})
     if who != ANONYMOUS:
         guest_form = None
     elif guest_form is None:
@@ -190,13 +237,64 @@ def _room_page(request, room, guest_form=None, status=200):
         "message_max_length": conf.get("CHAT_MESSAGE_MAX_LENGTH"),
         "identity": who,
         "guest_form": guest_form,
-        "access_denied": access_denied,
+        "membership": membership,
+        "members": members,
+        "owner_count": sum(1 for member in members if member.is_owner),
+        "member_form": member_form,
         "read_seq": selectors.read_seq(request.user, room),
         "ping_interval_ms": conf.PING_INTERVAL_MS,
         "typing_interval_ms": conf.TYPING_INTERVAL_MS,
         "read_interval_ms": conf.READ_INTERVAL_MS,
     }
     return render(request, "chat/room.html", context, status=status)
+
+
+# What the room page says once an owner's change to the members is made.
+MEMBER_NOTICES = {
+    MemberForm.ADD: "%s is now a member.",
+    MemberForm.REMOVE: "%s is no longer a member.",
+    MemberForm.MAKE_OWNER: "%s is now an owner.",
+    MemberForm.STEP_DOWN: "%s is no longer an owner.",
+}
+
+
+@require_POST
+def room_members(request, label):
+    """``POST /<label>/members/``: an owner manages the room's members
+    (``MemberForm``: add or remove a member by username, make a member an
+    owner, or step down as owner while another owner remains), through
+    ``chat.services``. CSRF-protected. Redirects (302) back to the room's
+    members on success.
+
+    Raises ``Http404`` for a room that does not exist or that the request
+    may not read (nothing is created), and ``PermissionDenied`` (403) for
+    anyone but an owner. A refused change (an unknown username, not a
+    member, the last owner…) re-renders the room page with the error on
+    the form, status 400, and changes nothing."""
+    room = selectors.find_room(label)
+    if room is None or not selectors.can_read(request.user, room):
+        raise Http404("No such room.")
+    membership = selectors.membership(request.user, room)
+    if membership is None or not membership.is_owner:
+        raise PermissionDenied("Only the room's owners manage its members.")
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        action, username = form.cleaned_data["action"], form.cleaned_data["username"]
+        try:
+            if action == MemberForm.ADD:
+                changed = services.add_member(room, username)
+            elif action == MemberForm.REMOVE:
+                changed = services.remove_member(room, username)
+            elif action == MemberForm.MAKE_OWNER:
+                changed = services.make_owner(room, username)
+            else:
+                changed = services.step_down(room, request.user)
+        except ClientError as error:
+            form.add_error("username", forms.ValidationError(error.detail, code=error.code))
+        else:
+            notices.success(request, MEMBER_NOTICES[action] % changed.user.get_username())
+            return redirect(reverse("chat:room", kwargs={"label": room.label}) + "#room-members")
+    return _room_page(request, room, member_form=form, status=400)
 
 
 def json_client_errors(view):
@@ -227,8 +325,8 @@ def messages(request, label):
     Returns ``{"messages": [Message.as_dict(), ...], "has_more": bool}``,
     where ``has_more`` says another page lies beyond this one in the
     direction asked. A bad parameter gets 400 with ``{"error", "detail"}``;
-    an unknown room gets 404 with the same shape, and a members-only room
-    403 (``ROOM_ACCESS_DENIED``) unless the request is signed in.
+    an unknown room gets 404 ``NOT_FOUND`` with the same shape, and so does
+    a room the request may not read (``selectors.can_read``).
     docs/protocol.md has the details.
     """
     after = _optional_int(request.GET, "after")
@@ -240,11 +338,7 @@ def messages(request, label):
         limit = PAGE_SIZE_DEFAULT
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise ClientError("INVALID_PARAMETER", "'limit' must be between 1 and %d." % PAGE_SIZE_MAX)
-    room = selectors.find_room(label)
-    if room is None:
-        raise ClientError("NOT_FOUND", "No such room.", status=404)
-    if room.members_only and not identify(request.user, request.session).is_member:
-        raise access_denied()
+    room = _readable_room(request, label)
 
     # One more than asked tells whether another page follows.
     if after is not None:
@@ -280,8 +374,8 @@ def upload(request, label):
     when the job is done.
 
     Refusals, with ``{"type": "error", "error", "detail"}`` and nothing
-    stored: 404 ``NOT_FOUND`` (no such room; uploads never create one), 403
-    ``ROOM_ACCESS_DENIED``, 429 ``RATE_LIMITED`` with ``Retry-After``
+    stored: 404 ``NOT_FOUND`` (no such room, or one the request may not
+    read; uploads never create one), 429 ``RATE_LIMITED`` with ``Retry-After``
     (``CHAT_UPLOAD_BURST`` at once, then ``CHAT_UPLOAD_PER_MINUTE``), 400
     ``MISSING_FIELD`` and the handle and message codes, 409
     ``HANDLE_TAKEN`` (a ``handle`` that reads as a registered user's, from
@@ -290,12 +384,8 @@ def upload(request, label):
     ``NOT_AN_IMAGE`` and 413 ``IMAGE_TOO_LARGE`` (``images.inspect``), 503
     ``UNAVAILABLE`` when it cannot be stored.
     """
-    room = selectors.find_room(label)
-    if room is None:
-        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    room = _readable_room(request, label)
     who = identify(request.user, request.session)
-    if room.members_only and not who.is_member:
-        raise access_denied()
     if who.handle:
         handle = who.handle
     elif "handle" in request.POST:
@@ -349,9 +439,10 @@ def upload(request, label):
 def upload_status(request, label, upload_id):
     """``GET /<label>/upload/<id>/``: the state of an upload's job
     (``jobs.status_of``), for the sender's page to follow. The id, a random
-    UUID given only to the sender, is what grants it. 404 ``NOT_FOUND`` for
-    an unknown id or one of another room."""
-    return JsonResponse(jobs.status_of(_find_upload(label, upload_id)))
+    UUID given only to the sender, is what grants it, in a room the request
+    may read. 404 ``NOT_FOUND`` for an unknown id, one of another room, or
+    one of a room the request may not read."""
+    return JsonResponse(jobs.status_of(_find_upload(request, label, upload_id)))
 
 
 @require_POST
@@ -361,12 +452,13 @@ def upload_retry(request, label, upload_id):
     again (``jobs.retry``); 202 with its state. 409 ``NOT_RETRYABLE`` for a
     job that is done or still running, 404 ``NOT_FOUND`` as
     ``upload_status``. CSRF-protected."""
-    return JsonResponse(jobs.status_of(jobs.retry(_find_upload(label, upload_id))), status=202)
+    upload = _find_upload(request, label, upload_id)
+    return JsonResponse(jobs.status_of(jobs.retry(upload)), status=202)
 
 
-def _find_upload(label, upload_id):
+def _find_upload(request, label, upload_id):
     upload = Upload.objects.select_related("room").filter(pk=upload_id, room__label=label).first()
-    if upload is None:
+    if upload is None or not selectors.can_read(request.user, upload.room):
         raise ClientError("NOT_FOUND", "No such upload.", status=404)
     return upload
 
@@ -404,7 +496,7 @@ MEDIA_TYPES = {extension: content_type for content_type, extension in Upload.FOR
 def media(request, path):
     """``/media/<path>``: an uploaded image or thumbnail, read from the
     default storage: every one when the storage keeps files on disk
-    (``MEDIA_ROOT``), and those of members-only rooms from any storage
+    (``MEDIA_ROOT``), and those of private rooms from any storage
     (``Upload.image_dict``); in ``runserver`` and in the split alike.
 
     Only the files of an upload the database knows are served
@@ -414,18 +506,19 @@ def media(request, path):
     ``Content-Security-Policy``, so that no uploaded file is ever run as
     HTML or script by a browser. Cached for a year, as a name is never
     reused: by anyone for a room that is open to all, by the browser alone
-    for a members-only room, whose images only those who may read the room
-    are given. Raises ``Http404`` for any other path, a missing file, or a
-    members-only room's image asked for by someone who may not read it (a
-    404 rather than a 403, so as not to tell that it exists)."""
+    for a private room, whose images only those who may read the room
+    (``selectors.can_read``) are given. Raises ``Http404`` for any other
+    path, a missing file, or a private room's image asked for by someone
+    who may not read it (a 404 rather than a 403, so as not to tell that it
+    exists)."""
     match = MEDIA_NAME_RE.match(path)
     if match is None:
         raise Http404("No such file.")
     upload = Upload.objects.select_related("room").filter(pk=match.group("id")).first()
     if upload is None or path not in (upload.original.name, upload.thumbnail.name):
         raise Http404("No such file.")
-    private = upload.room.members_only
-    if private and not identify(request.user, request.session).is_member:
+    private = upload.room.private
+    if not selectors.can_read(request.user, upload.room):
         raise Http404("No such file.")
     try:
         stored = default_storage.open(path, "rb")

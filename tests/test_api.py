@@ -3,12 +3,13 @@
 import json
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.test import Client, RequestFactory, override_settings
 
 from chat import api, ratelimit, services
 from chat.exceptions import HttpClientError
-from chat.models import ApiToken, Message, Room
+from chat.models import ApiToken, Message, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -163,19 +164,23 @@ def test_a_label_that_may_not_name_a_room_gets_404(client):
     assert response.status_code == 404
 
 
-def test_a_members_only_room_refuses_a_bot_with_403(client):
+def test_a_private_room_is_not_found_for_a_bot_even_with_a_members_cookie(client):
     room = make_room()
-    room.members_only = True
+    room.private = True
     room.save()
     make_messages(room, 2)
+    member = User.objects.create_user("ann")
+    RoomMembership.objects.create(room=room, user=member, role=RoomMembership.OWNER)
     secret = make_token()
+    with_cookie = Client()
+    with_cookie.force_login(member)
 
-    posted = post(client, "lobby", {"handle": "b", "message": "m"}, secret)
-    read = get(client, "lobby", secret)
-
-    for response in (posted, read):
-        assert response.status_code == 403
-        assert response.json()["error"] == "ROOM_ACCESS_DENIED"
+    for http in (client, with_cookie):
+        posted = post(http, "lobby", {"handle": "b", "message": "m"}, secret)
+        read = get(http, "lobby", secret)
+        for response in (posted, read):
+            assert response.status_code == 404
+            assert response.json()["error"] == "NOT_FOUND"
     assert Message.objects.count() == 2
 
 

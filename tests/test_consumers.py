@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 
 from chat import presence, services
 from chat.identity import GUEST_NAME_SESSION_KEY, guest_name_in_use
-from chat.models import Message, ReadMark, Room
+from chat.models import Message, ReadMark, Room, RoomMembership
 from chat.transport.ordering import NEXT_ORDER_KEY
 
 ORIGIN = [[b"origin", b"http://localhost:8000"]]
@@ -296,25 +296,37 @@ class IdentityTests(IdentityTestCase):
         again, roster = self.connect(headers=cookie)
         self.assertEqual(roster["members"], ["Gus", "Renamed"])
 
-    def test_a_members_only_room_refuses_a_guest_with_room_access_denied_and_4003(self):
-        Room.objects.create(label="staff", name="staff", members_only=True)
-        for headers in ([], session_cookie(guest_name="Gus")):
+    def test_a_private_room_refuses_the_handshake_of_a_stranger_a_guest_and_a_non_member(self):
+        room = Room.objects.create(label="staff", name="staff", private=True)
+        member = User.objects.create_user("alice", password="x")
+        RoomMembership.objects.create(room=room, user=member, role=RoomMembership.OWNER)
+        outsider = User.objects.create_user("mallory", password="x")
+        for headers in ([], session_cookie(guest_name="Gus"), session_cookie(outsider)):
             client = WSClient(ordered=True)
             client.send("websocket.connect", {"headers": ORIGIN + headers}, path="/chat/staff/")
-            client.consume("websocket.connect", check_accept=False)
-            reply = self.get_next_message(client.reply_channel, require=True).content
-            self.assertEqual(reply["close"], 4003)
-            self.assertEqual(json.loads(reply["text"])["error"], "ROOM_ACCESS_DENIED")
+            with self.assertRaises(DenyConnection):
+                client.consume("websocket.connect", check_accept=False)
+            # Even a frame sent anyway (a seed client's, say) joins nothing.
+            self.say(client, label="staff", type="ping")
+            self.assertEqual(client.receive()["error"], "NOT_JOINED")
             self.say(client, label="staff", handle="gus", message="let me in")
             self.assertEqual(client.receive()["error"], "NOT_JOINED")
+        layer = Group("chat-staff").channel_layer
+        self.assertEqual(list(layer.group_channels(room.group_name)), [])
+        self.assertEqual(list(layer.group_channels(room.presence_group.name)), [])
         self.assertEqual(presence.online_counts(["staff"]), {"staff": 0})
         self.assertFalse(Message.objects.exists())
 
-    def test_a_members_only_room_admits_a_signed_in_user(self):
-        Room.objects.create(label="staff", name="staff", members_only=True)
-        user = User.objects.create_user("alice", password="x")
-        _, roster = self.connect("staff", session_cookie(user))
+    def test_a_private_room_admits_its_members_and_owners(self):
+        room = Room.objects.create(label="staff", name="staff", private=True)
+        alice = User.objects.create_user("alice", password="x")
+        bob = User.objects.create_user("bob", password="x")
+        RoomMembership.objects.create(room=room, user=alice, role=RoomMembership.OWNER)
+        RoomMembership.objects.create(room=room, user=bob)
+        _, roster = self.connect("staff", session_cookie(alice))
         self.assertEqual(roster["members"], ["alice"])
+        _, roster = self.connect("staff", session_cookie(bob))
+        self.assertEqual(roster["members"], ["alice", "bob"])
 
 
 @override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)

@@ -53,14 +53,6 @@ def test_without_a_user_or_a_guest_name_there_is_no_identity(session):
 
 
 @pytest.mark.django_db
-def test_only_a_signed_in_user_is_a_member():
-    user = User.objects.create_user("ann")
-    assert identify(user, None).is_member
-    assert not identify(AnonymousUser(), {GUEST_NAME_SESSION_KEY: "bob"}).is_member
-    assert not ANONYMOUS.is_member
-
-
-@pytest.mark.django_db
 def test_a_guest_name_is_stripped_of_surrounding_whitespace():
     assert clean_guest_name("  bob the builder \t") == "bob the builder"
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import selectors
-from chat.models import ReadMark
+from chat.models import ReadMark, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -163,20 +163,6 @@ def test_read_seq_is_the_users_read_mark_in_that_room_or_none():
     assert selectors.read_seq(AnonymousUser(), lobby) is None
 
 
-def test_the_room_list_shows_members_only_rooms_to_signed_in_users_only():
-    make_messages(make_room("open"), 1)
-    staff = make_room("staff")
-    make_messages(staff, 1)
-    staff.members_only = True
-    staff.save()
-    user = User.objects.create_user("alice", password="x")
-    with online({}):
-        guest_sees = [s.room.label for s in selectors.room_list(AnonymousUser()).rooms]
-        user_sees = [s.room.label for s in selectors.room_list(user).rooms]
-    assert guest_sees == ["open"]
-    assert sorted(user_sees) == ["open", "staff"]
-
-
 def test_messages_after_an_id_of_another_room_or_none_at_all_still_means_ids_above_it():
     room, other = make_room(), make_room("elsewhere")
     first = make_messages(room, 3)
@@ -204,18 +190,74 @@ def test_the_catch_up_queries_bound_the_rooms_seq_not_the_tables_ids():
         assert '"chat_message"."id" <' not in outer_where
 
 
-def test_can_read_lets_everyone_into_a_public_room():
+def make_private_room(label="staff", members=(), owners=()):
+    room = Room.objects.create(label=label, name=label, private=True)
+    for user in members:
+        RoomMembership.objects.create(room=room, user=user)
+    for user in owners:
+        RoomMembership.objects.create(room=room, user=user, role=RoomMembership.OWNER)
+    return room
+
+
+def test_the_room_list_shows_a_private_room_to_its_members_only():
+    make_messages(make_room("open"), 1)
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("bob")
+    carol = User.objects.create_user("carol")
+    make_messages(make_private_room("staff", members=[ann], owners=[bob]), 1)
+    make_messages(make_private_room("other", members=[carol]), 1)
+    with online({}):
+        seen = {
+            who: sorted(s.room.label for s in selectors.room_list(user).rooms)
+            for who, user in [("anyone", AnonymousUser()), ("ann", ann), ("bob", bob)]
+        }
+        seen["carol"] = sorted(s.room.label for s in selectors.room_list(carol).rooms)
+    assert seen == {
+        "anyone": ["open"],
+        "ann": ["open", "staff"],
+        "bob": ["open", "staff"],
+        "carol": ["open", "other"],
+    }
+
+
+def test_a_public_room_is_readable_by_everyone_and_nobody():
     room = make_room("open")
-    inactive = User.objects.create_user("gone", is_active=False)
-    for user in (None, AnonymousUser(), User.objects.create_user("alice"), inactive):
-        assert selectors.can_read(user, room)
+    assert selectors.can_read(AnonymousUser(), room)
+    assert selectors.can_read(None, room)
+    assert selectors.can_read(User.objects.create_user("ann"), room)
 
 
-def test_can_read_lets_only_active_signed_in_users_into_a_members_only_room():
-    room = make_room("staff")
-    room.members_only = True
-    alice = User.objects.create_user("alice")
-    inactive = User.objects.create_user("gone", is_active=False)
-    assert selectors.can_read(alice, room)
-    for stranger in (None, AnonymousUser(), inactive):
-        assert not selectors.can_read(stranger, room)
+def test_a_private_room_is_readable_by_its_active_members_only():
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("bob")
+    gone = User.objects.create_user("gone", is_active=False)
+    stranger = User.objects.create_user("stranger")
+    room = make_private_room(members=[ann, gone], owners=[bob])
+    readers = [u for u in (ann, bob, gone, stranger) if selectors.can_read(u, room)]
+    assert readers == [ann, bob]
+    assert not selectors.can_read(AnonymousUser(), room)
+    assert not selectors.can_read(None, room)
+
+
+def test_readable_rooms_lists_each_room_once_whatever_its_members():
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("bob")
+    public = make_room("open")
+    RoomMembership.objects.create(room=public, user=ann)
+    RoomMembership.objects.create(room=public, user=bob)
+    mine = make_private_room("mine", members=[ann, bob])
+    make_private_room("theirs", members=[bob])
+    assert sorted(r.label for r in selectors.readable_rooms(ann)) == [mine.label, "open"]
+    assert [r.label for r in selectors.readable_rooms(None)] == ["open"]
+
+
+def test_find_user_matches_exactly_then_regardless_of_case():
+    ann = User.objects.create_user("Ann")
+    assert selectors.find_user("Ann") == ann
+    assert selectors.find_user(" ann ") == ann
+    assert selectors.find_user("bob") is None
+    assert selectors.find_user("") is None
+
+
+def test_members_lists_owners_first_then_by_username():
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("Bob")
+    carol = User.objects.create_user("carol")
+    room = make_private_room(members=[carol, ann], owners=[bob])
+    assert [m.user for m in selectors.members(room)] == [bob, ann, carol]

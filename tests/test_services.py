@@ -124,13 +124,13 @@ def test_say_refuses_what_the_protocol_refuses_with_its_code_and_stores_nothing(
     assert not Message.objects.exists()
 
 
-def test_say_keeps_a_bot_out_of_a_members_only_room_but_not_the_operator():
+def test_say_keeps_a_bot_out_of_a_private_room_but_not_the_operator():
     room = make_room()
-    room.members_only = True
+    room.private = True
     room.save()
     with pytest.raises(ClientError) as raised:
         services.say("lobby", "robot", "beep", bot=True)
-    assert (raised.value.code, raised.value.status) == ("ROOM_ACCESS_DENIED", 403)
+    assert (raised.value.code, raised.value.status) == ("NOT_FOUND", 404)
     assert services.say("lobby", "admin", "notice").seq == 1
 
 

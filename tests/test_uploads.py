@@ -19,7 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from chat import jobs, ratelimit, services
-from chat.models import Message, Upload
+from chat.models import Message, RoomMembership, Upload
 from tests.factories import make_room, make_upload
 from tests.test_images import bomb_png, encoded, jpeg_with_orientation
 
@@ -353,15 +353,18 @@ def test_an_upload_without_a_user_may_not_use_a_registered_name(media_root, hand
     assert stored_files(media_root) == []
 
 
-def test_a_members_only_room_refuses_a_guests_upload(media_root):
+def test_a_private_room_refuses_a_non_members_upload_as_if_it_did_not_exist(media_root):
     room = make_room()
-    room.members_only = True
+    room.private = True
     room.save()
+    outsider = Client()
+    outsider.force_login(get_user_model().objects.create_user("mallory"))
 
-    answer = post(Client(), image=image_file())
-
-    assert (answer.status_code, answer.json()["error"]) == (403, "ROOM_ACCESS_DENIED")
+    for client in (Client(), outsider):
+        answer = post(client, image=image_file())
+        assert (answer.status_code, answer.json()["error"]) == (404, "NOT_FOUND")
     assert stored_files(media_root) == []
+    assert not Upload.objects.exists()
 
 
 def test_uploads_over_the_senders_rate_are_refused_with_retry_after(settings):
@@ -467,12 +470,12 @@ def test_another_name_than_the_uploads_own_is_not_found():
     assert Client().get("/media/uploads/%s.png" % upload.pk.hex).status_code == 404
 
 
-class MembersOnlyMediaTests(ChannelTestCase):
-    """A members-only room's images: from the chat alone, to its readers alone."""
+class PrivateMediaTests(ChannelTestCase):
+    """A private room's images: from the chat alone, to its members alone."""
 
     def setUp(self):
         self.room = make_room("club")
-        self.room.members_only = True
+        self.room.private = True
         self.room.save()
         self.upload = make_upload(
             self.room, data=b"original", thumbnail=b"thumbnail", width=1, height=1
@@ -481,9 +484,11 @@ class MembersOnlyMediaTests(ChannelTestCase):
             handle="ann", message="members' photo", seq=1, upload=self.upload
         )
         self.member = Client()
-        self.member.force_login(get_user_model().objects.create_user("ann"))
+        ann = get_user_model().objects.create_user("ann")
+        RoomMembership.objects.create(room=self.room, user=ann)
+        self.member.force_login(ann)
 
-    def test_its_images_are_served_to_signed_in_readers_and_kept_from_shared_caches(self):
+    def test_its_images_are_served_to_members_and_kept_from_shared_caches(self):
         for field in (self.upload.original, self.upload.thumbnail):
             response = self.member.get("/media/" + field.name)
             self.assertEqual(response.status_code, 200)
@@ -492,8 +497,10 @@ class MembersOnlyMediaTests(ChannelTestCase):
 
     def test_its_images_are_not_found_for_anyone_else(self):
         guest = Client()
-        guest.post("/club/name/", {"name": "gwen"})
-        for client in (Client(), guest):
+        guest.post("/lobby/name/", {"name": "gwen"})
+        outsider = Client()
+        outsider.force_login(get_user_model().objects.create_user("mallory"))
+        for client in (Client(), guest, outsider):
             for field in (self.upload.original, self.upload.thumbnail):
                 self.assertEqual(client.get("/media/" + field.name).status_code, 404)
 

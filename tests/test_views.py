@@ -11,7 +11,7 @@ from django.utils import timezone
 from chat import conf
 from chat.forms import GuestNameForm
 from chat.identity import ANONYMOUS, GUEST, GUEST_NAME_SESSION_KEY, USER, Identity
-from chat.models import Message, ReadMark, Room
+from chat.models import Message, ReadMark, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -160,8 +160,12 @@ def make_user(username="ann"):
     return User.objects.create_user(username)
 
 
-def make_members_only_room(label="club"):
-    return Room.objects.create(label=label, name=label, members_only=True)
+def make_private_room(label="club", members=()):
+    """A private room with ``members`` (users) as its members."""
+    room = Room.objects.create(label=label, name=label, private=True)
+    for user in members:
+        RoomMembership.objects.create(room=room, user=user)
+    return room
 
 
 ROOM_CONTEXT = {
@@ -172,7 +176,10 @@ ROOM_CONTEXT = {
     "message_max_length",
     "identity",
     "guest_form",
-    "access_denied",
+    "membership",
+    "members",
+    "owner_count",
+    "member_form",
     "read_seq",
     "ping_interval_ms",
     "typing_interval_ms",
@@ -196,7 +203,6 @@ def test_the_room_page_offers_someone_without_a_name_the_guest_name_form(client)
     assert response.context["identity"] == ANONYMOUS
     assert isinstance(response.context["guest_form"], GuestNameForm)
     assert not response.context["guest_form"].is_bound
-    assert response.context["access_denied"] is False
     assert response.context["read_seq"] is None
 
 
@@ -317,44 +323,48 @@ def test_the_guest_name_form_is_protected_by_csrf():
 
 
 @pytest.mark.parametrize("name", ["", "bob"])
-def test_a_members_only_room_turns_away_a_guest_with_403_and_no_history(client, name):
-    make_messages(make_members_only_room(), 3)
+def test_a_private_room_answers_a_guest_404_with_nothing_of_the_room(client, name):
+    make_messages(make_private_room(label="club", members=[make_user("ann")]), 3)
     if name:
-        client.post("/club/name/", {"name": name})
+        client.post("/lobby/name/", {"name": name})
     response = client.get("/club/")
-    assert response.status_code == 403
-    assert response.context["access_denied"] is True
-    assert response.context["history"] == []
-    assert response.context["has_older"] is False
-    assert "message 1" not in response.content.decode()
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "message 1" not in page and "ann" not in page
 
 
-def test_a_members_only_room_shows_a_signed_in_user_its_history(client):
-    messages = make_messages(make_members_only_room(), 3)
-    client.force_login(make_user("ann"))
+def test_a_private_room_shows_a_member_its_history(client):
+    ann = make_user("ann")
+    messages = make_messages(make_private_room(members=[ann]), 3)
+    client.force_login(ann)
     response = client.get("/club/")
     assert response.status_code == 200
-    assert response.context["access_denied"] is False
     assert response.context["history"] == messages
 
 
 @pytest.mark.parametrize("name", ["", "bob"])
-def test_the_messages_endpoint_of_a_members_only_room_refuses_a_guest(client, name):
-    make_messages(make_members_only_room(), 3)
+def test_the_messages_endpoint_of_a_private_room_answers_a_guest_as_for_no_room(client, name):
+    make_messages(make_private_room(), 3)
     if name:
-        client.post("/club/name/", {"name": name})
+        client.post("/lobby/name/", {"name": name})
     response = client.get("/club/messages", {"after": 0})
-    assert response.status_code == 403
-    assert response.json() == {
-        "type": "error",
-        "error": "ROOM_ACCESS_DENIED",
-        "detail": "This room is for signed-in members only.",
-    }
+    nowhere = client.get("/nowhere/messages", {"after": 0})
+    assert response.status_code == nowhere.status_code == 404
+    assert (
+        response.json()
+        == nowhere.json()
+        == {
+            "type": "error",
+            "error": "NOT_FOUND",
+            "detail": "No such room.",
+        }
+    )
 
 
-def test_the_messages_endpoint_of_a_members_only_room_serves_a_signed_in_user(client):
-    messages = make_messages(make_members_only_room(), 3)
-    client.force_login(make_user("ann"))
+def test_the_messages_endpoint_of_a_private_room_serves_a_member(client):
+    ann = make_user("ann")
+    messages = make_messages(make_private_room(members=[ann]), 3)
+    client.force_login(ann)
     response = client.get("/club/messages", {"after": 0})
     assert response.status_code == 200
     assert response.json()["messages"] == [m.as_dict() for m in messages]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,8 +27,12 @@ def set_viewport(page, width, height):
 
 
 def wait_until(page, condition, seconds=WAIT_SECONDS):
-    """Wait until ``condition(page)`` is truthy; returns its value."""
-    return WebDriverWait(page, seconds, poll_frequency=0.2).until(condition)
+    """Wait until ``condition(page)`` is truthy; returns its value. An
+    element gone stale because a navigation replaced the page (a form just
+    submitted) counts as not yet."""
+    return WebDriverWait(
+        page, seconds, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
 
 
 def wait_until_connected(page, connected=True):
@@ -147,14 +152,14 @@ def send_lines_from_a_worker(env, label, lines):
     )
 
 
-def make_members_only(env, label):
-    """Open room ``label`` and mark it members-only, as the admin would."""
+def make_private(env, label, members=(), owners=()):
+    """Make room ``label`` private, with ``members`` and ``owners``
+    (usernames, str), as ``manage.py chatroom create`` does."""
     run_in_the_project(
         env,
         "from chat import services\n"
-        "room = services.open_room(%r)\n"
-        "room.members_only = True\n"
-        "room.save()\n" % label,
+        "services.configure_room(%r, private=True, members=%r, owners=%r)\n"
+        % (label, list(members), list(owners)),
     )
 
 

@@ -14,7 +14,7 @@ from bench.chat_client import unique_label
 from tests.browser.pages import (
     attach_image,
     fits_the_width,
-    make_members_only,
+    make_private,
     open_room,
     pick_guest_name,
     shown_images,
@@ -244,13 +244,15 @@ def test_an_attached_image_appears_in_both_pages_and_after_a_reload(browser, spl
     assert again == dict(image, loaded=True)
 
 
-def test_a_members_only_rooms_image_shows_to_its_members_and_to_nobody_else(
+def test_a_private_rooms_image_shows_to_its_members_and_to_nobody_else(
     browser, split, split_env, tmp_path
 ):
     label = unique_label("private")
-    make_members_only(dict(os.environ, **split_env), label)
     member = browser()
-    sign_up(member, split, unique_name("member"), next_path="/%s/" % label)
+    name = unique_name("member")
+    sign_up(member, split, name)
+    make_private(dict(os.environ, **split_env), label, members=[name])
+    member.get("%s/%s/" % (split.base_url, label))
     wait_until_connected(member)
 
     attach_image(member, write_png(tmp_path / "plans.png"))

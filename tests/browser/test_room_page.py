@@ -14,7 +14,7 @@ from bench.split import running
 from tests.browser.pages import (
     chatting_as,
     fits_the_width,
-    make_members_only,
+    make_private,
     open_room,
     pick_guest_name,
     roster,
@@ -290,23 +290,21 @@ def test_the_room_page_never_scrolls_sideways_even_with_long_words(
     )
 
 
-def test_a_members_only_room_asks_a_guest_to_log_in_and_opens_no_socket(browser, split, split_env):
-    label = unique_label("members")
-    make_members_only(dict(os.environ, **split_env), label)
+def test_a_private_room_is_not_found_by_a_guest_or_a_non_member_and_opens_no_socket(
+    browser, split, split_env
+):
+    label = unique_label("private")
+    make_private(dict(os.environ, **split_env), label)
     page = browser()
 
     page.get("%s/%s/" % (split.base_url, label))
-
-    login = page.find_element(By.CSS_SELECTOR, ".room-denied a[href^='/accounts/login/']")
-    assert login.get_attribute("href").endswith("/accounts/login/?next=/%s/" % label)
     assert page.find_elements(By.ID, "messages") == []
     assert page.find_element(By.TAG_NAME, "body").get_attribute("data-connected") is None
-    # A new account is let in.
-    page.find_element(By.CSS_SELECTOR, ".room-denied a[href^='/accounts/signup/']").click()
-    sign_up(page, split, unique_name("member"), next_path="/%s/" % label)
-    wait_until_connected(page)
-    say(page, None, "members only")
-    wait_for_text(page, "members only")
+    # Nor is it for a new account that nobody has made a member.
+    sign_up(page, split, unique_name("outsider"))
+    page.get("%s/%s/" % (split.base_url, label))
+    assert page.find_elements(By.ID, "messages") == []
+    assert "Not Found" in page.find_element(By.TAG_NAME, "body").text
 
 
 def test_times_are_shown_in_the_readers_time_zone(browser, split, split_env):

@@ -37,16 +37,14 @@ def run_in_the_project(split_env, code):
 
 def make_user_and_private_room(split_env, stem):
     """A new user (their username, str, with ``PASSWORD``) and a new room
-    (its label, str) that only signed-in users may read."""
+    (its label, str): a private room they own."""
     username, label = "%s-%s" % (stem, uuid.uuid4().hex[:6]), unique_label(stem)
     run_in_the_project(
         split_env,
         "from django.contrib.auth.models import User\n"
         "from chat import services\n"
-        "User.objects.create_user(%r, password=%r)\n"
-        "room = services.open_room(%r)\n"
-        "room.members_only = True\n"
-        "room.save()\n" % (username, PASSWORD, label),
+        "user = User.objects.create_user(%r, password=%r)\n"
+        "services.create_private_room(%r, user)\n" % (username, PASSWORD, label),
     )
     return username, label
 
