@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import requests
+import websocket
 
 from bench.chat_client import ChatClient, unique_label
 from bench.split import PROJECT_DIR
@@ -35,16 +36,19 @@ def run_in_the_project(split_env, code):
     return done.stdout
 
 
-def make_user_and_private_room(split_env, stem):
+def make_user_and_private_room(split_env, stem, members=()):
     """A new user (their username, str, with ``PASSWORD``) and a new room
-    (its label, str): a private room they own."""
+    (its label, str): a private room they own, with ``members`` (usernames
+    of users that exist) as members too."""
     username, label = "%s-%s" % (stem, uuid.uuid4().hex[:6]), unique_label(stem)
     run_in_the_project(
         split_env,
         "from django.contrib.auth.models import User\n"
         "from chat import services\n"
         "user = User.objects.create_user(%r, password=%r)\n"
-        "services.create_private_room(%r, user)\n" % (username, PASSWORD, label),
+        "room = services.create_private_room(%r, user)\n"
+        "for member in %r:\n"
+        "    services.add_member(room, member)\n" % (username, PASSWORD, label, list(members)),
     )
     return username, label
 
@@ -125,15 +129,16 @@ def test_signing_out_closes_that_sessions_socket_within_5_s_and_not_the_other_se
     ]
     assert elapsed < 5, elapsed
     assert still_speaks(laptop_socket, username)
-    # The signed-out cookie opens no way back in.
-    refused = ChatClient(split, label, session_key=phone.session_key)
-    assert until_closed(refused)[-1] == ("close", 4003)
+    # The signed-out cookie opens no way back in: the room is private.
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        ChatClient(split, label, session_key=phone.session_key)
+    assert refused.value.status_code == 403
     laptop_socket.close()
 
 
 def test_deactivating_a_user_closes_their_socket_within_5_s(split, split_env):
-    username, label = make_user_and_private_room(split_env, "dee")
     bystander_name, _ = make_user_and_private_room(split_env, "eve")
+    username, label = make_user_and_private_room(split_env, "dee", members=[bystander_name])
     socket = Browser(split, username).open_socket(label)
     bystander = Browser(split, bystander_name).open_socket(label)
 
