@@ -106,6 +106,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's ModelBackend, with its refusals all costing one password hash
+# (chat/transport/django_fixes.py, CVE-2024-39329; docs/security.md).
+AUTHENTICATION_BACKENDS = ["chat.transport.django_fixes.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:index"
@@ -274,6 +277,16 @@ AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "max-age=31536000, immutable"}
 # An upload larger than this (bytes) is written to a temporary file rather
 # than kept in memory while the view checks it.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440
+# A multipart body may carry at most this many files; the next is refused
+# with 400 before it is opened (chat/transport/django_fixes.py, a backport
+# of Django 3.2.18's limit for CVE-2023-24580, whose default is 100). The
+# chat's own forms send one, the admin's at most two.
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+FILE_UPLOAD_HANDLERS = [
+    "chat.transport.django_fixes.FileCountUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Serve straight from static/ in development, so runserver needs no collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
