@@ -192,17 +192,21 @@ def test_logged_arguments_are_escaped_and_other_values_kept():
     )
 
 
-def asgi_request(content_type):
+def asgi_request(content_type, body=b""):
     """The request the workers' handler builds for an ASGI ``http.request``
-    with this ``Content-Type`` header (bytes)."""
+    with this ``Content-Type`` header (bytes) and ``body``."""
     content = {
         "reply_channel": "daphne.response.test!1",
         "http_version": "1.1",
         "method": "POST",
         "path": "/lobby/upload/",
         "query_string": b"",
-        "headers": [[b"host", b"localhost"], [b"content-type", content_type]],
-        "body": b"",
+        "headers": [
+            [b"host", b"localhost"],
+            [b"content-type", content_type],
+            [b"content-length", b"%d" % len(body)],
+        ],
+        "body": body,
     }
     return AsgiHandler.request_class(ChannelMessage(content, "http.request", None))
 
@@ -227,3 +231,15 @@ def test_installing_the_fixes_twice_changes_nothing():
 
     assert AsgiHandler.request_class is handler_class
     assert getattr(handler_class, "chat_fixed", False)
+
+
+def test_past_the_file_limit_a_workers_request_has_an_empty_form_for_its_next_reader(settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    content_type = b"multipart/form-data; boundary=%s" % BOUNDARY.encode()
+    request = asgi_request(content_type, multipart(*[file_part() for _ in range(4)]))
+
+    with pytest.raises(django_fixes.TooManyFilesSent):
+        request.POST.get("handle")
+    # The 400 page's CSRF check reads the form again: it must not parse anew.
+    assert not request.POST
+    assert not request.FILES

@@ -75,6 +75,7 @@ class FileCountUploadHandler(FileUploadHandler):
     the handlers that store it, so no file past the limit is ever opened.
     Django makes one instance per request, which is what keeps the count
     per request. It stores nothing: every other call passes the data on.
+    Past the limit the request's ``POST`` and ``FILES`` are left empty.
     """
 
     def __init__(self, request=None):
@@ -88,6 +89,12 @@ class FileCountUploadHandler(FileUploadHandler):
         )
         self.files_seen += 1
         if limit is not None and self.files_seen > limit:
+            if self.request is not None:
+                # The request's form is then empty for whoever reads it
+                # next, as after any parse error: the 400 page's CSRF
+                # check reads it again, and channels' AsgiRequest would
+                # parse the whole body anew (Django 3.2.18 does the same).
+                self.request._mark_post_parse_error()
             raise TooManyFilesSent(
                 "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."
             )
