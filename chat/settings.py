@@ -107,8 +107,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Django's ModelBackend, with its refusals all costing one password hash
-# (chat/transport/django_fixes.py, CVE-2024-39329; docs/security.md).
-AUTHENTICATION_BACKENDS = ["chat.transport.django_fixes.ModelBackend"]
+# (chat/transport/django_fixes.py, CVE-2024-39329; docs/security.md). It
+# refuses with PermissionDenied, so the stock backend after it never
+# authenticates: it is listed only because sessions signed in before
+# 2026-12-04 name it, and can go once they have expired (two weeks).
+AUTHENTICATION_BACKENDS = [
+    "chat.transport.django_fixes.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:index"

@@ -385,6 +385,11 @@ def _optional_int(params, name):
     return int(value)
 
 
+# The backend a new account is signed in with: the one a password sign-in
+# uses. With several in settings.AUTHENTICATION_BACKENDS, login needs it named.
+SIGNUP_BACKEND = "chat.transport.django_fixes.ModelBackend"
+
+
 @sensitive_post_parameters("password1", "password2")
 @never_cache
 def signup(request):
@@ -398,7 +403,7 @@ def signup(request):
     if request.method == "POST":
         form = SignupForm(request.POST)
         if form.is_valid():
-            auth.login(request, form.save())
+            auth.login(request, form.save(), backend=SIGNUP_BACKEND)
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
         status = 400
     else:

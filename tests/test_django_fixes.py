@@ -82,6 +82,28 @@ def test_the_backend_still_signs_in_the_right_password_and_refuses_an_inactive_u
     assert authenticate(None, username="ann", password=None) is None
 
 
+def test_a_session_signed_in_before_the_fix_stays_signed_in():
+    ann = User.objects.create_user("ann", password=PASSWORD)
+    client = Client()
+    client.force_login(ann, backend="django.contrib.auth.backends.ModelBackend")
+
+    assert "Signed in as ann" in client.get("/").content.decode()
+
+
+def test_signing_in_with_the_login_form_still_works_and_a_wrong_password_is_refused(
+    counting_hasher,
+):
+    User.objects.create_user("ann", password=PASSWORD)
+    right, wrong = Client(), Client()
+
+    refused = wrong.post("/accounts/login/", {"username": "ann", "password": "wrong"})
+    accepted = right.post("/accounts/login/", {"username": "ann", "password": PASSWORD})
+
+    assert refused.status_code == 200 and "_auth_user_id" not in wrong.session
+    assert accepted.status_code == 302
+    assert right.session["_auth_user_backend"] == "chat.transport.django_fixes.ModelBackend"
+
+
 def multipart(*parts):
     """A ``multipart/form-data`` body (bytes) of ``parts``, each a tuple of
     (headers as one str, content bytes)."""

@@ -43,7 +43,7 @@ from channels.handler import AsgiHandler, AsgiRequest
 from django.conf import settings
 from django.contrib.auth import backends, get_user_model
 from django.contrib.auth.hashers import identify_hasher, is_password_usable
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.files.uploadhandler import FileUploadHandler
 
 logger = logging.getLogger(__name__)
@@ -120,9 +120,14 @@ class ModelBackend(backends.ModelBackend):
     This hashes the password once in those cases too (CVE-2024-39329;
     Django 4.2.14 does it inside ``check_password``).
 
-    ``authenticate(request, username, password)`` returns the ``User``, or
-    None, as Django's does; ``user_can_authenticate`` still refuses an
-    inactive user, after the hash.
+    ``authenticate(request, username, password)`` returns the ``User``;
+    ``user_can_authenticate`` still refuses an inactive user, after the
+    hash. A refusal raises ``PermissionDenied`` rather than returning None:
+    ``django.contrib.auth.authenticate`` takes it as the same refusal, but
+    tries no backend listed after this one. Django's own ``ModelBackend``
+    stays listed after it for the sessions signed in before it, which name
+    that backend, and would otherwise hash again or answer at once.
+    Without a username or password it returns None, as Django's does.
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
@@ -139,10 +144,9 @@ class ModelBackend(backends.ModelBackend):
             # The hash an unknown user costs in Django's own backend, and
             # what checking a real password would cost.
             user_model().set_password(password)
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
+        elif user.check_password(password) and self.user_can_authenticate(user):
             return user
-        return None
+        raise PermissionDenied
 
 
 def _password_checkable(encoded):
