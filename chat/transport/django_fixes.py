@@ -31,9 +31,9 @@ reaches:
     quadratic in the semicolons inside a quoted value; 16 KiB, the most
     Twisted lets a request's headers total, cost 150 ms of a worker's CPU).
 
-The reference for each is Django's own fix in its supported releases and
-Debian's long-term-support package of 2.2.28 (python-django
-``2:2.2.28-1~deb11u13``), which backported most of them to this code.
+The reference for each is Django's own fix in its supported releases and,
+for the sign-in, file-count and log fixes, Debian's backport of it to
+2.2.28 (python-django ``2:2.2.28-1~deb11u2``, ``u7`` and ``u11``).
 """
 
 import importlib
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # Django's default for the limit, from 3.2.18 on (its global_settings).
 DATA_UPLOAD_MAX_NUMBER_FILES_DEFAULT = 100
 
-# The longest Content-Type header value kept, in characters. A multipart
+# The longest Content-Type header value kept, in bytes. A multipart
 # boundary is at most 70 characters (RFC 2046), so a real header is well
 # under 200; 1,024 leaves room for any charset or extra parameter.
 CONTENT_TYPE_MAX_LENGTH = 1024
