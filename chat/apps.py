@@ -8,6 +8,13 @@ class ChatConfig(AppConfig):
     def ready(self):
         from channels.signals import worker_ready
 
+        from chat.transport import install_django_fixes
+
+        # Security fixes published for Django after 2.2.28 that patch its
+        # modules in place (docs/security.md); every process, so that the
+        # workers, which run the views, have them.
+        install_django_fixes()
+
         # Every process that runs consumers (runworker, and runserver's
         # worker threads) sends this; the flusher starts once per process.
         worker_ready.connect(_start_presence_flusher, dispatch_uid="chat-presence-flusher")

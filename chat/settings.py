@@ -122,9 +122,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # django-axes' backend comes first: it refuses a locked-out client before
-# any password is checked (chat/signin.py).
+# any password is checked (chat/signin.py). Then Django's ModelBackend with
+# its refusals all costing one password hash (chat/transport/django_fixes.py,
+# CVE-2024-39329; docs/security.md), which refuses with PermissionDenied, so
+# the stock backend after it never authenticates: it is listed only because
+# sessions signed in before 2026-12-04 name it, and can go once they have
+# expired (two weeks).
 AUTHENTICATION_BACKENDS = [
     "chat.signin.SignInBackend",
+    "chat.transport.django_fixes.ModelBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
@@ -342,6 +348,16 @@ AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "max-age=31536000, immutable"}
 # An upload larger than this (bytes) is written to a temporary file rather
 # than kept in memory while the view checks it.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440
+# A multipart body may carry at most this many files; the next is refused
+# with 400 before it is opened (chat/transport/django_fixes.py, a backport
+# of Django 3.2.18's limit for CVE-2023-24580, whose default is 100). The
+# chat's own forms send one, the admin's at most two.
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+FILE_UPLOAD_HANDLERS = [
+    "chat.transport.django_fixes.FileCountUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Serve straight from static/ in development, so runserver needs no collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -546,6 +546,11 @@ def _optional_int(params, name):
     return int(value)
 
 
+# The backend a new account is signed in with: the one a password sign-in
+# uses. With several in settings.AUTHENTICATION_BACKENDS, login needs it named.
+SIGNUP_BACKEND = "chat.transport.django_fixes.ModelBackend"
+
+
 @sensitive_post_parameters("password1", "password2")
 @never_cache
 def signup(request):
@@ -581,7 +586,7 @@ def signup(request):
         elif form.is_valid():
             # The user was made just now, not authenticated, so the
             # backend is named: the one that signs users in (settings).
-            auth.login(request, form.save(), backend=settings.AUTHENTICATION_BACKENDS[-1])
+            auth.login(request, form.save(), backend=SIGNUP_BACKEND)
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
             status = 400

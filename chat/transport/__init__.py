@@ -21,6 +21,11 @@ maps what may import what:
   and ``after_earlier_frames``, its disconnect after them.
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
+- ``django_fixes``: security fixes published for Django after 2.2.28,
+  redone for 2.2 (docs/security.md): the ``ModelBackend`` of
+  ``AUTHENTICATION_BACKENDS``, the upload handler first in
+  ``FILE_UPLOAD_HANDLERS``, and ``install_django_fixes``, which
+  ``ChatConfig.ready`` calls.
 
 The chat's own modules use only what this package exports below; everything
 else here is reached through settings.
@@ -30,6 +35,7 @@ __all__ = [
     "after_earlier_frames",
     "heartbeat_key",
     "in_socket_order",
+    "install_django_fixes",
     "start_worker_heartbeat",
     "this_worker",
     "worker_alive",
@@ -48,6 +54,10 @@ def __getattr__(name):
         from chat.transport.ordering import after_earlier_frames
 
         return after_earlier_frames
+    if name == "install_django_fixes":
+        from chat.transport.django_fixes import install
+
+        return install
     if name == "start_worker_heartbeat":
         from chat.transport.worker_heartbeat import ensure_started
 
