@@ -126,12 +126,17 @@ def test_static_files_are_served_by_the_web_process(split):
     assert "new WebSocket(socketUrl)" in body
 
 
-def test_a_room_opened_over_websocket_is_listed_on_the_index(split):
-    label = unique_label("listed")
-    ChatClient(split, label).close()
+def test_a_room_opened_over_websocket_is_listed_on_the_index_once_it_has_a_message(split):
+    label, visited = unique_label("listed"), unique_label("visited")
+    ChatClient(split, visited).close()
+    member = ChatClient(split, label)
+    member.send("ann", "first")
+    assert member.receive()["message"] == "first"
+    member.close()
     with urllib.request.urlopen(split.base_url + "/") as response:
         page = response.read().decode()
     assert 'href="/%s/"' % label in page
+    assert 'href="/%s/"' % visited not in page
 
 
 def test_a_megabyte_frame_is_refused_and_the_socket_stays_usable(split, split_env):
