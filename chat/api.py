@@ -28,12 +28,10 @@ from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.identity import access_denied
 from chat.models import ApiToken
 from chat.protocol import parse_chat_frame
-from chat.ratelimit import take_cached_token
+from chat.ratelimit import bucket_key, take_cached_token
 
 logger = logging.getLogger(__name__)
 
-# The cache key of one token's rate-limit bucket, by the token's id.
-RATE_KEY = "api-rate:%d"
 
 # Where a bearer token is looked for: RFC 6750's header form only, never a
 # query parameter, which would end up in logs.
@@ -106,7 +104,7 @@ def take_token(api_token, now=None):
     seconds (int, at least 1). ``now`` is the Unix time in seconds (float),
     for tests."""
     return take_cached_token(
-        RATE_KEY % api_token.pk,
+        bucket_key("api", api_token.pk),
         conf.get("CHAT_RATE_LIMIT_BURST"),
         conf.get("CHAT_RATE_LIMIT_PER_MINUTE"),
         now=now,

@@ -21,7 +21,7 @@ from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, parse_frame
 from chat.ratelimit import take_token
-from chat.transport import after_earlier_frames, in_socket_order
+from chat.transport import after_earlier_frames, in_socket_order, session_unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,17 @@ clock = time.time
 TYPING_INTERVAL_S = conf.TYPING_INTERVAL_MS / 1000
 READ_INTERVAL_S = conf.READ_INTERVAL_MS / 1000
 
+# The session key, and its value, that mark a socket joined by this
+# release. Bump SESSION_FORMAT when the Group names or the session's
+# contents change in a way a socket joined before cannot follow: such a
+# socket is closed with RESTART_CLOSE_CODE at its next frame, and its page
+# reconnects into the new Groups (docs/operations.md, "Deploying a new
+# Group naming"). 2 (2026-12-04): Groups chat.<label>, sessions in JSON.
+FORMAT_KEY = "format"
+SESSION_FORMAT = 2
+# RFC 6455 §7.4.1's 1012 "service restart": reconnect, then catch up.
+RESTART_CLOSE_CODE = 1012
+
 # The close code of a socket refused by a members-only room: 4000-4999 is
 # the range RFC 6455 leaves to applications; 4003 mirrors HTTP's 403.
 ACCESS_DENIED_CLOSE_CODE = 4003
@@ -119,6 +130,7 @@ def ws_connect(message, label):
     session = message.channel_session
     session["room"] = room.pk
     session["label"] = room.label
+    session[FORMAT_KEY] = SESSION_FORMAT
     session[HANDLE_KEY] = who.handle
     if who.is_member:
         session[USER_KEY] = message.user.pk
@@ -148,6 +160,9 @@ def ws_receive(message, label):
     A refused frame gets an error frame (docs/protocol.md) and stores
     nothing; the socket stays open."""
     session = message.channel_session
+    if joined_by_an_older_release(session):
+        _restart(message, label)
+        return
     room = room_from_session(session)
     if room is None:
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
@@ -181,12 +196,36 @@ def ws_disconnect(message, label):
     mark, and drop the channel session, which nothing will read again."""
     session = message.channel_session
     room = room_from_session(session)
+    if room is None and joined_by_an_older_release(session):
+        # Its session cannot say where it was: the path does.
+        presence.leave(Room(label=label), message.reply_channel.name)
     if room is not None:
         room.group.discard(message.reply_channel)
         room.presence_group.discard(message.reply_channel)
         presence.leave(room, message.reply_channel.name)
         _write_read_mark(room, session)
     session.flush()
+
+
+def joined_by_an_older_release(session):
+    """Whether the socket of ``session`` (its channel session) joined under
+    an older release (bool): its session is unreadable (pickled before
+    2026-12-04), or it joined a room without the current
+    ``SESSION_FORMAT``. A socket with no session at all never joined."""
+    if session_unreadable(session):
+        return True
+    return "room" in session and session.get(FORMAT_KEY) != SESSION_FORMAT
+
+
+def _restart(message, label):
+    # The socket is in Groups of the old names, which nothing sends to
+    # now: close it so that it reconnects into the new ones and catches up.
+    # Its disconnect will find an empty session, so presence is left here,
+    # under the label of its path, which is the label it joined.
+    logger.info("Closing %s, joined by an older release", message.reply_channel.name)
+    presence.leave(Room(label=label), message.reply_channel.name)
+    message.channel_session.clear()
+    message.reply_channel.send({"close": RESTART_CLOSE_CODE}, immediately=True)
 
 
 def _post(room, session, frame):

@@ -13,6 +13,7 @@ interface server; this check stays as the second line.
 
 import math
 import time
+from urllib.parse import quote
 
 from django.core.cache import caches
 
@@ -24,6 +25,19 @@ CACHE_ALIAS = "channel_sessions"
 
 # The channel session key holding ``[tokens, unix time of the last update]``.
 BUCKET_KEY = "rate"
+
+
+def bucket_key(kind, *parts):
+    """The cache key (str) of the token bucket of ``kind`` (str, a constant
+    such as ``"upload"``) for the client named by ``parts`` (str or int
+    each: ``("address", "10.0.0.1")``, say): ``rate:<kind>:<part>:…``.
+
+    Each part is percent-encoded (``urllib.parse.quote`` with nothing kept
+    safe), so no part can contain the ``:`` that joins them and two
+    different clients never share a bucket, whatever a session key or an
+    address holds.
+    """
+    return ":".join(["rate", kind] + [quote(str(part), safe="") for part in parts])
 
 
 def take_token(session, now=None):

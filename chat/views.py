@@ -20,7 +20,7 @@ from chat.forms import GuestNameForm, NewRoomForm, SignupForm
 from chat.identity import ANONYMOUS, USER, access_denied, identify, set_guest_name
 from chat.models import Upload
 from chat.protocol import check_handle, check_message
-from chat.ratelimit import take_cached_token
+from chat.ratelimit import bucket_key, take_cached_token
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -200,11 +200,6 @@ def messages(request, label):
     return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
 
 
-# The cache key of an uploader's rate-limit bucket: a signed-in user's id,
-# else the HTTP session's key, else the client's address.
-UPLOAD_RATE_KEY = "upload-rate:%s"
-
-
 @require_POST
 @json_client_errors
 def upload(request, label):
@@ -246,7 +241,7 @@ def upload(request, label):
     if image is None:
         raise ClientError("MISSING_FIELD", "Attach the image in the field 'image'.")
     retry_after = take_cached_token(
-        UPLOAD_RATE_KEY % _uploader(request),
+        bucket_key("upload", *_uploader(request)),
         conf.get("CHAT_UPLOAD_BURST"),
         conf.get("CHAT_UPLOAD_PER_MINUTE"),
     )
@@ -303,13 +298,13 @@ def _find_upload(label, upload_id):
 
 
 def _uploader(request):
-    """Who an upload counts against (str): the user, else the session, else
-    the address."""
+    """Who an upload counts against, as ``bucket_key`` parts (tuple): the
+    user, else the session, else the address."""
     if request.user.is_authenticated:
-        return "user-%d" % request.user.pk
+        return ("user", request.user.pk)
     if request.session.session_key:
-        return "session-" + request.session.session_key
-    return "address-" + request.META.get("REMOTE_ADDR", "")
+        return ("session", request.session.session_key)
+    return ("address", request.META.get("REMOTE_ADDR", ""))
 
 
 def _megabytes(size):

@@ -7,7 +7,8 @@ maps what may import what:
 
 - ``layer``: ``ChatChannelLayer``, the Redis channel layer
   (``CHANNEL_LAYERS["default"]["BACKEND"]``; docs/channel-layer.md).
-- ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
+- ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``),
+  JSON only, and ``session_unreadable`` for a session it could not read.
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
   bound (installed by ``asgi.py``).
 - ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
@@ -28,6 +29,7 @@ __all__ = [
     "after_earlier_frames",
     "heartbeat_key",
     "in_socket_order",
+    "session_unreadable",
     "start_worker_heartbeat",
     "this_worker",
     "worker_alive",
@@ -46,6 +48,10 @@ def __getattr__(name):
         from chat.transport.ordering import after_earlier_frames
 
         return after_earlier_frames
+    if name == "session_unreadable":
+        from chat.transport.channel_sessions import is_unreadable
+
+        return is_unreadable
     if name == "start_worker_heartbeat":
         from chat.transport.worker_heartbeat import ensure_started
 
