@@ -32,12 +32,12 @@ def bucket_key(kind, *parts):
     such as ``"upload"``) for the client named by ``parts`` (str or int
     each: ``("address", "10.0.0.1")``, say): ``rate:<kind>:<part>:…``.
 
-    Each part is percent-encoded (``urllib.parse.quote`` with nothing kept
-    safe), so no part can contain the ``:`` that joins them and two
-    different clients never share a bucket, whatever a session key or an
-    address holds.
+    ``kind`` and each part are percent-encoded (``urllib.parse.quote`` with
+    nothing kept safe), so none can contain the ``:`` that joins them and
+    two different clients never share a bucket, whatever a session key or
+    an address holds.
     """
-    return ":".join(["rate", kind] + [quote(str(part), safe="") for part in parts])
+    return ":".join(["rate"] + [quote(str(part), safe="") for part in (kind, *parts)])
 
 
 def take_token(session, now=None):

@@ -1,6 +1,6 @@
 from django.test import override_settings
 
-from chat.ratelimit import take_token
+from chat.ratelimit import bucket_key, take_token
 
 
 def spend(session, count, now):
@@ -32,3 +32,33 @@ def test_a_clock_stepping_back_does_not_drain_the_bucket():
 def test_a_zero_rate_turns_the_limit_off():
     session = {}
     assert all(spend(session, 1000, now=1000.0))
+
+
+def test_bucket_keys_of_different_clients_never_meet_whatever_their_parts_hold():
+    # Neighbours: what one client's part could hold of another's key.
+    clients = [
+        ("upload", "address", "10.0.0.1"),
+        ("upload", "address", "10.0.0.1:session"),
+        ("upload", "address:10.0.0.1"),
+        ("upload", "session", "abc"),
+        ("upload", "session", "abc:"),
+        ("upload", "session:abc"),
+        ("upload", "user", 5),
+        ("upload", "user", "5:x"),
+        ("upload", "user:5"),
+        ("upload:user", 5),
+        ("api", 5),
+        ("api", "5%3A"),
+        ("api", "5:"),
+        ("rooms", "address", "::1"),
+        ("rooms", "address", ":"),
+        ("rooms", "address:", ":1"),
+    ]
+    keys = [bucket_key(*parts) for parts in clients]
+    assert len(set(keys)) == len(clients)
+
+
+def test_a_bucket_key_cannot_be_split_anew_by_what_a_part_holds():
+    key = bucket_key("upload", "address", "a:b%c\nd e")
+    assert key == "rate:upload:address:a%3Ab%25c%0Ad%20e"
+    assert key.count(":") == 3
