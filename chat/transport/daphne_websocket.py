@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 # The close code for a socket that floods on after its refusals (RFC 6455,
 # 7.4.1: "policy violation").
 POLICY_VIOLATION = 1008
+# The close code a worker may ask for (RFC 6455 §7.4.1's "service restart",
+# IANA registry): a socket joined by an older release (chat/consumers.py).
+SERVICE_RESTART = 1012
 
 # The first and the longest wait, in seconds, before a frame the channel
 # layer refused as full is offered again. A worker takes a frame in a few
@@ -306,6 +309,16 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             return
         self.refusals_in_a_row += 1
         self.serverSend(error_frame("RATE_LIMITED", conf.RATE_LIMITED_DETAIL))
+
+    def serverClose(self, code=True):
+        """A worker's ``{"close": code}``: as Daphne's, and 1012 too, which
+        Daphne's ``sendClose`` refuses from an application (it takes 1000
+        and 3000-4999 only; it logged "invalid close code" and left the
+        socket open). Since 2026-12-04."""
+        if code == SERVICE_RESTART:
+            self.sendCloseFrame(code=code, isReply=False)
+            return
+        super().serverClose(code)
 
     def serverSend(self, content, binary=False):
         if self.closed_for_flooding:
