@@ -11,8 +11,8 @@ import pytest
 import redis
 from channels.message import Message as ChannelMessage
 from channels.sessions import channel_session, session_for_reply_channel
-from django.contrib.sessions.backends.base import UpdateError
 from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
 from django.core.cache import caches
 from django.test import override_settings
 

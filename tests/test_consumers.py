@@ -479,3 +479,21 @@ class GroupNameTests(IdentityTestCase):
             with self.assertRaises(DenyConnection):
                 client.consume("websocket.connect", check_accept=False)
         self.assertFalse(Room.objects.exists())
+
+
+class OlderReleaseDisconnectTests(IdentityTestCase):
+    def test_a_socket_whose_session_is_unreadable_leaves_presence_by_its_path_at_disconnect(self):
+        client, _ = self.connect()
+        other, _ = self.connect()
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 2})
+        # As when a pickle written by a release before 2026-12-04 is read.
+        with mock.patch("chat.consumers.session_unreadable", return_value=True):
+            client.send_and_consume("websocket.disconnect", {"code": 1001}, path="/chat/lobby/")
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 1})
+
+    def test_a_socket_whose_session_is_unreadable_is_closed_with_1012_at_its_next_frame(self):
+        client, _ = self.connect()
+        with mock.patch("chat.consumers.session_unreadable", return_value=True):
+            self.say(client, type="ping")
+        self.assertEqual(client.receive(), {"close": 1012})
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 0})

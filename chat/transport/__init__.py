@@ -12,7 +12,8 @@ maps what may import what:
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
   bound (installed by ``asgi.py``).
 - ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
-  which also closes its sockets with 1012 when the layer lost their state.
+  which also closes its sockets with 1012 when the layer lost their state;
+  ``close_every_socket`` makes every Daphne do so, for a deploy.
 - ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
   by ``asgi.py``).
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
@@ -27,6 +28,7 @@ else here is reached through settings.
 
 __all__ = [
     "after_earlier_frames",
+    "close_every_socket",
     "heartbeat_key",
     "in_socket_order",
     "session_unreadable",
@@ -48,6 +50,10 @@ def __getattr__(name):
         from chat.transport.ordering import after_earlier_frames
 
         return after_earlier_frames
+    if name == "close_every_socket":
+        from chat.transport.daphne_heartbeat import forget_every_epoch
+
+        return forget_every_epoch
     if name == "session_unreadable":
         from chat.transport.channel_sessions import is_unreadable
 

@@ -8,6 +8,8 @@ format) is closed with 1012 at its next frame (docs/operations.md,
 import json
 import os
 import pickle
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ import requests
 import websocket
 
 from bench.chat_client import ChatClient, guest_sessions, unique_label
+from bench.split import PROJECT_DIR
 from chat.consumers import FORMAT_KEY
 
 pytestmark = pytest.mark.integration
@@ -169,3 +172,27 @@ def test_sockets_joined_by_an_older_release_are_closed_with_1012_and_a_pickle_is
     watcher.wait_for_roster({"watcher"}, 1)
     for socket in (watcher, fresh):
         socket.close()
+
+
+def test_chatreconnect_closes_a_listening_seed_client_with_1012(split, split_env):
+    label = unique_label("listening")
+    listener = ChatClient(split, label)  # the seed protocol: sends nothing
+    listener.send("ann", "hello")
+    assert listener.receive()["message"] == "hello"
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "chatreconnect"],
+        cwd=PROJECT_DIR,
+        env=dict(os.environ, **split_env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Asked 1 Daphne" in result.stdout
+    # Within the heartbeat's 5 s, and the close.
+    assert close_code(listener) == 1012
+    # And the reconnect hears the room again.
+    again = ChatClient(split, label)
+    again.send("ann", "back")
+    assert again.receive()["message"] == "back"
+    again.close()
