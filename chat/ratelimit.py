@@ -72,7 +72,14 @@ def take_cached_token(key, burst, per_minute, now=None):
         return None
     now = time.time() if now is None else now
     cache = caches[CACHE_ALIAS]
-    bucket = cache.get(key)
+    try:
+        bucket = cache.get(key)
+    except ValueError:
+        # Not JSON: a pickle left by a release before 2026-12-04, or planted.
+        bucket = None
+    if not (isinstance(bucket, list) and len(bucket) == 2):
+        # Nothing, or not a bucket: a full one, which the set below replaces.
+        bucket = None
     allowed, kept = conf.spend_token(
         None if bucket is None else tuple(bucket), now, burst=burst, per_minute=per_minute
     )

@@ -16,6 +16,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.core.cache import caches
 from django.test import override_settings
 
+from chat.ratelimit import bucket_key, take_cached_token
 from chat.transport.channel_sessions import SessionStore, is_unreadable
 
 pytestmark = pytest.mark.integration
@@ -182,3 +183,16 @@ def test_a_session_holds_lists_where_it_was_given_tuples(redis_sessions):
     session["rate"] = (3.5, 1700000000.25)
     session.save()
     assert session_for_reply_channel(socket)["rate"] == [3.5, 1700000000.25]
+
+
+def test_a_rate_limit_bucket_planted_as_a_pickle_is_never_run_and_counts_as_full(
+    redis_sessions, tmp_path
+):
+    target = tmp_path / "ran"
+    key = bucket_key("upload", "address", "10.0.0.1")
+    cache = caches["channel_sessions"]
+    redis_sessions.set(cache.make_key(key), pickle.dumps(Planted(str(target))), ex=60)
+
+    assert take_cached_token(key, burst=2, per_minute=1, now=1000.0) is None
+    assert not target.exists()
+    assert cache.get(key) == [1.0, 1000.0]
