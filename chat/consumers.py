@@ -158,7 +158,9 @@ def ws_receive(message, label):
     docs/protocol.md says.
 
     A refused frame gets an error frame (docs/protocol.md) and stores
-    nothing; the socket stays open."""
+    nothing; the socket stays open. A socket joined by an older release
+    (``joined_by_an_older_release``) is closed with 1012 instead, its frame
+    unhandled, to reconnect into this release's Groups."""
     session = message.channel_session
     if joined_by_an_older_release(session):
         _restart(message, label)
@@ -193,7 +195,9 @@ def ws_receive(message, label):
 def ws_disconnect(message, label):
     """``websocket.disconnect``: once the socket's earlier frames are
     handled, leave the room's Groups and presence, write a pending read
-    mark, and drop the channel session, which nothing will read again."""
+    mark, and drop the channel session, which nothing will read again. A
+    socket whose session is unreadable leaves the presence of its path's
+    room."""
     session = message.channel_session
     room = room_from_session(session)
     if room is None and joined_by_an_older_release(session):
