@@ -28,15 +28,10 @@ from chat import conf, selectors, services, views
 from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.models import ApiToken
 from chat.protocol import parse_chat_frame
-from chat.ratelimit import client_address, peek_cached_token, take_cached_token
+from chat.ratelimit import bucket_key, client_address, peek_cached_token, take_cached_token
 
 logger = logging.getLogger(__name__)
 
-# The cache key of one token's rate-limit bucket, by the token's id.
-RATE_KEY = "api-rate:%d"
-
-# The cache key of a client address's bucket of unknown or revoked tokens.
-INVALID_TOKEN_RATE_KEY = "api-invalid-token:%s"
 
 # Where a bearer token is looked for: RFC 6750's header form only, never a
 # query parameter, which would end up in logs.
@@ -118,7 +113,7 @@ def authenticate_within_limit(request, now=None):
     ``now`` is the Unix time in seconds (float), for tests.
 
     Returns the ``ApiToken``; raises as ``authenticate`` does otherwise."""
-    key = INVALID_TOKEN_RATE_KEY % client_address(request)
+    key = bucket_key("api-invalid-token", "address", client_address(request))
     burst = conf.get("CHAT_API_INVALID_TOKEN_BURST")
     per_minute = conf.get("CHAT_API_INVALID_TOKENS_PER_MINUTE")
     retry_after = peek_cached_token(key, burst, per_minute, now=now)
@@ -146,7 +141,7 @@ def take_token(api_token, now=None):
     seconds (int, at least 1). ``now`` is the Unix time in seconds (float),
     for tests."""
     return take_cached_token(
-        RATE_KEY % api_token.pk,
+        bucket_key("api", api_token.pk),
         conf.get("CHAT_RATE_LIMIT_BURST"),
         conf.get("CHAT_RATE_LIMIT_PER_MINUTE"),
         now=now,

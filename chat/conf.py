@@ -139,7 +139,11 @@ LABEL_MAX_LENGTH = 50
 RESERVED_LABELS = frozenset({"new", "admin", "static", "accounts", "api", "media"})
 
 # A room label is a Django slug: ASCII letters, digits, hyphens, underscores.
-LABEL_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+# Names derived from a label rely on what it cannot contain: "." joins the
+# parts of its Groups' names (Room.GROUP_NAME), ":" and a newline those of
+# its presence keys (chat/presence/stores.py). \Z, not $, which would also
+# match before a final newline: /chat/X%0A/ was room "X\n".
+LABEL_RE = re.compile(r"\A[-a-zA-Z0-9_]+\Z")
 
 
 def get(name):

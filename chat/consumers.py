@@ -21,7 +21,7 @@ from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import MESSAGE, PING, READ, TYPING, canonical_handle, parse_frame
 from chat.ratelimit import take_token
-from chat.transport import after_earlier_frames, in_socket_order
+from chat.transport import after_earlier_frames, in_socket_order, session_unreadable
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +88,21 @@ clock = time.time
 TYPING_INTERVAL_S = conf.TYPING_INTERVAL_MS / 1000
 READ_INTERVAL_S = conf.READ_INTERVAL_MS / 1000
 
-# The close code of a socket refused by a members-only room, or closed when
-# its reader loses the room (chat/revocation.py).
+# The close code of a socket closed when its reader loses the room
+# (chat/revocation.py).
 ACCESS_DENIED_CLOSE_CODE = revocation.ACCESS_DENIED_CLOSE_CODE
-# The close code of a signed-in socket whose channel session names no HTTP
-# session (opened before 2026-12-04): "service restart", so that the page
-# reconnects and is filed under its session like any other.
-SERVICE_RESTART_CLOSE_CODE = 1012
+
+# The session key, and its value, that mark a socket joined by this
+# release. Bump SESSION_FORMAT when the Group names or the session's
+# contents change in a way a socket joined before cannot follow: such a
+# socket is closed with RESTART_CLOSE_CODE at its next frame, and its page
+# reconnects into the new Groups (docs/operations.md, "Deploying a new
+# Group naming"). 2 (2026-12-04): Groups chat.<label>, sessions in JSON, the
+# HTTP session's key kept for chat.revocation.
+FORMAT_KEY = "format"
+SESSION_FORMAT = 2
+# RFC 6455 §7.4.1's 1012 "service restart": reconnect, then catch up.
+RESTART_CLOSE_CODE = 1012
 
 
 @allowed_hosts_only
@@ -127,6 +135,7 @@ def ws_connect(message, label):
     session = message.channel_session
     session["room"] = room.pk
     session["label"] = room.label
+    session[FORMAT_KEY] = SESSION_FORMAT
     session[HANDLE_KEY] = who.handle
     if who.kind == identity.USER:
         session[USER_KEY] = message.user.pk
@@ -158,8 +167,13 @@ def ws_receive(message, label):
     docs/protocol.md says.
 
     A refused frame gets an error frame (docs/protocol.md) and stores
-    nothing; the socket stays open."""
+    nothing; the socket stays open. A socket joined by an older release
+    (``joined_by_an_older_release``) is closed with 1012 instead, its frame
+    unhandled, to reconnect into this release's Groups."""
     session = message.channel_session
+    if joined_by_an_older_release(session):
+        _restart(message, label)
+        return
     room = room_from_session(session)
     if room is None:
         raise ClientError("NOT_JOINED", "This socket has not joined a room; reconnect.")
@@ -195,9 +209,14 @@ def ws_receive(message, label):
 def ws_disconnect(message, label):
     """``websocket.disconnect``: once the socket's earlier frames are
     handled, leave the room's Groups and presence, write a pending read
-    mark, and drop the channel session, which nothing will read again."""
+    mark, and drop the channel session, which nothing will read again. A
+    socket whose session is unreadable leaves the presence of its path's
+    room."""
     session = message.channel_session
     room = room_from_session(session)
+    if room is None and joined_by_an_older_release(session):
+        # Its session cannot say where it was: the path does.
+        presence.leave(Room(label=label), message.reply_channel.name)
     if room is not None:
         room.group.discard(message.reply_channel)
         room.presence_group.discard(message.reply_channel)
@@ -205,6 +224,27 @@ def ws_disconnect(message, label):
         presence.leave(room, message.reply_channel.name)
         _write_read_mark(room, session)
     session.flush()
+
+
+def joined_by_an_older_release(session):
+    """Whether the socket of ``session`` (its channel session) joined under
+    an older release (bool): its session is unreadable (pickled before
+    2026-12-04), or it joined a room without the current
+    ``SESSION_FORMAT``. A socket with no session at all never joined."""
+    if session_unreadable(session):
+        return True
+    return "room" in session and session.get(FORMAT_KEY) != SESSION_FORMAT
+
+
+def _restart(message, label):
+    # The socket is in Groups of the old names, which nothing sends to
+    # now: close it so that it reconnects into the new ones and catches up.
+    # Its disconnect will find an empty session, so presence is left here,
+    # under the label of its path, which is the label it joined.
+    logger.info("Closing %s, joined by an older release", message.reply_channel.name)
+    presence.leave(Room(label=label), message.reply_channel.name)
+    message.channel_session.clear()
+    message.reply_channel.send({"close": RESTART_CLOSE_CODE}, immediately=True)
 
 
 def _who_is_in(session):
@@ -223,7 +263,7 @@ def _may_stay(room, message):
     session = message.channel_session
     user_id, session_key = _who_is_in(session)
     if user_id is not None and session_key is None:
-        message.reply_channel.send({"close": SERVICE_RESTART_CLOSE_CODE}, immediately=True)
+        message.reply_channel.send({"close": RESTART_CLOSE_CODE}, immediately=True)
         return False
     try:
         allowed = revocation.still_allowed(room, user_id, session_key)

@@ -67,6 +67,13 @@ class Room(models.Model):
                 kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
         super().save(*args, **kwargs)
 
+    # The room's Group names: ``chat.<label>`` and ``chat.<label>.presence``.
+    # A label cannot contain ".", which the layer allows in Group names
+    # (conf.LABEL_RE), so no label can name another room's Group: with "-",
+    # room ``X-presence`` was room ``X``'s presence Group.
+    GROUP_NAME = "chat.%s"
+    PRESENCE_GROUP_NAME = "chat.%s.presence"
+
     def clean(self):
         """Validate the room as a whole, for the admin's form: a
         ``webhook_url`` must pass chat/outbound.py's rule now (https, a host
@@ -87,8 +94,9 @@ class Room(models.Model):
 
     @property
     def group_name(self):
-        """The name (str) of the channel layer Group every socket in the room joins."""
-        return "chat-%s" % self.label
+        """The name (str) of the channel layer Group every socket in the room
+        joins: ``chat.<label>``."""
+        return self.GROUP_NAME % self.label
 
     @property
     def group(self):
@@ -99,8 +107,9 @@ class Room(models.Model):
     def presence_group(self):
         """The ``channels.Group`` of the room's sockets that take presence
         and typing frames (docs/protocol.md, "Presence"): those with an
-        identity, and those that have sent a typed frame."""
-        return Group(self.group_name + "-presence")
+        identity, and those that have sent a typed frame. Its name is
+        ``chat.<label>.presence``."""
+        return Group(self.PRESENCE_GROUP_NAME % self.label)
 
 
 def upload_path(upload, filename):

@@ -13,6 +13,7 @@ interface server; this check stays as the second line.
 
 import math
 import time
+from urllib.parse import quote
 
 from django.core.cache import caches
 
@@ -24,6 +25,19 @@ CACHE_ALIAS = "channel_sessions"
 
 # The channel session key holding ``[tokens, unix time of the last update]``.
 BUCKET_KEY = "rate"
+
+
+def bucket_key(kind, *parts):
+    """The cache key (str) of the token bucket of ``kind`` (str, a constant
+    such as ``"upload"``) for the client named by ``parts`` (str or int
+    each: ``("address", "10.0.0.1")``, say): ``rate:<kind>:<part>:…``.
+
+    ``kind`` and each part are percent-encoded (``urllib.parse.quote`` with
+    nothing kept safe), so none can contain the ``:`` that joins them and
+    two different clients never share a bucket, whatever a session key or
+    an address holds.
+    """
+    return ":".join(["rate"] + [quote(str(part), safe="") for part in (kind, *parts)])
 
 
 def take_token(session, now=None):
@@ -83,7 +97,14 @@ def take_cached_token(key, burst, per_minute, now=None):
         return None
     now = time.time() if now is None else now
     cache = caches[CACHE_ALIAS]
-    bucket = cache.get(key)
+    try:
+        bucket = cache.get(key)
+    except ValueError:
+        # Not JSON: a pickle left by a release before 2026-12-04, or planted.
+        bucket = None
+    if not (isinstance(bucket, list) and len(bucket) == 2):
+        # Nothing, or not a bucket: a full one, which the set below replaces.
+        bucket = None
     allowed, kept = conf.spend_token(
         None if bucket is None else tuple(bucket), now, burst=burst, per_minute=per_minute
     )

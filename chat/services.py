@@ -21,7 +21,7 @@ from chat import conf, revocation, selectors, webhooks
 from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
-from chat.ratelimit import take_cached_token
+from chat.ratelimit import bucket_key, take_cached_token
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _take_room_creation(client):
     the 429 ``HttpClientError`` when none is left."""
     per_hour = conf.get("CHAT_ROOMS_PER_HOUR")
     retry_after = take_cached_token(
-        ROOM_CREATION_RATE_KEY % client, burst=per_hour, per_minute=per_hour / 60
+        bucket_key("room-creation", "address", client), burst=per_hour, per_minute=per_hour / 60
     )
     if retry_after is not None:
         raise HttpClientError(
@@ -67,10 +67,6 @@ def _take_room_creation(client):
             status=429,
             headers={"Retry-After": str(retry_after)},
         )
-
-
-# The cache key of an address's room-creation bucket (chat/ratelimit.py).
-ROOM_CREATION_RATE_KEY = "chat.rooms.created.%s"
 
 
 def say(label, handle, text, bot=False):

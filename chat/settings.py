@@ -217,11 +217,16 @@ else:
 # cache, where every entry expires on its own: in Redis when there is one,
 # else in process memory, which is enough for runserver's single process.
 # HTTP sessions (the admin's) stay in the database.
+# Values are JSON, not django-redis's default pickle: unpickling runs code,
+# so a pickle planted in Redis would run on every worker that read it.
+# chat/transport/channel_sessions.py reads an unreadable session as none.
+CACHE_SERIALIZER = "django_redis.serializers.json.JSONSerializer"
 if REDIS_URLS:
     CHANNEL_SESSION_CACHE = {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URLS[0],
         "KEY_PREFIX": CHANNEL_LAYER_PREFIX + "session",
+        "OPTIONS": {"SERIALIZER": CACHE_SERIALIZER},
     }
 elif REDIS_SENTINEL:
     # chat/transport/sentinel.py: django-redis on the master Sentinel names.
@@ -234,6 +239,7 @@ elif REDIS_SENTINEL:
             "SENTINELS": REDIS_SENTINEL["sentinels"],
             "DB": REDIS_SENTINEL["db"],
             "PASSWORD": REDIS_SENTINEL["password"],
+            "SERIALIZER": CACHE_SERIALIZER,
         },
     }
 else:

@@ -30,7 +30,7 @@ from chat.identity import (
 )
 from chat.models import Upload
 from chat.protocol import check_handle, check_message
-from chat.ratelimit import client_address, take_cached_token
+from chat.ratelimit import bucket_key, client_address, take_cached_token
 
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
@@ -352,14 +352,6 @@ def messages(request, label):
     return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
 
 
-# The cache key of an uploader's rate-limit bucket: a signed-in user's id,
-# else the client's address.
-UPLOAD_RATE_KEY = "upload-rate:%s"
-
-# The cache key of a client address's sign-up bucket.
-SIGNUP_RATE_KEY = "signup-rate:%s"
-
-
 @require_POST
 @json_client_errors
 def upload(request, label):
@@ -405,7 +397,7 @@ def upload(request, label):
     if image is None:
         raise ClientError("MISSING_FIELD", "Attach the image in the field 'image'.")
     retry_after = take_cached_token(
-        UPLOAD_RATE_KEY % _uploader(request),
+        bucket_key("upload", *_uploader(request)),
         conf.get("CHAT_UPLOAD_BURST"),
         conf.get("CHAT_UPLOAD_PER_MINUTE"),
     )
@@ -464,12 +456,14 @@ def _find_upload(request, label, upload_id):
 
 
 def _uploader(request):
-    """Who an upload counts against (str): the signed-in user, else the
-    client's address (``ratelimit.client_address``). Not a guest's session,
-    which costs nothing to make afresh for each upload."""
+    """Who an upload counts against, as the parts of its bucket's key
+    (``ratelimit.bucket_key``): ``("user", id)`` for the signed-in user,
+    else ``("address", str)``, the client's address
+    (``ratelimit.client_address``). Not a guest's session, which costs
+    nothing to make afresh for each upload."""
     if request.user.is_authenticated:
-        return "user-%d" % request.user.pk
-    return "address-" + client_address(request)
+        return ("user", request.user.pk)
+    return ("address", client_address(request))
 
 
 def _megabytes(size):
@@ -574,7 +568,7 @@ def signup(request):
     if request.method == "POST":
         form = SignupForm(request.POST, own_guest_name=request.session.get(GUEST_NAME_SESSION_KEY))
         retry_after = take_cached_token(
-            SIGNUP_RATE_KEY % client_address(request),
+            bucket_key("signup", "address", client_address(request)),
             conf.get("CHAT_SIGNUP_BURST"),
             conf.get("CHAT_SIGNUP_PER_HOUR") / 60,
         )

@@ -26,7 +26,7 @@ def full_invalid_token_buckets():
 def make_token(name="bot"):
     """A new token's secret (str), with an untouched rate-limit bucket."""
     api_token, secret = services.create_api_token(name)
-    caches[ratelimit.CACHE_ALIAS].delete(api.RATE_KEY % api_token.pk)
+    caches[ratelimit.CACHE_ALIAS].delete(ratelimit.bucket_key("api", api_token.pk))
     return secret
 
 

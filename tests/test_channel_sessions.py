@@ -1,6 +1,9 @@
 """chat.transport.channel_sessions, the channel session store, against a real Redis through
 django-redis, and through channels' ``channel_session``."""
 
+import json
+import os
+import pickle
 import uuid
 from unittest import mock
 
@@ -8,11 +11,13 @@ import pytest
 import redis
 from channels.message import Message as ChannelMessage
 from channels.sessions import channel_session, session_for_reply_channel
+from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.core.cache import caches
 from django.test import override_settings
 
-from chat.transport.channel_sessions import SessionStore
+from chat.ratelimit import bucket_key, take_cached_token
+from chat.transport.channel_sessions import SessionStore, is_unreadable
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +30,7 @@ def redis_sessions(redis_url, redis_prefix):
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": redis_url,
         "KEY_PREFIX": redis_prefix + "session",
+        "OPTIONS": {"SERIALIZER": settings.CACHE_SERIALIZER},
     }
     with override_settings(
         CACHES={"default": cache, "channel_sessions": cache},
@@ -104,3 +110,89 @@ def test_channel_session_keeps_state_between_messages(redis_sessions):
     ]
     assert counts == [1, 2, 3]
     assert isinstance(session_for_reply_channel(socket), SessionStore)
+
+
+class Planted:
+    """A pickle that, unpickled, creates the directory at ``path``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def plant(redis_sessions, socket, value):
+    """Write ``value`` (bytes) as ``socket``'s session, behind the cache's
+    back, as anyone with write access to Redis could; returns the session
+    as a worker would then load it."""
+    key = caches["channel_sessions"].make_key(session_for_reply_channel(socket).cache_key)
+    redis_sessions.set(key, value, ex=60)
+    return session_for_reply_channel(socket)
+
+
+def test_a_session_is_stored_as_json(redis_sessions):
+    socket = new_socket()
+    session = stored_session(socket)
+    raw = redis_sessions.get(caches["channel_sessions"].make_key(session.cache_key))
+    assert json.loads(raw)["room"] == 1
+
+
+def test_a_planted_pickle_is_never_run_and_reads_as_an_unreadable_empty_session(
+    redis_sessions, tmp_path
+):
+    target = tmp_path / "ran"
+    socket = new_socket()
+    session = plant(redis_sessions, socket, pickle.dumps(Planted(str(target))))
+
+    assert dict(session.items()) == {}
+    assert is_unreadable(session)
+    assert not target.exists()
+    # The key stays the socket's: a save overwrites the pickle with JSON.
+    assert session.exists(session.session_key)
+    session["room"] = 2
+    session.save()
+    assert not is_unreadable(session_for_reply_channel(socket))
+    assert session_for_reply_channel(socket)["room"] == 2
+
+
+def test_a_planted_pickle_reaches_no_consumer_as_data(redis_sessions, tmp_path):
+    target = tmp_path / "ran"
+    socket = new_socket()
+    plant(redis_sessions, socket, pickle.dumps(Planted(str(target))))
+
+    @channel_session
+    def consumer(message):
+        return dict(message.channel_session), is_unreadable(message.channel_session)
+
+    message = ChannelMessage({"reply_channel": socket}, "websocket.receive", None)
+    assert consumer(message) == ({}, True)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("value", [b"[1, 2]", b"7", b'"room"', b"\xff\xfe"])
+def test_json_that_is_not_an_object_is_unreadable_too(redis_sessions, value):
+    session = plant(redis_sessions, new_socket(), value)
+    assert dict(session.items()) == {}
+    assert is_unreadable(session)
+
+
+def test_a_session_holds_lists_where_it_was_given_tuples(redis_sessions):
+    socket = new_socket()
+    session = stored_session(socket)
+    session["rate"] = (3.5, 1700000000.25)
+    session.save()
+    assert session_for_reply_channel(socket)["rate"] == [3.5, 1700000000.25]
+
+
+def test_a_rate_limit_bucket_planted_as_a_pickle_is_never_run_and_counts_as_full(
+    redis_sessions, tmp_path
+):
+    target = tmp_path / "ran"
+    key = bucket_key("upload", "address", "10.0.0.1")
+    cache = caches["channel_sessions"]
+    redis_sessions.set(cache.make_key(key), pickle.dumps(Planted(str(target))), ex=60)
+
+    assert take_cached_token(key, burst=2, per_minute=1, now=1000.0) is None
+    assert not target.exists()
+    assert cache.get(key) == [1.0, 1000.0]

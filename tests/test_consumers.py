@@ -15,6 +15,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import Client, override_settings
 
 from chat import presence, services
+from chat.consumers import FORMAT_KEY, SESSION_FORMAT
 from chat.identity import GUEST_NAME_SESSION_KEY, guest_name_in_use
 from chat.models import Message, ReadMark, Room, RoomMembership
 from chat.transport.ordering import NEXT_ORDER_KEY
@@ -44,7 +45,7 @@ class ConnectTests(ConsumerTestCase):
     def test_connect_joins_the_rooms_group(self):
         client = self.join()
         self.assertIn(
-            client.reply_channel, Group("chat-lobby").channel_layer.group_channels("chat-lobby")
+            client.reply_channel, Group("chat.lobby").channel_layer.group_channels("chat.lobby")
         )
 
     def test_connect_remembers_the_room_in_the_channel_session(self):
@@ -193,7 +194,7 @@ class DisconnectTests(ConsumerTestCase):
         self.assertEqual(stayer.receive()["message"], "anyone?")
         self.assertIsNone(leaver.receive())
         self.assertNotIn(
-            leaver.reply_channel, Group("chat-lobby").channel_layer.group_channels("chat-lobby")
+            leaver.reply_channel, Group("chat.lobby").channel_layer.group_channels("chat.lobby")
         )
 
     def test_disconnect_deletes_the_channel_session(self):
@@ -507,3 +508,109 @@ class ReadMarkTests(IdentityTestCase):
         self.say(client, type="read", seq=3)
         self.assertIsNone(client.receive())
         self.assertFalse(ReadMark.objects.exists())
+
+
+class OlderReleaseTests(IdentityTestCase):
+    """A socket joined before a deploy that renamed the Groups is closed
+    with 1012 at its next frame (docs/operations.md, "Deploying a new Group
+    naming")."""
+
+    def joined_by_an_older_release(self):
+        client, _ = self.connect()
+        session = session_for_reply_channel(client.reply_channel)
+        # What a release before 2026-12-04 wrote: no format marker.
+        del session[FORMAT_KEY]
+        session.save()
+        return client
+
+    def test_a_socket_joins_with_the_current_session_format(self):
+        client, _ = self.connect()
+        session = session_for_reply_channel(client.reply_channel)
+        self.assertEqual(session[FORMAT_KEY], SESSION_FORMAT)
+
+    def test_a_socket_joined_by_an_older_release_is_closed_with_1012_at_its_next_ping(self):
+        client = self.joined_by_an_older_release()
+        self.say(client, type="ping")
+        self.assertEqual(client.receive(), {"close": 1012})
+        self.assertIsNone(client.receive())
+
+    def test_its_message_is_not_stored_or_sent_and_it_leaves_presence(self):
+        client = self.joined_by_an_older_release()
+        listener, _ = self.connect()
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 2})
+
+        self.say(client, handle="ann", message="hi")
+
+        self.assertEqual(client.receive(), {"close": 1012})
+        self.assertFalse(Message.objects.exists())
+        self.assertIsNone(listener.receive())
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 1})
+
+    def test_a_socket_with_no_session_at_all_still_gets_not_joined(self):
+        stranger = WSClient(ordered=True)
+        self.say(stranger, type="ping")
+        self.assertEqual(stranger.receive()["error"], "NOT_JOINED")
+
+    def test_a_socket_joined_now_is_not_closed(self):
+        client, _ = self.connect()
+        self.say(client, type="ping")
+        self.assertEqual(client.receive()["type"], "presence")
+        self.assertEqual(client.receive(), {"type": "pong"})
+
+
+class GroupNameTests(IdentityTestCase):
+    """Rooms whose labels are neighbours (one another's label plus what the
+    code appends to name a Group) share no Group."""
+
+    LABELS = ["x", "x-presence", "x_presence", "x-presence-presence", "x-presence_presence"]
+
+    def drain(self, client):
+        frames = []
+        while (frame := client.receive()) is not None:
+            frames.append(frame)
+        return frames
+
+    @override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+    def test_no_room_hears_another_rooms_messages_presence_or_typing(self):
+        sockets = {}
+        for n, label in enumerate(self.LABELS):
+            user = User.objects.create_user("user%d" % n, password="x")
+            sockets[label] = (user.username, self.connect(label, session_cookie(user))[0])
+        for label, (_, client) in sockets.items():
+            self.say(client, label=label, message="in %s" % label)
+            self.say(client, label=label, type="typing")
+        presence.flush_due(presence.now_ms() + 10_000)
+
+        for label, (handle, client) in sockets.items():
+            frames = self.drain(client)
+            kinds = sorted(f["type"] for f in frames)
+            self.assertEqual(kinds, ["join", "message", "typing"], label)
+            for frame in frames:
+                self.assertEqual(frame.get("handle"), handle, (label, frame))
+                self.assertIn(frame.get("message", "in " + label), ["in " + label], label)
+
+    def test_a_label_with_a_dot_or_a_final_newline_is_refused(self):
+        for label in ["x.presence", "x\n", "chat.x"]:
+            client = WSClient(ordered=True)
+            client.send("websocket.connect", {"headers": ORIGIN}, path="/chat/%s/" % label)
+            with self.assertRaises(DenyConnection):
+                client.consume("websocket.connect", check_accept=False)
+        self.assertFalse(Room.objects.exists())
+
+
+class OlderReleaseDisconnectTests(IdentityTestCase):
+    def test_a_socket_whose_session_is_unreadable_leaves_presence_by_its_path_at_disconnect(self):
+        client, _ = self.connect()
+        other, _ = self.connect()
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 2})
+        # As when a pickle written by a release before 2026-12-04 is read.
+        with mock.patch("chat.consumers.session_unreadable", return_value=True):
+            client.send_and_consume("websocket.disconnect", {"code": 1001}, path="/chat/lobby/")
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 1})
+
+    def test_a_socket_whose_session_is_unreadable_is_closed_with_1012_at_its_next_frame(self):
+        client, _ = self.connect()
+        with mock.patch("chat.consumers.session_unreadable", return_value=True):
+            self.say(client, type="ping")
+        self.assertEqual(client.receive(), {"close": 1012})
+        self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 0})

@@ -129,6 +129,19 @@ def test_a_socket_that_floods_on_after_twice_the_burst_of_refusals_is_closed_wit
     assert len(socket.written) == 6 and socket.closed_with == [1008]
 
 
+def test_a_worker_can_close_a_socket_with_1012_and_with_the_codes_daphne_took():
+    socket = make_socket()
+    socket.serverClose(1012)
+    assert socket.closed_with == [1012]
+
+    socket = make_socket()
+    sent = []
+    socket.sendClose = lambda code=None, reason=None: sent.append(code)
+    socket.serverClose(4003)
+    socket.serverClose(True)
+    assert sent == [4003, 1000] and socket.closed_with == []
+
+
 @override_settings(CHAT_RATE_LIMIT_BURST=3, CHAT_RATE_LIMIT_PER_MINUTE=60)
 def test_a_frame_let_through_resets_the_refusals_in_a_row():
     clock = Clock()

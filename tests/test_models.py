@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_room_names_its_group_after_its_label():
-    assert make_room("lobby").group_name == "chat-lobby"
+    assert make_room("lobby").group_name == "chat.lobby"
 
 
 def test_as_dict_is_the_one_payload_shape_with_a_utc_iso_timestamp():

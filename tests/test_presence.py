@@ -168,3 +168,16 @@ def test_a_room_past_500_sockets_waits_longer_between_frames_2_ms_per_socket(sto
     assert store.take("big", T0 + 1000) is None
     assert store.take("big", T0 + 1499) is None
     assert store.take("big", T0 + 1500) == ({"": 1}, {"": 751})
+
+
+def test_rooms_whose_labels_are_neighbours_keep_apart_presence(store):
+    # A label plus what the keys append, and labels that differ by the
+    # separators a key or a Daphne's entry uses.
+    labels = ["x", "x-presence", "x_presence", "x-sockets", "sockets", "due", "daphnes"]
+    for n, label in enumerate(labels):
+        store.join(label, socket("d1", n), "h%d" % n, 0)
+    assert store.online_counts(labels) == {label: 1 for label in labels}
+    for n, label in enumerate(labels):
+        assert store.roster(label) == {"h%d" % n: 1}
+    store.leave("x", socket("d1", 0), 0)
+    assert store.online_counts(labels) == {label: int(label != "x") for label in labels}

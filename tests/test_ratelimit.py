@@ -1,7 +1,13 @@
 from django.core.cache import caches
 from django.test import RequestFactory, override_settings
 
-from chat.ratelimit import client_address, peek_cached_token, take_cached_token, take_token
+from chat.ratelimit import (
+    bucket_key,
+    client_address,
+    peek_cached_token,
+    take_cached_token,
+    take_token,
+)
 
 
 def spend(session, count, now):
@@ -49,3 +55,33 @@ def test_peeking_at_a_cached_bucket_spends_nothing():
 def test_the_client_address_is_remote_addr_never_a_header():
     request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.1", HTTP_X_FORWARDED_FOR="6.6.6.6")
     assert client_address(request) == "203.0.113.1"
+
+
+def test_bucket_keys_of_different_clients_never_meet_whatever_their_parts_hold():
+    # Neighbours: what one client's part could hold of another's key.
+    clients = [
+        ("upload", "address", "10.0.0.1"),
+        ("upload", "address", "10.0.0.1:session"),
+        ("upload", "address:10.0.0.1"),
+        ("upload", "session", "abc"),
+        ("upload", "session", "abc:"),
+        ("upload", "session:abc"),
+        ("upload", "user", 5),
+        ("upload", "user", "5:x"),
+        ("upload", "user:5"),
+        ("upload:user", 5),
+        ("api", 5),
+        ("api", "5%3A"),
+        ("api", "5:"),
+        ("rooms", "address", "::1"),
+        ("rooms", "address", ":"),
+        ("rooms", "address:", ":1"),
+    ]
+    keys = [bucket_key(*parts) for parts in clients]
+    assert len(set(keys)) == len(clients)
+
+
+def test_a_bucket_key_cannot_be_split_anew_by_what_a_part_holds():
+    key = bucket_key("upload", "address", "a:b%c\nd e")
+    assert key == "rate:upload:address:a%3Ab%25c%0Ad%20e"
+    assert key.count(":") == 3

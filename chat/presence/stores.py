@@ -17,6 +17,12 @@ one. The state of a room, by ``label``:
   1,000 / ``socket_ms`` deliveries a second, whatever its size.
 
 Times are milliseconds since the epoch (int), passed in by the caller.
+
+The Redis keys are ``<prefix><part>:<label>`` (and ``<prefix>due``,
+``<prefix>daphnes``), and a Daphne's set holds ``<label>\n<reply
+channel>``. No two rooms can share a key, nor can an entry be split in the
+wrong place: a label cannot contain ``:`` or a newline (``conf.LABEL_RE``),
+and no part name is the start of another.
 """
 
 import collections

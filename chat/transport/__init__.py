@@ -7,11 +7,13 @@ maps what may import what:
 
 - ``layer``: ``ChatChannelLayer``, the Redis channel layer
   (``CHANNEL_LAYERS["default"]["BACKEND"]``; docs/channel-layer.md).
-- ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
+- ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``),
+  JSON only, and ``session_unreadable`` for a session it could not read.
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
   bound (installed by ``asgi.py``).
 - ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
-  which also closes its sockets with 1012 when the layer lost their state.
+  which also closes its sockets with 1012 when the layer lost their state;
+  ``close_every_socket`` makes every Daphne do so, for a deploy.
 - ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
   by ``asgi.py``).
 - ``daphne_proxy``: the client's address behind a router, from the
@@ -33,9 +35,11 @@ else here is reached through settings.
 
 __all__ = [
     "after_earlier_frames",
+    "close_every_socket",
     "heartbeat_key",
     "in_socket_order",
     "install_django_fixes",
+    "session_unreadable",
     "start_worker_heartbeat",
     "this_worker",
     "worker_alive",
@@ -58,6 +62,14 @@ def __getattr__(name):
         from chat.transport.django_fixes import install
 
         return install
+    if name == "close_every_socket":
+        from chat.transport.daphne_heartbeat import forget_every_epoch
+
+        return forget_every_epoch
+    if name == "session_unreadable":
+        from chat.transport.channel_sessions import is_unreadable
+
+        return is_unreadable
     if name == "start_worker_heartbeat":
         from chat.transport.worker_heartbeat import ensure_started
 

@@ -19,11 +19,27 @@ This store keeps the same data under the same keys and changes three things:
 
 A missing session still costs a real ``exists()``, and any other cache (the
 in-process one ``runserver`` uses) gets the parent's ``save()``.
+
+Sessions are JSON (the cache's serializer, chat/settings.py), and a session
+that does not read as a JSON object, such as one pickled by a release
+before 2026-12-04 or planted in Redis, is read as empty and marked
+``unreadable`` (``is_unreadable``); nothing in it is ever unpickled. The
+consumers close such a socket to reconnect (docs/operations.md, "Deploying
+a new Group naming").
 """
 
 from django.contrib.sessions.backends import cache
 from django.contrib.sessions.backends.base import UpdateError
 from django_redis.cache import RedisCache
+
+
+def is_unreadable(session):
+    """Whether ``session`` (a channel session) was loaded from a value that
+    is not a JSON object (bool): one pickled by a release before
+    2026-12-04, or planted. False for any other session engine's."""
+    # Reading the session loads it, which is what sets the flag.
+    session.keys()
+    return getattr(session, "unreadable", False)
 
 
 class SessionStore(cache.SessionStore):
@@ -38,12 +54,30 @@ class SessionStore(cache.SessionStore):
         super().__init__(session_key)
         # The key (str) whose load found a session, or None.
         self._found_key = None
+        # Whether the load found a value that is not a session (bool).
+        self.unreadable = False
 
     def load(self):
+        """The session's data (dict): empty when there is none, or when what
+        is stored does not decode as a JSON object (then ``unreadable`` is
+        set and the key kept, so that a save overwrites it)."""
         key = self._session_key
-        data = super().load()
-        # The parent forgets the key when there was nothing under it.
-        self._found_key = key if self._session_key is not None else None
+        try:
+            data = self._cache.get(self.cache_key)
+        except ValueError:
+            # JSONDecodeError or UnicodeDecodeError: a pickle, say.
+            data = ValueError
+        except Exception:
+            # As the parent: an unreachable cache is no session.
+            data = None
+        if data is None:
+            self._session_key = None
+            self._found_key = None
+            return {}
+        self._found_key = key
+        if not isinstance(data, dict):
+            self.unreadable = True
+            return {}
         return data
 
     def exists(self, session_key):

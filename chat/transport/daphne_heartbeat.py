@@ -83,6 +83,24 @@ def beat(send_channel, layer=None):
     return bool(created)
 
 
+def forget_every_epoch(layer):
+    """Delete the epoch marker of every Daphne on every shard of ``layer``
+    (a layer with ``ring_size`` and ``connection(index)``, the project's),
+    so that each live Daphne's next beat, within ``BEAT_SECONDS``, finds it
+    gone and closes all its sockets with 1012, as after a Redis restart.
+    For a deploy that leaves Daphne running and must move sockets that send
+    nothing (docs/operations.md, "Deploying a new Group naming"). Returns
+    how many markers were deleted (int); raises what redis-py raises."""
+    pattern = epoch_key("*")
+    deleted = 0
+    for index in range(layer.ring_size):
+        connection = layer.connection(index)
+        keys = list(connection.scan_iter(match=pattern, count=1000))
+        if keys:
+            deleted += connection.delete(*keys)
+    return deleted
+
+
 class Heartbeat:
     """The beat of one Daphne process, whose server ``factory`` (Daphne's
     ``HTTPFactory``: ``send_channel``, ``channel_layer`` and the open

@@ -79,6 +79,9 @@ POLICY_VIOLATION = 1008
 # for it, nothing more the client sends is forwarded: a client that ignores
 # the close cannot go on posting until its close handshake times out.
 ACCESS_DENIED = 4003
+# The close code a worker may ask for (RFC 6455 §7.4.1's "service restart",
+# IANA registry): a socket joined by an older release (chat/consumers.py).
+SERVICE_RESTART = 1012
 
 # The first and the longest wait, in seconds, before a frame the channel
 # layer refused as full is offered again. A worker takes a frame in a few
@@ -316,6 +319,13 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         self.serverSend(error_frame("RATE_LIMITED", conf.RATE_LIMITED_DETAIL))
 
     def serverClose(self, code=True):
+        """A worker's ``{"close": code}``: as Daphne's, and 1012 too, which
+        Daphne's ``sendClose`` refuses from an application (it takes 1000
+        and 3000-4999 only; it logged "invalid close code" and left the
+        socket open). Since 2026-12-04."""
+        if code == SERVICE_RESTART:
+            self.sendCloseFrame(code=code, isReply=False)
+            return
         if code == ACCESS_DENIED:
             self.closed_for_access = True
         super().serverClose(code)
