@@ -17,3 +17,9 @@ daphne_websocket.install()
 from chat.transport import daphne_health  # noqa: E402
 
 daphne_health.install()
+
+# Refuse request bodies over their path's limit before reading them
+# (chat/transport/daphne_http.py); after daphne_health, whose request it extends.
+from chat.transport import daphne_http  # noqa: E402
+
+daphne_http.install()
