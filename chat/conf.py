@@ -52,7 +52,15 @@ DEFAULTS = {
     # decompression bomb, a small file that decodes to gigabytes, is refused
     # from its header before any decoding. 50 Mpx is a 48 MP phone camera's
     # full-size photo with room to spare, and about 200 MB once decoded.
+    # The thumbnail job decodes a JPEG at 1/8 to 1/2 of its size, so its
+    # memory hardly grows with this; a PNG or GIF is decoded whole, at up to
+    # 4 bytes a pixel: 50 Mpx peak at about 240 MB (docs/operations.md,
+    # "Image limits").
     "CHAT_UPLOAD_MAX_PIXELS": 50_000_000,
+    # Most pixels of a WebP, which libwebp decodes into two full canvases
+    # besides Pillow's copy, about 16 bytes a pixel: 16 Mpx (a 4000 × 4000
+    # image) peaks at about 260 MB, the PNG's worst, where 50 Mpx took 800.
+    "CHAT_UPLOAD_MAX_PIXELS_WEBP": 16_000_000,
     # Per-sender upload rate limit, a token bucket like the sockets': this
     # many uploads at once...
     "CHAT_UPLOAD_BURST": 5,

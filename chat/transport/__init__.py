@@ -9,11 +9,13 @@ maps what may import what:
   (``CHANNEL_LAYERS["default"]["BACKEND"]``; docs/channel-layer.md).
 - ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``).
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
-  bound (installed by ``asgi.py``).
+  bound, and autobahn's message-size cap (installed by ``asgi.py``).
 - ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
   which also closes its sockets with 1012 when the layer lost their state.
 - ``daphne_health``: ``GET /healthz``, answered by Daphne itself (installed
   by ``asgi.py``).
+- ``daphne_http``: request bodies over their path's limit refused with 413
+  before they are read (installed by ``asgi.py``).
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
   and ``after_earlier_frames``, its disconnect after them.
