@@ -18,6 +18,12 @@ from chat.transport import daphne_health  # noqa: E402
 
 daphne_health.install()
 
+# Refuse request bodies over their path's limit before reading them
+# (chat/transport/daphne_http.py); after daphne_health, whose request it extends.
+from chat.transport import daphne_http  # noqa: E402
+
+daphne_http.install()
+
 # Behind a router, the client's address is the X-Forwarded-For entry the
 # router appended, not the leftmost (chat/transport/daphne_proxy.py).
 from chat.transport import daphne_proxy  # noqa: E402

@@ -40,12 +40,27 @@ DEFAULTS = {
     # screen, sent to every member, is cost with no use.
     "CHAT_PRESENCE_NAMES_MAX": 100,
     # Largest image file accepted by the upload view, in bytes (10 MiB).
+    # Daphne refuses an upload's body over this plus UPLOAD_FORM_OVERHEAD_BYTES
+    # with 413 before reading it (chat/transport/daphne_http.py).
     "CHAT_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
+    # Longest request body Daphne reads on any other path, in bytes: the
+    # forms and the bot API's JSON take a few KiB. A longer one is refused
+    # with 413 from its Content-Length, or once a chunked body passes it,
+    # before it is held whole (chat/transport/daphne_http.py).
+    "CHAT_HTTP_BODY_MAX_BYTES": 65536,
     # Most pixels (width × height) an uploaded image may have: a
     # decompression bomb, a small file that decodes to gigabytes, is refused
     # from its header before any decoding. 50 Mpx is a 48 MP phone camera's
     # full-size photo with room to spare, and about 200 MB once decoded.
+    # The thumbnail job decodes a JPEG at 1/8 to 1/2 of its size, so its
+    # memory hardly grows with this; a PNG or GIF is decoded whole, at up to
+    # 4 bytes a pixel: 50 Mpx peak at about 240 MB (docs/operations.md,
+    # "Image limits").
     "CHAT_UPLOAD_MAX_PIXELS": 50_000_000,
+    # Most pixels of a WebP, which libwebp decodes into two full canvases
+    # besides Pillow's copy, about 16 bytes a pixel: 16 Mpx (a 4000 × 4000
+    # image) peaks at about 260 MB, the PNG's worst, where 50 Mpx took 800.
+    "CHAT_UPLOAD_MAX_PIXELS_WEBP": 16_000_000,
     # Per-sender upload rate limit, a token bucket like the sockets': this
     # many uploads at once...
     "CHAT_UPLOAD_BURST": 5,
@@ -175,6 +190,39 @@ def max_frame_length():
     """
     longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH")
     return 12 * longest + 200
+
+
+# What an upload's multipart form adds to the image, in bytes: the
+# boundaries and part headers, the CSRF token, the handle and a caption of
+# CHAT_MESSAGE_MAX_LENGTH characters (at most 4 bytes each in UTF-8) take
+# under 10 KiB; 64 KiB leaves room for long file names and browsers' extras.
+UPLOAD_FORM_OVERHEAD_BYTES = 65536
+
+# The upload endpoint's path, ``/<label>/upload/`` (chat/urls.py, whose
+# ``<slug:label>`` is this character class); tests/test_daphne_http.py
+# checks it against the URL Django reverses.
+UPLOAD_PATH_RE = re.compile(r"^/[-a-zA-Z0-9_]+/upload/$")
+
+
+def http_body_max_bytes(path):
+    """The longest request body (int, bytes) Daphne accepts for ``path``
+    (str, the request's path as Django sees it, percent-decoded, without
+    the query string): ``CHAT_UPLOAD_MAX_BYTES`` plus
+    ``UPLOAD_FORM_OVERHEAD_BYTES`` on the upload endpoint, else
+    ``CHAT_HTTP_BODY_MAX_BYTES``."""
+    if UPLOAD_PATH_RE.match(path):
+        return get("CHAT_UPLOAD_MAX_BYTES") + UPLOAD_FORM_OVERHEAD_BYTES
+    return get("CHAT_HTTP_BODY_MAX_BYTES")
+
+
+def websocket_payload_max_bytes():
+    """The longest WebSocket message (and frame) Daphne reads, in bytes
+    (int): ``max_frame_length()`` characters at 4 bytes each, UTF-8's
+    longest, so that every frame the protocol accepts fits. A longer one
+    closes the socket with 1009 before it is buffered
+    (chat/transport/daphne_websocket.py); one under this but over
+    ``max_frame_length()`` gets the ``FRAME_TOO_LARGE`` error frame."""
+    return 4 * max_frame_length()
 
 
 def spend_token(bucket, now, burst=None, per_minute=None):

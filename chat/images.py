@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from chat import conf, metadata
 from chat.exceptions import ClientError
 from chat.models import Upload
 
@@ -25,9 +26,9 @@ THUMBNAIL_MAX_PX = 480
 # balance of size and artefacts for photographs.
 JPEG_QUALITY = 85
 
-# EXIF tag 0x0112, Orientation: values 5 to 8 turn the image a quarter, so
-# it is displayed with width and height swapped (EXIF 2.32, section 4.6.4).
-EXIF_ORIENTATION = 0x0112
+# EXIF Orientation (metadata.ORIENTATION) values 5 to 8 turn the image a
+# quarter, so it is displayed with width and height swapped (EXIF 2.32,
+# section 4.6.4).
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 # What Pillow raises on a file it cannot read as an image, or whose data
@@ -66,11 +67,23 @@ def not_an_image():
     )
 
 
+def pixel_limit(image_format, max_pixels):
+    """The most pixels (int) an image in ``image_format`` (Pillow's name)
+    may have, given the general limit ``max_pixels`` (int,
+    ``CHAT_UPLOAD_MAX_PIXELS``): a WebP is held by libwebp's decoder in
+    two full canvases besides Pillow's copy, about 16 bytes a pixel
+    (``python -m bench.image_memory``), so it gets the lower of that and
+    ``CHAT_UPLOAD_MAX_PIXELS_WEBP``."""
+    if image_format == "WEBP":
+        return min(max_pixels, conf.get("CHAT_UPLOAD_MAX_PIXELS_WEBP"))
+    return max_pixels
+
+
 def inspect(file, max_pixels):
     """Check that ``file`` (a binary file object, read from its start) is an
     image of an accepted format (``Upload.FORMATS``) with at most
-    ``max_pixels`` (int) pixels. Returns an ``ImageInfo``; leaves the file
-    at its start.
+    ``max_pixels`` (int) pixels (``pixel_limit``: fewer for a WebP).
+    Returns an ``ImageInfo``; leaves the file at its start.
 
     Raises ``ClientError``: ``NOT_AN_IMAGE`` (400) for anything Pillow
     cannot identify, another format, or a file whose structure Pillow's
@@ -88,14 +101,14 @@ def inspect(file, max_pixels):
                 width, height = image.size
                 if image_format not in Upload.FORMATS:
                     raise not_an_image()
-                if width * height > max_pixels:
-                    raise too_many_pixels(max_pixels)
+                most = pixel_limit(image_format, max_pixels)
+                if width * height > most:
+                    raise too_many_pixels(most)
                 image.verify()
-            # verify() leaves the image unusable: a second opening reads
-            # the orientation, from the header still.
+            # From the header still, never decoding a PNG's pixels as
+            # Pillow's getexif() would (metadata.read_orientation).
             file.seek(0)
-            with Image.open(file) as image:
-                orientation = image.getexif().get(EXIF_ORIENTATION)
+            orientation = metadata.read_orientation(file.read(), image_format)
     except Image.DecompressionBombError:
         raise too_many_pixels(max_pixels) from None
     except DECODE_ERRORS:
@@ -125,8 +138,16 @@ def make_thumbnail(file, max_pixels):
     shop's CMYK), and every piece of metadata left out (EXIF, GPS, ICC
     profile, text chunks), since it is encoded afresh from the pixels
     alone. A JPEG stays a JPEG; anything else becomes a PNG (an animated
-    image keeps its first frame). ``max_pixels`` (int) is checked again, as
-    the file could have changed since it was checked on upload.
+    image keeps its first frame). ``max_pixels`` (int) is checked again
+    (``pixel_limit``), as the file could have changed since it was checked
+    on upload.
+
+    Memory is bounded by what the format allows (docs/operations.md,
+    "Image limits"): a JPEG is decoded at 1/2, 1/4 or 1/8 of its size
+    (``draft``), to no less than twice the thumbnail; any other image is
+    decoded whole once, then reduced by a whole factor (``reduce``) in
+    bands of rows, so no second full-size copy is made; resizing and
+    turning upright act on the reduced image only.
 
     Returns ``(data, width, height, extension)``: the encoded thumbnail
     (bytes), its size in pixels (int), and its file extension (str,
@@ -137,21 +158,29 @@ def make_thumbnail(file, max_pixels):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as image:
-                if image.width * image.height > max_pixels:
+                if image.width * image.height > pixel_limit(image.format, max_pixels):
                     raise CannotProcess("too many pixels")
                 is_jpeg = image.format == "JPEG"
                 profile = image.info.get("icc_profile")
+                wanted = fitted_size(image.size, THUMBNAIL_MAX_PX)
+                # Twice the thumbnail, the gap Pillow's thumbnail() leaves
+                # for its last resampling step: the result is as sharp as a
+                # resize from full size.
+                image.draft(None, (REDUCING_GAP * wanted[0], REDUCING_GAP * wanted[1]))
                 image.load()
-                upright = ImageOps.exif_transpose(image)
-                upright.thumbnail((THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX), Image.Resampling.LANCZOS)
+                small = reduced(image, wanted)
+                if small is not image:
+                    # The decoded image's memory goes now, not after the
+                    # resizing and the colour conversion.
+                    image.close()
+                small.thumbnail((THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX), Image.Resampling.LANCZOS)
+                ImageOps.exif_transpose(small, in_place=True)
                 if is_jpeg:
                     mode = "RGB"
                 else:
-                    has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
-                        "transparency" in upright.info
-                    )
+                    has_alpha = small.mode in ("RGBA", "LA", "PA") or ("transparency" in small.info)
                     mode = "RGBA" if has_alpha else "RGB"
-                pixels = in_srgb(upright, profile, mode)
+                pixels = in_srgb(small, profile, mode)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise CannotProcess("too many pixels") from error
     except DECODE_ERRORS as error:
@@ -167,6 +196,65 @@ def make_thumbnail(file, max_pixels):
         clean.save(out, "PNG", optimize=True)
         extension = "png"
     return out.getvalue(), clean.width, clean.height, extension
+
+
+# How much larger than the thumbnail the image is left before the final
+# LANCZOS resampling (Pillow's own default ``reducing_gap``, 2.0).
+REDUCING_GAP = 2
+
+# Rows of the reduced image made at a time from a band of the decoded
+# one: a band of a 50 Mpx image's width is then a few MB.
+BAND_ROWS = 64
+
+# Modes whose pixels ``Image.reduce`` averages as they are; any other
+# (a palette, 1-bit, 16-bit or float) is converted band by band first.
+REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
+
+
+def fitted_size(size, longest):
+    """``size`` (width, height in pixels) scaled down to fit a square of
+    ``longest`` pixels, keeping its aspect ratio, at least 1 × 1; ``size``
+    itself when it fits already. Returns ``(width, height)`` (ints)."""
+    width, height = size
+    scale = min(1.0, longest / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def reduced(image, wanted):
+    """``image`` (a loaded ``PIL.Image``) made smaller by the largest whole
+    factor that leaves it at least ``REDUCING_GAP`` times ``wanted``
+    (width, height) in both directions, averaging each factor × factor
+    block (``Image.reduce``). Returns a new image, or ``image`` itself when
+    no factor above 1 fits.
+
+    The work goes in bands of ``BAND_ROWS`` output rows, so that besides
+    ``image`` only one band is held at a time: ``Image.reduce`` on RGBA,
+    and any mode conversion, would otherwise copy the whole image first.
+    A palette, 1-bit, 16-bit or float image comes out as RGBA or RGB (RGBA
+    when it has transparency), as ``in_srgb`` would convert it anyway. The
+    result keeps ``image``'s info (its EXIF orientation and ICC profile
+    among it)."""
+    factor = min(
+        image.width // (REDUCING_GAP * wanted[0]), image.height // (REDUCING_GAP * wanted[1])
+    )
+    if factor < 2:
+        return image
+    if image.mode in REDUCIBLE_MODES:
+        mode = image.mode
+    else:
+        has_alpha = image.mode in ("PA", "LA") or "transparency" in image.info
+        mode = "RGBA" if has_alpha else "RGB"
+    width, height = image.width // factor, image.height // factor
+    out = Image.new(mode, (width, height))
+    out.info = dict(image.info)
+    out.info.pop("transparency", None)
+    for top in range(0, height, BAND_ROWS):
+        rows = min(BAND_ROWS, height - top)
+        band = image.crop((0, top * factor, width * factor, (top + rows) * factor))
+        if band.mode != mode:
+            band = band.convert(mode)
+        out.paste(band.reduce(factor), (0, top))
+    return out
 
 
 def in_srgb(image, profile, mode):

@@ -31,7 +31,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, images, periodic, services, webhooks
+from chat import conf, images, metadata, periodic, services, webhooks
 from chat.exceptions import ClientError
 from chat.models import Message, Upload
 from chat.transport import this_worker, worker_alive
@@ -63,21 +63,24 @@ def accept_upload(room, handle, file, info, caption, user=None):
     ``user`` is the signed-in sender or None.
 
     Returns the saved ``Upload`` (``PENDING``). The original goes to
-    Django's default storage under a name of the server's making. Raises
-    ``django.db.Error`` when the row cannot be stored, in which case the
-    stored original is deleted again and nothing is queued.
+    Django's default storage under a name of the server's making, without
+    its metadata (``clean_original``). Raises ``ClientError``
+    (``NOT_AN_IMAGE``) when that cannot be done, and ``django.db.Error``
+    when the row cannot be stored, in which case the stored original is
+    deleted again and nothing is queued.
     """
+    original = clean_original(file, info)
     upload = Upload(
         room=room,
         handle=handle,
         user=user if user is not None and user.is_authenticated else None,
         caption=caption,
         image_format=info.format,
-        size=file.size,
+        size=original.size,
         original_width=info.width,
         original_height=info.height,
     )
-    upload.original.save("original." + upload.extension, file, save=False)
+    upload.original.save("original." + upload.extension, original, save=False)
     try:
         upload.save(force_insert=True)
     except Error:
@@ -85,6 +88,25 @@ def accept_upload(room, handle, file, info, caption, user=None):
         raise
     send_job(upload)
     return upload
+
+
+def clean_original(file, info):
+    """The uploaded ``file`` (a file object, checked by ``images.inspect``
+    as ``info``) without its metadata (``metadata.stripped``: no EXIF, GPS,
+    XMP or comments; orientation and ICC profile kept), as a
+    ``ContentFile``. Checked again with ``images.inspect``, which must find
+    the same image; raises ``ClientError`` (``NOT_AN_IMAGE``) otherwise, or
+    when the file's structure cannot be walked, so that an original is
+    never stored with its metadata."""
+    file.seek(0)
+    try:
+        data = metadata.stripped(file.read(), info.format)
+    except ValueError:
+        raise images.not_an_image() from None
+    clean = ContentFile(data)
+    if images.inspect(clean, conf.get("CHAT_UPLOAD_MAX_PIXELS")) != info:
+        raise images.not_an_image()
+    return clean
 
 
 def send_job(upload):

@@ -4,12 +4,18 @@ driven directly: a fake channel layer, a recorded output, an injected clock."""
 import json
 
 import pytest
+from daphne import http_protocol
 from django.test import override_settings
 
 from chat import conf
 from chat.exceptions import ClientError
 from chat.protocol import parse_frame
-from chat.transport.daphne_websocket import BoundedWebSocketProtocol
+from chat.transport.daphne_websocket import (
+    BoundedWebSocketFactory,
+    BoundedWebSocketProtocol,
+    install,
+    payload_limits,
+)
 from tests.fakes import FakeLayer
 
 
@@ -484,3 +490,39 @@ def test_other_server_closes_still_forward_what_the_client_sent_first():
     socket.serverClose(code=1012)
     send_text(socket, '{"handle": "ann", "message": "in flight"}')
     assert len(forwarded(socket)) == 1
+
+
+def test_the_factory_caps_messages_and_frames_at_the_protocols_longest_frame_in_bytes():
+    factory = BoundedWebSocketFactory(main_factory=None, server="Daphne")
+
+    assert factory.maxMessagePayloadSize == 4 * conf.max_frame_length()
+    assert factory.maxFramePayloadSize == 4 * conf.max_frame_length()
+    # A close frame with the code, not a dropped connection.
+    assert factory.failByDrop is False
+
+
+@override_settings(CHAT_MESSAGE_MAX_LENGTH=100, CHAT_HANDLE_MAX_LENGTH=10)
+def test_the_cap_follows_the_message_limits():
+    assert payload_limits()["maxMessagePayloadSize"] == 4 * (12 * 110 + 200)
+
+
+def test_a_message_over_the_cap_is_closed_with_1009_from_its_header():
+    factory = BoundedWebSocketFactory(main_factory=None, server="Daphne")
+    socket = make_socket()
+    for name in socket.CONFIG_ATTRS:
+        setattr(socket, name, getattr(factory, name))
+    socket.failedByMe = False
+    socket.onMessageBegin(False)
+
+    socket.onMessageFrameBegin(conf.websocket_payload_max_bytes() + 1)
+
+    assert socket.closed_with == [1009]
+    assert socket.wasMaxMessagePayloadSizeExceeded
+
+
+def test_install_puts_the_factory_in_place(monkeypatch):
+    monkeypatch.setattr(http_protocol, "WebSocketProtocol", http_protocol.WebSocketProtocol)
+    monkeypatch.setattr(http_protocol, "WebSocketFactory", http_protocol.WebSocketFactory)
+    install()
+    assert http_protocol.WebSocketFactory is BoundedWebSocketFactory
+    assert http_protocol.WebSocketProtocol is BoundedWebSocketProtocol

@@ -4,8 +4,9 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
+from bench import image_memory
 from chat import images
 from chat.exceptions import ClientError
 
@@ -262,3 +263,62 @@ def test_a_broken_profile_is_ignored_and_the_pixels_taken_as_srgb(caplog):
     assert width == 480 and "icc_profile" not in thumb.info
     assert thumb.getpixel((100, 100)) == color
     assert "Colour profile not applied" in caplog.text
+
+
+def test_inspecting_a_png_never_decodes_its_pixels(monkeypatch):
+    # Pillow's getexif() loads a PNG whose eXIf chunk is missing or comes
+    # after its data: 200 MB for 50 Mpx of RGBA, in the upload's request.
+    def no_decoding(self):
+        raise AssertionError("the PNG was decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    info = images.inspect(encoded("PNG", size=(300, 200)), MAX_PIXELS)
+    assert info == images.ImageInfo("PNG", 300, 200)
+
+
+def test_a_webp_has_a_lower_pixel_limit(settings):
+    settings.CHAT_UPLOAD_MAX_PIXELS_WEBP = 2000
+    with pytest.raises(ClientError) as refused:
+        images.inspect(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
+    assert refused.value.code == "IMAGE_TOO_LARGE"
+    assert images.inspect(encoded("PNG", size=(50, 41)), MAX_PIXELS).width == 50
+    with pytest.raises(images.CannotProcess):
+        images.make_thumbnail(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
+
+
+@pytest.mark.parametrize(
+    "kind, pixels, bound_mb",
+    [
+        # Decoded at 1/8 of its size: a few MB, where the full decode and
+        # its upright copy took 8 bytes a pixel (about 200 MB here).
+        ("JPEG RGB", 24_000_000, 40),
+        # Decoded whole once (4 bytes a pixel, 48 MB), then reduced in
+        # bands; a second full-size copy took 12 bytes a pixel (146 MB).
+        ("PNG RGBA", 12_000_000, 72),
+    ],
+)
+def test_a_large_images_thumbnail_stays_within_its_memory_bound(tmp_path, kind, pixels, bound_mb):
+    path = tmp_path / "large"
+    path.write_bytes(image_memory.worst_image(kind, pixels))
+    result = image_memory.measure(path, MAX_PIXELS)
+    assert result["size"] == [360, 480]
+    assert result["peak_kib"] * 1024 < bound_mb * 1_000_000, result
+
+
+def test_a_reduced_image_keeps_its_orientation_profile_and_transparency():
+    image = Image.new("RGBA", (4000, 3000), (200, 30, 30, 128))
+    image.paste((0, 0, 255, 0), (0, 0, 2000, 3000))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    image.save(out, "PNG", exif=exif.tobytes(), icc_profile=DISPLAY_P3)
+    out.seek(0)
+
+    data, width, height, extension = images.make_thumbnail(out, MAX_PIXELS)
+
+    assert (width, height, extension) == (360, 480, "png")
+    with Image.open(io.BytesIO(data)) as thumbnail:
+        assert thumbnail.mode == "RGBA"
+        # Turned a quarter clockwise: the transparent left half is on top.
+        assert thumbnail.getpixel((180, 100))[3] == 0
+        assert thumbnail.getpixel((180, 380))[3] == 128

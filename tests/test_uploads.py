@@ -21,7 +21,9 @@ from PIL import Image
 from chat import jobs, ratelimit, services
 from chat.models import Message, RoomMembership, Upload
 from tests.factories import make_room, make_upload
-from tests.test_images import bomb_png, encoded, jpeg_with_orientation
+from tests.test_images import DISPLAY_P3, bomb_png, encoded, jpeg_with_orientation
+from tests.test_metadata import GPS_IFD, SECRET
+from tests.test_metadata import jpeg as metadata_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -546,6 +548,42 @@ def test_a_quarter_turned_jpeg_is_stored_with_its_displayed_size():
     assert answer.status_code == 202
     upload = Upload.objects.get()
     assert (upload.original_width, upload.original_height) == (400, 800)
+
+
+def test_an_uploaded_jpeg_with_gps_is_stored_without_it_and_keeps_orientation_and_profile(
+    media_root,
+):
+    make_room()
+    original = metadata_jpeg()
+    assert SECRET in original
+
+    answer = post(Client(), image=SimpleUploadedFile("trip.jpg", original))
+
+    assert answer.status_code == 202
+    upload = Upload.objects.get()
+    stored = (media_root / upload.original.name).read_bytes()
+    assert upload.size == len(stored)
+    assert SECRET not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        exif = image.getexif()
+        assert exif.get_ifd(GPS_IFD) == {}
+        assert dict(exif) == {0x0112: 6}
+        assert image.info["icc_profile"] == DISPLAY_P3
+    assert (upload.original_width, upload.original_height) == (64, 96)
+
+
+def test_a_jpeg_whose_structure_cannot_be_walked_is_not_stored(media_root):
+    make_room()
+    # Pillow reads its header, but a segment's length runs past the end.
+    broken = metadata_jpeg()
+    at = broken.index(b"\xff\xdb")
+    broken = broken[: at + 2] + b"\xff\xff" + broken[at + 4 :]
+
+    answer = post(Client(), image=SimpleUploadedFile("broken.jpg", broken))
+
+    assert (answer.status_code, answer.json()["error"]) == (400, "NOT_AN_IMAGE")
+    assert not Upload.objects.exists()
+    assert stored_files(media_root) == []
 
 
 class UploadAdminTests(ChannelTestCase):

@@ -10,7 +10,7 @@ maps what may import what:
 - ``channel_sessions``: the channel-session engine (``CHANNEL_SESSION_ENGINE``),
   JSON only, and ``session_unreadable`` for a session it could not read.
 - ``daphne_websocket``: Daphne's WebSocket protocol with the unread-data
-  bound (installed by ``asgi.py``).
+  bound, and autobahn's message-size cap (installed by ``asgi.py``).
 - ``daphne_heartbeat``: a heartbeat in Redis for each live Daphne process,
   which also closes its sockets with 1012 when the layer lost their state;
   ``close_every_socket`` makes every Daphne do so, for a deploy.
@@ -18,6 +18,8 @@ maps what may import what:
   by ``asgi.py``).
 - ``daphne_proxy``: the client's address behind a router, from the
   ``X-Forwarded-For`` entry the router appended (installed by ``asgi.py``).
+- ``daphne_http``: request bodies over their path's limit refused with 413
+  before they are read (installed by ``asgi.py``).
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
   and ``after_earlier_frames``, its disconnect after them.

@@ -47,6 +47,18 @@ protocol offers the connect again with the same backoff, and refuses with
 503 only when Daphne's handshake timeout (``--websocket_connect_timeout``,
 5 s by default) would otherwise end the wait.
 
+Before any of that, autobahn itself bounds what it reads (added
+2026-12-04): ``BoundedWebSocketFactory`` sets its ``maxMessagePayloadSize``
+and ``maxFramePayloadSize`` to ``conf.websocket_payload_max_bytes()`` (the
+protocol's longest frame at 4 bytes a character), so a message over that is
+answered with a close frame 1009 (message too big) from its frame header,
+and the rest of its payload is read and thrown away, never buffered; a
+20 MiB frame grew Daphne by 20 MB without it. ``failByDrop`` is off so that
+the client gets that close frame rather than a bare TCP reset (and a 1002
+or 1007 for a broken frame likewise). Frames under the cap but over
+``conf.max_frame_length()`` still get the ``FRAME_TOO_LARGE`` error frame,
+and the socket stays open.
+
 It also starts its process's heartbeat at the first connect
 (``daphne_heartbeat``), which tells the workers when a Daphne has died.
 
@@ -62,7 +74,7 @@ import time
 
 from autobahn.websocket.types import ConnectionDeny
 from daphne import http_protocol
-from daphne.ws_protocol import WebSocketProtocol
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import defer
 
 from chat import conf
@@ -366,6 +378,24 @@ def frame_too_large(payload, binary):
     return binary or len(payload.decode("utf8")) > limit
 
 
+def payload_limits():
+    """The autobahn protocol options (dict, for ``setProtocolOptions``) that
+    bound a received WebSocket message and frame to
+    ``conf.websocket_payload_max_bytes()`` bytes, answered with a 1009 close
+    frame (``failByDrop`` off) rather than buffered."""
+    most = conf.websocket_payload_max_bytes()
+    return {"maxMessagePayloadSize": most, "maxFramePayloadSize": most, "failByDrop": False}
+
+
+class BoundedWebSocketFactory(WebSocketFactory):
+    """Daphne's WebSocket factory with ``payload_limits()`` set on every
+    protocol it builds (autobahn copies a factory's options to each)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setProtocolOptions(**payload_limits())
+
+
 class HeldHandshakeFilter(logging.Filter):
     """Drops Daphne's "WebSocket force closed … due to connect
     backpressure" warning, which ``BoundedWebSocketProtocol`` makes untrue:
@@ -376,11 +406,13 @@ class HeldHandshakeFilter(logging.Filter):
 
 
 def install():
-    """Make Daphne build ``BoundedWebSocketProtocol`` for every WebSocket.
+    """Make Daphne build ``BoundedWebSocketProtocol`` for every WebSocket,
+    from a ``BoundedWebSocketFactory``.
 
     Must run before Daphne creates its server, as importing ``asgi.py`` does.
     """
     http_protocol.WebSocketProtocol = BoundedWebSocketProtocol
+    http_protocol.WebSocketFactory = BoundedWebSocketFactory
     daphne_logger = logging.getLogger("daphne.ws_protocol")
     if not any(isinstance(f, HeldHandshakeFilter) for f in daphne_logger.filters):
         daphne_logger.addFilter(HeldHandshakeFilter())
