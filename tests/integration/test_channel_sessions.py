@@ -12,8 +12,11 @@ pytestmark = pytest.mark.integration
 
 
 def session_keys(split_env):
+    """The Redis client, and the keys of the channel sessions in the
+    channel_sessions cache (which also holds rate-limit buckets and guest
+    names in use, under keys of their own)."""
     client = redis.StrictRedis.from_url(split_env["REDIS_URL"])
-    pattern = split_env["CHANNEL_LAYER_PREFIX"] + "session:*"
+    pattern = split_env["CHANNEL_LAYER_PREFIX"] + "session:*django.contrib.sessions.cache*"
     return client, list(client.scan_iter(match=pattern, count=1000))
 
 
