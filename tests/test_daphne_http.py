@@ -41,6 +41,10 @@ class Connection:
         self.protocol.requestFactory = BodyLimitRequest
         self.clock = Clock()
         BodyLimitRequest.clock = self.clock
+        # The channel's idle timeout (TimeoutMixin) on the test's clock too:
+        # on the global reactor it would outlive the test and leave the
+        # reactor dirty for the Twisted tests that run after it.
+        self.protocol.callLater = self.clock.callLater
         self.transport = HalfClosingTransport()
         self.protocol.makeConnection(self.transport)
 

@@ -8,6 +8,7 @@ format) is closed with 1012 at its next frame (docs/operations.md,
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -188,7 +189,10 @@ def test_chatreconnect_closes_a_listening_seed_client_with_1012(split, split_env
         text=True,
         check=True,
     )
-    assert "Asked 1 Daphne" in result.stdout
+    # Every Daphne whose heartbeat is under the prefix: the session's split
+    # has one, and Daphnes of other tests on the same prefix may linger.
+    asked = re.search(r"Asked (\d+) Daphne", result.stdout)
+    assert asked and int(asked.group(1)) >= 1, result.stdout
     # Within the heartbeat's 5 s, and the close.
     assert close_code(listener) == 1012
     # And the reconnect hears the room again.
