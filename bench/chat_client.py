@@ -3,15 +3,13 @@ tests and the benchmark's presence checks against the real split."""
 
 import json
 import struct
-import subprocess
-import sys
 import time
 import uuid
 
 import websocket
 
 from bench import services
-from bench.split import PROJECT_DIR
+from bench.split import manage
 
 
 class Roster:
@@ -46,15 +44,7 @@ def guest_sessions(env, *names):
         "    session.create()\n"
         "    print(session.session_key)\n"
     ) % (list(names),)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
+    return manage(env, "shell", "-c", code).split()
 
 
 def user_sessions(env, *usernames):
@@ -75,15 +65,7 @@ def user_sessions(env, *usernames):
         "    session.create()\n"
         "    print(session.session_key)\n"
     ) % (list(usernames),)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
+    return manage(env, "shell", "-c", code).split()
 
 
 def unique_label(stem):

@@ -228,6 +228,25 @@ class Split:
         self.stop()
 
 
+def manage(env, *args, timeout=120):
+    """Run ``manage.py`` with ``args`` (str each) against the split of
+    ``env`` (dict of str, added to this process's environment), as an
+    operator would; returns its stdout (str). Raises ``ProcessFailed``, with
+    its stderr, when it exits non-zero, and ``subprocess.TimeoutExpired``
+    after ``timeout`` seconds."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise ProcessFailed("manage.py %s exited %d: %s" % (args[0], done.returncode, done.stderr))
+    return done.stdout
+
+
 @contextlib.contextmanager
 def running(env, workers=2, **options):
     """A ``Split`` with ``env`` for the ``with`` block: released (migrated,

@@ -9,8 +9,6 @@ import json
 import os
 import pickle
 import re
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,7 +17,7 @@ import requests
 import websocket
 
 from bench.chat_client import ChatClient, guest_sessions, unique_label
-from bench.split import PROJECT_DIR
+from bench.split import manage
 from chat.consumers import FORMAT_KEY
 
 pytestmark = pytest.mark.integration
@@ -181,18 +179,11 @@ def test_chatreconnect_closes_a_listening_seed_client_with_1012(split, split_env
     listener.send("ann", "hello")
     assert listener.receive()["message"] == "hello"
 
-    result = subprocess.run(
-        [sys.executable, "manage.py", "chatreconnect"],
-        cwd=PROJECT_DIR,
-        env=dict(os.environ, **split_env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    stdout = manage(split_env, "chatreconnect")
     # Every Daphne whose heartbeat is under the prefix: the session's split
     # has one, and Daphnes of other tests on the same prefix may linger.
-    asked = re.search(r"Asked (\d+) Daphne", result.stdout)
-    assert asked and int(asked.group(1)) >= 1, result.stdout
+    asked = re.search(r"Asked (\d+) Daphne", stdout)
+    assert asked and int(asked.group(1)) >= 1, stdout
     # Within the heartbeat's 5 s, and the close.
     assert close_code(listener) == 1012
     # And the reconnect hears the room again.

@@ -4,16 +4,13 @@ nothing and reaches nobody, and a seed-protocol client under a name of its
 own goes on working, its messages marked ``guest``."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 import uuid
 
 import pytest
 
 from bench.chat_client import ChatClient, stored_messages, unique_label
-from bench.split import PROJECT_DIR
+from bench.split import manage
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +22,7 @@ def register(split_env, username):
         "from django.contrib.auth.models import User\n"
         "User.objects.filter(username=%r).exists() or User.objects.create_user(%r)\n"
     ) % (username, username)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=PROJECT_DIR,
-        env=dict(os.environ, **split_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    manage(split_env, "shell", "-c", code)
 
 
 def test_a_cookieless_socket_cannot_speak_as_a_registered_user_however_it_writes_the_name(

@@ -3,32 +3,14 @@ chatsay`` and the HTTP API for bots reach a room's live members, numbered
 like every other message."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from bench.chat_client import ChatClient, stored_messages, unique_label
-from bench.split import PROJECT_DIR
+from bench.split import manage
 
 pytestmark = pytest.mark.integration
-
-
-def manage(split_env, *args):
-    """Run ``manage.py`` with ``args`` against the split's database and
-    layer; returns its stdout (str). Fails the test on a non-zero exit."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=dict(os.environ, **split_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def api_post(split, label, secret, body):

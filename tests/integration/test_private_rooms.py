@@ -2,27 +2,19 @@
 to everyone but the room's members, whose socket works as any other."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 import websocket
 
 from bench.chat_client import ChatClient, guest_sessions, unique_label, user_sessions
-from bench.split import PROJECT_DIR
+from bench.split import manage
 
 pytestmark = pytest.mark.integration
 
 
 def chatroom(env, *args):
     """Run ``manage.py chatroom`` with ``args`` against the split's database."""
-    subprocess.run(
-        [sys.executable, "manage.py", "chatroom", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "chatroom", *args)
 
 
 def test_a_private_rooms_handshake_is_refused_with_403_to_non_members_and_works_for_members(

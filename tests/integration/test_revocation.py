@@ -2,9 +2,6 @@
 over HTTP, or is deactivated, has the sockets that access admitted closed
 with 4003 within 5 s, and nothing else of theirs."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -14,7 +11,7 @@ import requests
 import websocket
 
 from bench.chat_client import ChatClient, unique_label
-from bench.split import PROJECT_DIR
+from bench.split import manage
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +21,7 @@ PASSWORD = "a long enough password 42"
 def run_in_the_project(split_env, code):
     """Run ``code`` (str) with ``manage.py shell`` against the split's
     database and layer; returns its stdout (str)."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=PROJECT_DIR,
-        env=dict(os.environ, **split_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return manage(split_env, "shell", "-c", code)
 
 
 def make_user_and_private_room(split_env, stem, members=()):
