@@ -230,10 +230,17 @@ def joined_by_an_older_release(session):
     """Whether the socket of ``session`` (its channel session) joined under
     an older release (bool): its session is unreadable (pickled before
     2026-12-04), or it joined a room without the current
-    ``SESSION_FORMAT``. A socket with no session at all never joined."""
+    ``SESSION_FORMAT``, or signed in without the HTTP session's key that
+    ``chat.revocation`` needs. A socket with no session at all never
+    joined."""
     if session_unreadable(session):
         return True
-    return "room" in session and session.get(FORMAT_KEY) != SESSION_FORMAT
+    if "room" not in session:
+        return False
+    # A signed-in socket of this release keeps its HTTP session's key, for
+    # chat.revocation; one without it cannot be closed on sign-out.
+    signed_in_without_key = USER_KEY in session and HTTP_SESSION_KEY not in session
+    return session.get(FORMAT_KEY) != SESSION_FORMAT or signed_in_without_key
 
 
 def _restart(message, label):
@@ -260,11 +267,7 @@ def _may_stay(room, message):
     ``ROOM_ACCESS_DENIED`` and closed with 4003, and False is returned.
     Catches what no trigger closed: a session deleted or expired behind the
     socket's back, a deactivation by ``QuerySet.update``, a lost Group."""
-    session = message.channel_session
-    user_id, session_key = _who_is_in(session)
-    if user_id is not None and session_key is None:
-        message.reply_channel.send({"close": RESTART_CLOSE_CODE}, immediately=True)
-        return False
+    user_id, session_key = _who_is_in(message.channel_session)
     try:
         allowed = revocation.still_allowed(room, user_id, session_key)
     except db.Error:
