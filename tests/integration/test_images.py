@@ -127,7 +127,7 @@ def test_files_near_the_size_limit_cross_the_split_and_one_over_it_is_refused(sp
                 " ON chat_room.id = chat_upload.room_id WHERE chat_room.label = %s",
                 [label],
             )
-            # Stored without what followed the image's end (chat/metadata.py).
+            # Stored without what followed the image's end (chat/images/metadata.py).
             assert cursor.fetchone() == (1, len(png(size=(64, 64))))
 
 
