@@ -3,11 +3,12 @@ no I/O: docs/protocol.md, "Keeping up: what a client does". A message that
 got an ``id`` reaches every member, live or through a catch-up over
 ``GET /<label>/messages``; a client shows each one once, in ``seq`` order.
 
-The rules are those of the room page, ``static/chat/chat.js`` (its
-``receive()``, ``sync()`` and ``append()``); this is their one Python copy,
-used by the fault tests' clients (``tests/faults/harness.py``) and by the
-load generator (``bench/client.py``). The caller owns the socket and the
-HTTP fetches and tells a ``Timeline`` what came in:
+The rules are those of the room page's ``Timeline``, in
+``static/chat/room/keeping-up.mjs`` (proven by tests/js/keeping-up.test.mjs);
+this is their Python copy, method for method, used by the fault tests'
+clients (``tests/faults/harness.py``) and by the load generator
+(``bench/client.py``). The caller owns the socket and the HTTP fetches and
+tells a ``Timeline`` what came in:
 
     outcome = timeline.receive(frame)        # every live message frame
     if outcome == GAP:                       # or after a (re)connect
@@ -57,7 +58,7 @@ class Timeline:
     ``end_catch_up`` or ``abort_catch_up``; ``catch_up_due`` is True from a
     gap (``receive`` returned ``GAP``, or ``end_catch_up`` True) until the
     caller begins that catch-up. While either is True, live messages are
-    held, as chat.js holds them while it syncs.
+    held, as the page holds them while it catches up.
 
     ``on_show(message)``, when given, is called once for each message as
     it is first shown, live or from a page.
@@ -99,7 +100,7 @@ class Timeline:
         """Take one live message (dict). Returns ``SHOWN``, ``OLD``,
         ``HELD`` or ``GAP``; on ``GAP`` the caller starts a catch-up
         (``begin_catch_up``) as soon as it can. docs/protocol.md, "Keeping
-        up", step 2; chat.js ``receive()``."""
+        up", step 2."""
         self.arrivals += 1
         return self._take(self.arrivals, message)
 
@@ -118,7 +119,7 @@ class Timeline:
         return GAP
 
     def _append(self, message):
-        """Show ``message`` as the next in sequence (chat.js ``append()``).
+        """Show ``message`` as the next in sequence (the page's ``append()``).
         Returns False when its id was shown already."""
         message_id = message["id"]
         self.last_id = message_id
@@ -137,7 +138,7 @@ class Timeline:
     def begin_catch_up(self):
         """Start a catch-up: from now on live messages are held. Returns the
         id (int) to fetch ``after``. Raises ``RuntimeError`` if one is
-        already under way (callers run one at a time, as chat.js does)."""
+        already under way (callers run one at a time, as the page does)."""
         if self.catching_up:
             raise RuntimeError("A catch-up is already under way")
         self.catching_up = True
@@ -160,7 +161,7 @@ class Timeline:
         leaves a gap is shown anyway: it was stored after all its
         predecessors, so the catch-up saw them, and the gap is a hole in
         the history itself (a deleted message), not a loss. Any other goes
-        through ``receive``'s rules again (chat.js ``sync()``).
+        through ``receive``'s rules again.
 
         Returns True when that revealed another gap: the caller must catch
         up again (``begin_catch_up``)."""
@@ -180,5 +181,5 @@ class Timeline:
     def abort_catch_up(self):
         """A fetch of the catch-up failed: stop it. Held messages stay held
         for the next catch-up; live messages are taken as usual meanwhile
-        (chat.js retries after a while)."""
+        (the page retries after a while)."""
         self.catching_up = False

@@ -204,7 +204,7 @@ class Upload(models.Model):
         The URLs are the storage's (``/media/…`` on disk, the bucket's with
         S3), unless ``private`` (bool: the image is in a private room):
         then they are always ``/media/…``, served by the chat, which checks
-        that whoever asks may read the room (``chat.views.media``)."""
+        that whoever asks may read the room (``chat.images.views.media``)."""
         if private:
             url, thumbnail_url = (
                 reverse("media", kwargs={"path": field.name})

@@ -342,8 +342,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_STORAGE = "whitenoise.storage.CompressedStaticFilesStorage"
-# Uploaded images (chat/uploads.py), through Django's storage API: on disk
-# under MEDIA_ROOT, served at MEDIA_URL by chat.views.media (in runserver
+# Uploaded images (chat/images/), through Django's storage API: on disk
+# under MEDIA_ROOT, served at MEDIA_URL by chat.images.views.media (in runserver
 # and in the split alike), or wherever FILE_STORAGE keeps them.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "media"))
