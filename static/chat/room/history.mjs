@@ -40,15 +40,15 @@ export class History {
     }
   }
 
-  // Fetch every stored message after the last one shown, page by page;
-  // then show the live ones held meanwhile. A failed fetch is retried
+  // Fetch every message posted or changed after the last event taken,
+  // page by page; then take the live events held meanwhile. A failed fetch is retried
   // after a while.
   sync() {
     if (this.timeline.catchingUp) {
       return;
     }
     const fetchAfter = (after) =>
-      this.fetchPage("after=" + after + "&limit=" + PAGE_SIZE).then((page) => {
+      this.fetchPage("after_seq=" + after + "&limit=" + PAGE_SIZE).then((page) => {
         const next = this.timeline.showPage(page.messages);
         if (page.has_more) {
           return fetchAfter(next);
@@ -64,10 +64,10 @@ export class History {
     });
   }
 
-  // Has the socket silently stopped receiving? If a stored message has not
+  // Has the socket silently stopped receiving? If a stored event has not
   // arrived live within the grace period, catch up and rejoin the room.
   check() {
-    this.fetchPage("after=" + this.timeline.lastId + "&limit=1").then((page) => {
+    this.fetchPage("after_seq=" + this.timeline.lastSeq + "&limit=1").then((page) => {
       const awaited = this.timeline.awaited(page);
       if (awaited === null) {
         return;
@@ -86,7 +86,8 @@ export class History {
     const first = this.pane.list.querySelector("li[data-id]");
     const query = "limit=" + PAGE_SIZE + (first ? "&before=" + first.dataset.id : "");
     this.fetchPage(query).then((page) => {
-      const older = page.messages.filter((message) => this.timeline.showOlder(message));
+      const older = page.messages.map((message) => this.timeline.showOlder(message))
+        .filter((message) => message !== null);
       this.pane.addOldest(older.map(this.render));
       this.olderButton.hidden = !page.has_more;
     }, () => {

@@ -36,9 +36,9 @@ function start(page, list) {
   const newest = rendered[rendered.length - 1];
   const timeline = new Timeline({
     onShow: (message) => showNewest(message),
-    lastId: newest ? Number(newest.dataset.id) : 0,
     lastSeq: newest ? Number(newest.dataset.seq) : 0,
-    shown: rendered.map((li) => Number(li.dataset.id))
+    firstSeq: rendered.length ? Number(rendered[0].dataset.seq) : 0,
+    shown: rendered.map((li) => [Number(li.dataset.id), Number(li.dataset.version || li.dataset.seq)])
   });
   showTimes(list);
 
