@@ -134,6 +134,19 @@ DEFAULTS = {
     # seconds is ample for a healthy receiver anywhere, and bounds how long
     # a pool thread can be held by one that trickles its answer.
     "CHAT_WEBHOOK_DEADLINE_SECONDS": 10,
+    # How long after sending it its author may edit a message, in seconds
+    # (chat/conversations/rules.py); 0 lets them edit it at any time.
+    # Ten minutes is Zulip's default for an organization
+    # (Realm.DEFAULT_MESSAGE_CONTENT_EDIT_LIMIT_SECONDS = 600 in its
+    # zerver/models.py): long enough to fix a typo noticed after a reply,
+    # short enough that a conversation is not rewritten long after.
+    # Deleting is not limited in time.
+    "CHAT_EDIT_WINDOW_SECONDS": 600,
+    # Most distinct emoji on one message: a reaction with a new emoji
+    # beyond it is refused with TOO_MANY_REACTIONS (docs/protocol.md).
+    # Discord allows 20 distinct reactions on a message; a row of 20 fits
+    # under a message on a phone.
+    "CHAT_REACTIONS_MAX_EMOJI": 20,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server

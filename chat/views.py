@@ -22,9 +22,11 @@ from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
 from chat.identity import (
     ANONYMOUS,
+    GUEST,
     GUEST_NAME_SESSION_KEY,
     USER,
     check_unregistered,
+    ensure_guest_author,
     identify,
     set_guest_name,
 )
@@ -419,7 +421,9 @@ def upload(request, label):
     if not caption.strip():
         caption = _caption_from_name(image.name)
     try:
-        accepted = jobs.accept_upload(room, handle, image, info, caption, request.user)
+        accepted = jobs.accept_upload(
+            room, handle, image, info, caption, request.user, _guest_author(request, who)
+        )
     except db.Error:
         raise ClientError(
             "UNAVAILABLE", "The image could not be stored; try again.", status=503
@@ -453,6 +457,15 @@ def _find_upload(request, label, upload_id):
     if upload is None or not selectors.can_read(request.user, upload.room):
         raise ClientError("NOT_FOUND", "No such upload.", status=404)
     return upload
+
+
+def _guest_author(request, who):
+    """A named guest's author id (str) for an upload from ``request`` whose
+    identity is ``who``, made and kept in the session if it holds none;
+    None for anyone else."""
+    if who.kind != GUEST:
+        return None
+    return ensure_guest_author(request.session)[0]
 
 
 def _uploader(request):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from chat import jobs, ratelimit, services
+from chat.identity import GUEST_AUTHOR_SESSION_KEY
 from chat.models import Message, RoomMembership, Upload
 from tests.factories import make_room, make_upload
 from tests.test_images import DISPLAY_P3, bomb_png, encoded, jpeg_with_orientation
@@ -187,9 +188,9 @@ class UploadFlowTests(ChannelTestCase):
         seen = []
         broadcast = services._broadcast
 
-        def recording_broadcast(room, message):
+        def recording_broadcast(room, message, *nonce):
             seen.append(Upload.objects.get().status)
-            broadcast(room, message)
+            broadcast(room, message, *nonce)
 
         with mock.patch.object(services, "_broadcast", recording_broadcast):
             run_next_job(self)
@@ -606,3 +607,24 @@ class UploadAdminTests(ChannelTestCase):
 
         self.assertEqual(Upload.objects.get().status, Upload.PENDING)
         self.get_next_message(jobs.THUMBNAIL_CHANNEL, require=True)
+
+
+class UploadAuthorTests(ChannelTestCase):
+    def test_an_images_message_has_the_guest_who_sent_it_as_its_author(self):
+        make_room()
+        client = Client()
+        client.post("/lobby/name/", {"name": "gus"})
+        author = client.session[GUEST_AUTHOR_SESSION_KEY]
+        client.post("/lobby/upload/", {"image": image_file()})
+        run_next_job(self)
+        message = Message.objects.get()
+        self.assertEqual((message.handle, message.guest_author.hex), ("gus", author))
+
+    def test_an_images_message_has_the_signed_in_user_who_sent_it_as_its_author(self):
+        make_room()
+        user = get_user_model().objects.create_user("bea")
+        client = Client()
+        client.force_login(user)
+        client.post("/lobby/upload/", {"image": image_file()})
+        run_next_job(self)
+        self.assertEqual(Message.objects.get().user, user)
