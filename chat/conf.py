@@ -162,6 +162,11 @@ PING_INTERVAL_MS = 20000
 # so it is fixed here rather than a setting: changing it needs a migration.
 LABEL_MAX_LENGTH = 50
 
+# Longest client nonce a chat frame may carry, in characters
+# (docs/protocol.md, "Sending"): the width of the Message.nonce column, so
+# fixed here too. A UUID takes 36.
+NONCE_MAX_LENGTH = 64
+
 # Labels that would shadow the site's own pages (/new/, /admin/, /static/,
 # /accounts/, /api/, /media/).
 RESERVED_LABELS = frozenset({"new", "admin", "static", "accounts", "api", "media"})
@@ -196,12 +201,14 @@ def max_frame_length():
     """The longest frame worth parsing: in characters for a text frame, in
     bytes for a binary one (int).
 
-    A valid frame is two JSON strings of at most the configured lengths; JSON
-    escaping can grow a character to 12 (a ``\\uXXXX`` surrogate pair), and 200
-    characters cover the braces, keys and spacing. Longer frames are refused
-    before ``json.loads`` sees them, which bounds the work one frame can cost.
+    A valid frame is at most three JSON strings of at most the configured
+    lengths (a handle, a message and, since 2026-12-05, a nonce of
+    ``NONCE_MAX_LENGTH``); JSON escaping can grow a character to 12 (a
+    ``\\uXXXX`` surrogate pair), and 200 characters cover the braces, keys,
+    a message id and spacing. Longer frames are refused before
+    ``json.loads`` sees them, which bounds the work one frame can cost.
     """
-    longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH")
+    longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH") + NONCE_MAX_LENGTH
     return 12 * longest + 200
 
 

@@ -131,11 +131,6 @@ class Room(models.Model):
         return Group(self.PRESENCE_GROUP_NAME % self.label)
 
 
-# The longest client nonce a chat frame may carry, in characters
-# (docs/protocol.md, "Sending").
-NONCE_MAX_LENGTH = 64
-
-
 def _iso(moment):
     """``moment`` (an aware datetime) as the protocol writes times (str):
     ISO 8601 in UTC with microseconds and a ``Z``."""
@@ -306,7 +301,7 @@ class Message(models.Model):
     # The client's nonce (docs/protocol.md, "Sending"), kept only for a
     # message with a user or guest author: one message per author and nonce
     # in a room. "" for none.
-    nonce = models.CharField(max_length=NONCE_MAX_LENGTH, blank=True, default="")
+    nonce = models.CharField(max_length=conf.NONCE_MAX_LENGTH, blank=True, default="")
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The image the message shows, posted by its thumbnail job; one message
