@@ -131,7 +131,7 @@ class Room(models.Model):
         return Group(self.PRESENCE_GROUP_NAME % self.label)
 
 
-def _iso(moment):
+def iso_time(moment):
     """``moment`` (an aware datetime) as the protocol writes times (str):
     ISO 8601 in UTC with microseconds and a ``Z``."""
     return (
@@ -373,7 +373,7 @@ class Message(models.Model):
             "type": "message",
             "id": self.pk,
             "seq": self.seq,
-            "timestamp": _iso(self.timestamp),
+            "timestamp": iso_time(self.timestamp),
             "handle": self.handle,
             "message": self.message,
         }
@@ -388,7 +388,7 @@ class Message(models.Model):
             payload["message"] = ""
             return payload
         if self.edited_at is not None:
-            payload["edited"] = _iso(self.edited_at)
+            payload["edited"] = iso_time(self.edited_at)
         if self.upload_id is not None:
             payload["image"] = self.image
         reactions = self.reaction_summary()

@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models import OuterRef, Q, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 
 from chat import conf, presence
@@ -165,10 +165,32 @@ def read_seq(user, room):
     return ReadMark.objects.filter(user=user, room=room).values_list("seq", flat=True).first()
 
 
+def with_reactions(messages):
+    """``messages`` (a list of ``Message``), with the reactions of those
+    that changed read in one query, for ``as_dict``; none when none
+    changed (a message whose ``version`` is its ``seq`` has none)."""
+    changed = [m for m in messages if m.version != m.seq and not m.deleted]
+    if changed:
+        prefetch_related_objects(changed, "reactions")
+    return messages
+
+
+def messages_after_seq(room, after_seq, limit):
+    """Up to ``limit`` (int) messages of ``room`` whose ``version`` is
+    above ``after_seq`` (int): those posted or changed after the room's
+    event ``after_seq``, each in its current state (tombstones included),
+    in the order of their versions, as a list of ``Message`` (with their
+    ``upload`` and reactions, for ``as_dict``). docs/protocol.md,
+    "Keeping up". One query on the ``(room, version)`` index, and one for
+    the reactions of changed messages, if any."""
+    messages = room.messages.select_related("upload").filter(version__gt=after_seq)
+    return with_reactions(list(messages.order_by("version")[:limit]))
+
+
 def messages_after(room, after_id, limit):
     """Up to ``limit`` (int) messages of ``room`` with an id above
     ``after_id`` (int), oldest first, as a list of ``Message`` (with their
-    ``upload``, for ``as_dict``).
+    ``upload`` and reactions, for ``as_dict``), each in its current state.
 
     One query, on the ``(room, seq)`` index whatever ``after_id`` is: a
     room's ids rise with its ``seq`` (both are given under the room's
@@ -178,18 +200,20 @@ def messages_after(room, after_id, limit):
     messages = room.messages.select_related("upload")
     if after_id > 0:
         messages = messages.filter(seq__gt=_seq_at_or_below(room, after_id))
-    return list(messages.order_by("seq")[:limit])
+    return with_reactions(list(messages.order_by("seq")[:limit]))
 
 
 def messages_before(room, before_id, limit):
     """The last ``limit`` (int) messages of ``room`` with an id below
     ``before_id`` (int, or None for no bound), oldest first, as a list of
-    ``Message`` (with their ``upload``, for ``as_dict``). One query, on the
-    ``(room, seq)`` index, as ``messages_after``."""
+    ``Message`` (with their ``upload`` and reactions, for ``as_dict``),
+    each in its current state. One query, on the ``(room, seq)`` index, as
+    ``messages_after``, and one for the reactions of changed messages, if
+    any."""
     messages = room.messages.select_related("upload")
     if before_id is not None:
         messages = messages.filter(seq__lt=_seq_at_or_above(room, before_id))
-    return list(reversed(messages.order_by("-seq")[:limit]))
+    return with_reactions(list(reversed(messages.order_by("-seq")[:limit])))
 
 
 def _seq_at_or_below(room, message_id):

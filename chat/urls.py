@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_POST
 
 from chat import api, views
+from chat.conversations import views as conversation_views
 
 account_patterns = [
     path("signup/", views.signup, name="signup"),
@@ -25,6 +26,11 @@ chat_patterns = [
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/members/", views.room_members, name="members"),
     path("<slug:label>/messages", views.messages, name="messages"),
+    path(
+        "<slug:label>/messages/<int:message_id>/history",
+        conversation_views.history,
+        name="message_history",
+    ),
     path("<slug:label>/upload/", views.upload, name="upload"),
     path("<slug:label>/upload/<uuid:upload_id>/", views.upload_status, name="upload_status"),
     path("<slug:label>/upload/<uuid:upload_id>/retry/", views.upload_retry, name="upload_retry"),

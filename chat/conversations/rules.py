@@ -175,14 +175,13 @@ def check_change(actor, message, action, now=None):
     aware datetime) is for tests.
 
     In this order: ``MESSAGE_NOT_FOUND`` (404) when the actor may not read
-    the room (``selectors.can_read``) or the message is deleted;
-    ``IDENTITY_REQUIRED`` (403) for nobody; then, for ``EDIT``,
-    ``NOT_YOURS`` (403) unless the actor is its author and ``TOO_LATE``
-    (403) past the edit window; for ``DELETE``, ``NOT_YOURS`` unless the
-    actor is its author or moderates the room (``moderates``); for
-    ``REACT``, ``IDENTITY_REQUIRED`` for a bot, which does not react; for
+    the room (``selectors.can_read``) or the message is deleted; for
     ``READ_HISTORY``, ``NOT_ALLOWED`` (403) unless the actor moderates the
-    room.
+    room (``moderates``); ``IDENTITY_REQUIRED`` (403) for nobody; then,
+    for ``EDIT``, ``NOT_YOURS`` (403) unless the actor is its author and
+    ``TOO_LATE`` (403) past the edit window; for ``DELETE``, ``NOT_YOURS``
+    unless the actor is its author or moderates the room; for ``REACT``,
+    ``IDENTITY_REQUIRED`` for a bot, which does not react.
 
     Raises ``ValueError`` for an unknown ``action``."""
     if action not in ACTIONS:
@@ -191,6 +190,12 @@ def check_change(actor, message, action, now=None):
         raise message_not_found()
     if message.deleted:
         raise message_not_found()
+    if action == READ_HISTORY:
+        if not moderates(actor, message.room):
+            raise ClientError(
+                "NOT_ALLOWED", "Only the room's owners and staff can read this.", status=403
+            )
+        return None
     if not actor.is_identified:
         raise identity_required()
     if action == EDIT:
@@ -211,13 +216,8 @@ def check_change(actor, message, action, now=None):
                 "Only its author, the room's owners and staff can delete a message.",
                 status=403,
             )
-    elif action == REACT:
-        if not actor.is_person:
-            raise identity_required()
-    elif not moderates(actor, message.room):
-        raise ClientError(
-            "NOT_ALLOWED", "Only the room's owners and staff can read this.", status=403
-        )
+    elif not actor.is_person:
+        raise identity_required()
     return None
 
 
