@@ -17,6 +17,7 @@ account_patterns = [
 # The HTTP API for bots (chat/api.py): bearer tokens, JSON only.
 api_patterns = [
     path("rooms/<slug:label>/messages", api.room_messages, name="messages"),
+    path("rooms/<slug:label>/messages/<int:message_id>", api.room_message, name="message"),
 ]
 
 chat_patterns = [
