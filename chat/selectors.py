@@ -88,8 +88,9 @@ class RoomSummary:
     sockets are ``online`` in it (int), its ``last_activity`` (the newest
     message's timestamp, an aware ``datetime``, or None for a room without
     messages), and ``unread``, for a signed-in user who has opened the
-    room, how many of its messages came after their read mark (int, 0 or
-    more); None otherwise."""
+    room, how many of its events (messages, and since 2026-12-05 the
+    changes to them, which share the room's ``seq``) came after their read
+    mark (int, 0 or more); None otherwise."""
 
     room: Room
     online: int
@@ -149,7 +150,7 @@ def room_list(user, page=1):
 
 
 def _unread(last_seq, read_seq):
-    """How many messages lie beyond a read mark: None without a mark; never
+    """How many events lie beyond a read mark: None without a mark; never
     below 0, since a client may report a ``seq`` beyond the room's last."""
     if read_seq is None:
         return None
