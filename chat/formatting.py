@@ -40,7 +40,9 @@ holds that with hypothesis), in a fraction of the time
 
 import functools
 import re
+import urllib.parse
 
+import idna
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
@@ -75,10 +77,23 @@ CACHE_SIZE = 512
 
 
 def _valid_link(url):
-    # Asked by markdown-it of every link it would make (autolinks, linkify);
-    # a refused one stays text.
-    scheme, colon, _ = url.partition(":")
-    return bool(colon) and scheme.lower() in ALLOWED_SCHEMES
+    # Asked by markdown-it of every link it would make (autolinks, linkify),
+    # with its address normalised (a Unicode host in punycode); a refused
+    # one stays text. A host must be a valid IDNA name: one with invisible
+    # characters or a broken "xn--" label reads as another, and the
+    # sanitiser would strip its address anyway, leaving a link to nowhere.
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() not in ALLOWED_SCHEMES:
+        return False
+    try:
+        if scheme.lower() == "mailto":
+            host = rest.rpartition("@")[2].partition("?")[0]
+        else:
+            host = urllib.parse.urlsplit(url).hostname
+        idna.decode(host or "")
+    except ValueError:  # idna.IDNAError is one, and so is a bad IPv6 literal
+        return False
+    return True
 
 
 def _fence_without_language(self, tokens, idx, options, env):
@@ -131,9 +146,18 @@ _NOT_PLAIN_RE = re.compile(
 _LINE_NOT_PLAIN_RE = re.compile(r"^ |^$| $", re.MULTILINE)
 
 
-def _plain(text):
-    # The fast path's answer for text without markup (see _NOT_PLAIN_RE).
-    return "<p>%s</p>\n" % text.replace("&", "&amp;").replace("\n", "<br>\n")
+def is_plain(text):
+    """Whether ``text`` (str) holds nothing the renderer would format,
+    escape other than "&", or change (bool): then ``render`` answers it
+    from its fast path, one paragraph of its lines."""
+    return _NOT_PLAIN_RE.search(text) is None and _LINE_NOT_PLAIN_RE.search(text) is None
+
+
+def render_markdown(text):
+    """The HTML (str) of ``text`` (str) by the full path, Markdown then the
+    sanitiser, uncached: what ``render`` gives, always at full cost. Raises
+    ``UnicodeEncodeError`` for text with a lone surrogate."""
+    return _sanitiser.clean(_markdown.render(text))
 
 
 def render(text):
@@ -150,12 +174,9 @@ def render(text):
     ``""``. Raises ``UnicodeEncodeError`` for text with a lone surrogate,
     which no message holds (``chat.protocol`` refuses them).
     """
-    if _NOT_PLAIN_RE.search(text) is None and _LINE_NOT_PLAIN_RE.search(text) is None:
-        return _plain(text)
-    return _formatted(text)
+    if is_plain(text):
+        return "<p>%s</p>\n" % text.replace("&", "&amp;").replace("\n", "<br>\n")
+    return _cached(text)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _formatted(text):
-    # The full path: Markdown, then the sanitiser.
-    return _sanitiser.clean(_markdown.render(text))
+_cached = functools.lru_cache(maxsize=CACHE_SIZE)(render_markdown)
