@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, outbound
+from chat import conf, formatting, outbound
 from chat.protocol import canonical_handle
 
 
@@ -266,6 +266,10 @@ class Message(models.Model):
         An image's message carries ``"image"``, its ``image`` (added
         2026-11-30); read ``Message`` rows with ``select_related("upload")``,
         through their room (``room.messages``), to spare queries.
+
+        ``"html"`` (str, added 2026-12-05) is ``message`` formatted for a
+        page, safe to insert as HTML (``chat.formatting.render``; ``""``
+        for an empty caption); ``message`` stays the text as sent.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         payload = {
@@ -282,6 +286,7 @@ class Message(models.Model):
             payload["guest"] = True
         if self.upload_id is not None:
             payload["image"] = self.image
+        payload["html"] = formatting.render(self.message)
         return payload
 
     @property
