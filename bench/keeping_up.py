@@ -3,11 +3,12 @@ no I/O: docs/protocol.md, "Keeping up: what a client does". A message that
 got an ``id`` reaches every member, live or through a catch-up over
 ``GET /<label>/messages``; a client shows each one once, in ``seq`` order.
 
-The rules are those of the room page, ``static/chat/chat.js`` (its
-``receive()``, ``sync()`` and ``append()``); this is their one Python copy,
-used by the fault tests' clients (``tests/faults/harness.py``) and by the
-load generator (``bench/client.py``). The caller owns the socket and the
-HTTP fetches and tells a ``Timeline`` what came in:
+The rules are those of the room page's ``Timeline``, in
+``static/chat/room/keeping-up.mjs`` (proven by tests/js/keeping-up.test.mjs);
+this is their Python copy, method for method, used by the fault tests'
+clients (``tests/faults/harness.py``) and by the load generator
+(``bench/client.py``). The caller owns the socket and the HTTP fetches and
+tells a ``Timeline`` what came in:
 
     outcome = timeline.receive(frame)        # every live message frame
     if outcome == GAP:                       # or after a (re)connect
@@ -35,7 +36,8 @@ message posted or changed since, in its current state; ``messages`` holds
 each message's current state by id. Without it, the rules are those of
 2026-11-30: change frames are ignored, as such a client ignores frame
 types it does not know, and a catch-up asks ``after=<last id>``; a change
-then shows as a gap in ``seq``, which a catch-up finds to be a hole.
+then shows as a gap in ``seq``, which a catch-up finds to be a hole. (The
+page's module follows the rules of 2026-11-30 until it learns changes.)
 """
 
 # What ``Timeline.receive`` did with a frame (str).
@@ -74,7 +76,7 @@ class Timeline:
     ``end_catch_up`` or ``abort_catch_up``; ``catch_up_due`` is True from a
     gap (``receive`` returned ``GAP``, or ``end_catch_up`` True) until the
     caller begins that catch-up. While either is True, live messages are
-    held, as chat.js holds them while it syncs.
+    held, as the page holds them while it catches up.
 
     ``on_show(message)``, when given, is called once for each message as
     it is first shown, live or from a page.
@@ -148,7 +150,7 @@ class Timeline:
         ``SHOWN``, ``CHANGED``, ``OLD``, ``HELD``, ``GAP``, or ``IGNORED``
         for a change frame without ``follow_changes``; on ``GAP`` the
         caller starts a catch-up (``begin_catch_up``) as soon as it can.
-        docs/protocol.md, "Keeping up", step 2; chat.js ``receive()``."""
+        docs/protocol.md, "Keeping up", step 2."""
         if _is_change(frame) and not self.follow_changes:
             return IGNORED
         self.arrivals += 1
@@ -178,7 +180,7 @@ class Timeline:
         return SHOWN if self._append(frame) else OLD
 
     def _append(self, message):
-        """Show ``message`` as the next in sequence (chat.js ``append()``).
+        """Show ``message`` as the next in sequence (the page's ``append()``).
         Returns False when its id was shown already."""
         message_id = message["id"]
         self.last_id = message_id
@@ -216,7 +218,7 @@ class Timeline:
         number (int) to fetch the first page with, as
         ``catch_up_parameter``: the last seq with ``follow_changes``, else
         the last id. Raises ``RuntimeError`` if one is already under way
-        (callers run one at a time, as chat.js does)."""
+        (callers run one at a time, as the page does)."""
         if self.catching_up:
             raise RuntimeError("A catch-up is already under way")
         self.catching_up = True
@@ -269,7 +271,7 @@ class Timeline:
         its predecessors, so the catch-up saw them, and the gap is a hole in
         the history itself (a message deleted from the database, a change
         superseded by a later one), not a loss. Any other goes through
-        ``receive``'s rules again (chat.js ``sync()``).
+        ``receive``'s rules again.
 
         Returns True when that revealed another gap: the caller must catch
         up again (``begin_catch_up``)."""
@@ -289,5 +291,5 @@ class Timeline:
     def abort_catch_up(self):
         """A fetch of the catch-up failed: stop it. Held messages stay held
         for the next catch-up; live messages are taken as usual meanwhile
-        (chat.js retries after a while)."""
+        (the page retries after a while)."""
         self.catching_up = False

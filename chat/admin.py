@@ -3,7 +3,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from chat import jobs, revocation, webhooks
+from chat import revocation, webhooks
+from chat.images import thumbnails
 from chat.models import (
     ApiToken,
     Message,
@@ -237,7 +238,7 @@ class WebhookDeliveryAdmin(RecordAdmin):
 
 @admin.register(Upload)
 class UploadAdmin(RecordAdmin):
-    """Images sent to rooms and their thumbnail jobs (chat/jobs.py), as
+    """Images sent to rooms and their thumbnail jobs (chat/images/thumbnails.py), as
     records: read-only. Failed and stuck jobs can be queued again with the
     list's action, as ``manage.py chatjobs --requeue`` does."""
 
@@ -248,11 +249,11 @@ class UploadAdmin(RecordAdmin):
     actions = ["queue_again"]
 
     def queue_again(self, request, queryset):
-        """Queue the selected failed or stuck jobs again (``jobs.retry``)."""
+        """Queue the selected failed or stuck jobs again (``thumbnails.retry``)."""
         count = 0
         for upload in queryset.select_related("room"):
-            if jobs.is_retryable(upload):
-                jobs.retry(upload)
+            if thumbnails.is_retryable(upload):
+                thumbnails.retry(upload)
                 count += 1
         self.message_user(request, "Queued %d job(s) again." % count)
 

@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, outbound
+from chat import conf, formatting, outbound
 from chat.protocol import canonical_handle
 
 
@@ -235,7 +235,7 @@ class Upload(models.Model):
         The URLs are the storage's (``/media/…`` on disk, the bucket's with
         S3), unless ``private`` (bool: the image is in a private room):
         then they are always ``/media/…``, served by the chat, which checks
-        that whoever asks may read the room (``chat.views.media``)."""
+        that whoever asks may read the room (``chat.images.views.media``)."""
         if private:
             url, thumbnail_url = (
                 reverse("media", kwargs={"path": field.name})
@@ -359,6 +359,10 @@ class Message(models.Model):
         2026-11-30); read ``Message`` rows with ``select_related("upload")``,
         through their room (``room.messages``), to spare queries.
 
+        ``"html"`` (str, added 2026-12-05) is ``message`` formatted for a
+        page, safe to insert as HTML (``chat.formatting.render``; ``""``
+        for an empty caption); ``message`` stays the text as sent.
+
         Added 2026-12-05 (docs/conversations.md): ``version`` (int), only
         when it differs from ``seq``; ``edited`` (str, the time of the last
         edit), only on an edited message; ``reactions``, only when there are
@@ -366,8 +370,8 @@ class Message(models.Model):
         each emoji in the order it was first given, its handles in the order
         they gave it (read with ``prefetch_related("reactions")`` to spare
         a query per changed message). A deleted message is a tombstone:
-        ``"deleted": True`` and ``"message": ""``, with no ``edited``,
-        ``image`` or ``reactions``.
+        ``"deleted": True`` and ``"message": ""``, with no ``html``,
+        ``edited``, ``image`` or ``reactions``.
         """
         payload = {
             "type": "message",
@@ -391,6 +395,7 @@ class Message(models.Model):
             payload["edited"] = iso_time(self.edited_at)
         if self.upload_id is not None:
             payload["image"] = self.image
+        payload["html"] = formatting.render(self.message)
         reactions = self.reaction_summary()
         if reactions:
             payload["reactions"] = reactions

@@ -8,6 +8,7 @@ from django.db.models import OuterRef, Q, Subquery, Value, prefetch_related_obje
 from django.db.models.functions import Coalesce
 
 from chat import conf, presence
+from chat.exceptions import ClientError
 from chat.models import ReadMark, Room, RoomMembership
 
 
@@ -108,6 +109,17 @@ class RoomListPage:
     number: int
     next: bool
     previous: bool
+
+
+def readable_room(user, label):
+    """The existing ``Room`` labelled ``label`` (str) if ``user`` (as
+    ``can_read`` takes it) may read it; never creates one. Raises
+    ``ClientError("NOT_FOUND")`` (404) otherwise, the same for a room that
+    does not exist and one the user may not read, so as not to tell which."""
+    room = find_room(label)
+    if room is None or not can_read(user, room):
+        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    return room
 
 
 def room_list(user, page=1):

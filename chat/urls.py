@@ -5,6 +5,7 @@ from django.views.decorators.http import require_POST
 
 from chat import api, views
 from chat.conversations import views as conversation_views
+from chat.images import views as image_views
 
 account_patterns = [
     path("signup/", views.signup, name="signup"),
@@ -32,9 +33,11 @@ chat_patterns = [
         conversation_views.history,
         name="message_history",
     ),
-    path("<slug:label>/upload/", views.upload, name="upload"),
-    path("<slug:label>/upload/<uuid:upload_id>/", views.upload_status, name="upload_status"),
-    path("<slug:label>/upload/<uuid:upload_id>/retry/", views.upload_retry, name="upload_retry"),
+    path("<slug:label>/upload/", image_views.upload, name="upload"),
+    path("<slug:label>/upload/<uuid:upload_id>/", image_views.upload_status, name="upload_status"),
+    path(
+        "<slug:label>/upload/<uuid:upload_id>/retry/", image_views.upload_retry, name="upload_retry"
+    ),
 ]
 
 # The site's own paths come before the chat's, whose <slug:label>/ would
@@ -45,6 +48,6 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     # Uploaded images kept on disk (MEDIA_ROOT), and those of private
     # rooms from any storage; another storage serves the rest itself.
-    path("media/<path:path>", views.media, name="media"),
+    path("media/<path:path>", image_views.media, name="media"),
     path("", include((chat_patterns, "chat"))),
 ]

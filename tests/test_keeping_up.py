@@ -1,5 +1,6 @@
 """The client side of "Keeping up" (docs/protocol.md), as bench/keeping_up.py
-holds it: the rules of static/chat/chat.js, without any I/O."""
+holds it: the rules of static/chat/room/keeping-up.mjs (tests/js/), without any
+I/O."""
 
 import json
 

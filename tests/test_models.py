@@ -25,7 +25,21 @@ def test_as_dict_is_the_one_payload_shape_with_a_utc_iso_timestamp():
         "timestamp": "2017-05-01T14:00:00.123456Z",
         "handle": "ann",
         "message": "hi",
+        "html": "<p>hi</p>\n",
     }
+
+
+def test_as_dict_keeps_the_text_as_sent_and_adds_it_formatted_as_html():
+    text = "**see** <b>this</b>: https://example.com/a"
+    message = Message.objects.create(room=make_room(), handle="ann", message=text, seq=1)
+
+    payload = message.as_dict()
+
+    assert payload["message"] == text
+    assert payload["html"] == (
+        '<p><strong>see</strong> &lt;b&gt;this&lt;/b&gt;: <a href="https://example.com/a"'
+        ' target="_blank" rel="noopener noreferrer nofollow ugc">https://example.com/a</a></p>\n'
+    )
 
 
 def test_as_dict_marks_a_guests_message_and_leaves_the_key_out_otherwise():

@@ -85,6 +85,19 @@ def test_the_room_page_escapes_what_people_said(client):
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+def test_the_room_page_shows_each_message_formatted_as_its_frames_html(client):
+    room = make_room()
+    text = "**look**: `x < y`\n> <script>alert(1)</script>\nhttps://example.com/a"
+    message = room.messages.create(handle="ann", message=text, seq=1)
+
+    page = client.get("/lobby/").content.decode()
+
+    assert '<div class="text formatted">%s</div>' % message.as_dict()["html"] in page
+    assert "<strong>look</strong>" in page and "<code>x &lt; y</code>" in page
+    assert "<script>alert" not in page
+    assert 'href="https://example.com/a" target="_blank" rel="noopener noreferrer' in page
+
+
 def test_a_label_longer_than_the_limit_is_not_found(client):
     assert client.get("/%s/" % ("x" * 51)).status_code == 404
     assert not Room.objects.exists()

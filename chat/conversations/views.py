@@ -7,10 +7,9 @@ from django.views.decorators.http import require_GET
 from chat import selectors
 from chat.conversations import changes
 from chat.conversations.rules import Actor
-from chat.exceptions import ClientError
+from chat.exceptions import json_client_errors
 from chat.identity import guest_author
 from chat.models import iso_time
-from chat.views import json_client_errors
 
 
 @require_GET
@@ -31,9 +30,7 @@ def history(request, label, message_id):
     (``selectors.can_read``), 404 ``MESSAGE_NOT_FOUND`` for a message that
     is not the room's or is deleted, 403 ``NOT_ALLOWED`` for a reader who
     is neither an owner of the room nor staff; 405 for another method."""
-    room = selectors.find_room(label)
-    if room is None or not selectors.can_read(request.user, room):
-        raise ClientError("NOT_FOUND", "No such room.", status=404)
+    room = selectors.readable_room(request.user, label)
     actor = Actor.of_request(request.user, guest_author(request.session))
     message, edits = changes.edit_history(room, actor, message_id)
     return JsonResponse(
