@@ -265,3 +265,41 @@ def test_racing_messages_and_changes_share_one_gap_free_seq_broadcast_in_order(
         f["seq"] for f in stream if f["type"] == "message"
     ]
     listener.client.close()
+
+
+ROUND_TRIPS_CODE = """
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from chat import services
+from chat.conversations.rules import Actor
+room = services.open_room(%(label)r)
+author = Actor(user=get_user_model().objects.create(username=%(username)r))
+services.post_message(room, "ann", "warms the webhook URL's cache")
+counts = []
+for kwargs in ({}, {"author": author, "nonce": "n-1"}, {"author": author, "nonce": "n-1"}):
+    with CaptureQueriesContext(connection) as captured:
+        services.post_message(room, "ann", "hello", **kwargs)
+    counts.append(len(captured))
+print(counts)
+"""
+
+
+def test_a_message_costs_postgresql_two_round_trips_with_a_nonce_or_without(split, split_env):
+    env = dict(os.environ, **split_env)
+    code = ROUND_TRIPS_CODE % {
+        "label": unique_label("round-trips"),
+        "username": unique_label("ann").replace("-", "_"),
+    }
+    output = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    # Lock and store, then unlock; a repeated nonce reads its message back
+    # (the message with its upload, and its reactions).
+    assert output.split()[-3:] == ["[2,", "2,", "4]"]
