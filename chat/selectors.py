@@ -4,12 +4,13 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, Subquery, Value, prefetch_related_objects
+from django.db.models import Q, Subquery, Value, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from chat import conf, presence
 from chat.exceptions import ClientError
-from chat.models import ReadMark, Room, RoomMembership
+from chat.models import Message, ReadMark, Room, RoomMembership
 
 
 def _signed_in(user):
@@ -89,9 +90,10 @@ class RoomSummary:
     sockets are ``online`` in it (int), its ``last_activity`` (the newest
     message's timestamp, an aware ``datetime``, or None for a room without
     messages), and ``unread``, for a signed-in user who has opened the
-    room, how many of its events (messages, and since 2026-12-05 the
-    changes to them, which share the room's ``seq``) came after their read
-    mark (int, 0 or more); None otherwise."""
+    room, how many of its messages came after their read mark (int, 0 to
+    ``UNREAD_MAX``; a tombstone does not count, nor does an edit or a
+    reaction, which take a ``seq`` of the room's stream but are no new
+    message); None otherwise."""
 
     room: Room
     online: int
@@ -122,6 +124,22 @@ def readable_room(user, label):
     return room
 
 
+# The most unread messages the room list counts in one room: it shows
+# "1000 unread" for a room a reader left long ago, however many more lie
+# beyond, so that counting never visits more than this many rows a room.
+UNREAD_MAX = 1000
+
+# A room's unread messages for the room list: those after the reader's
+# mark, not deleted, read from the (room_id, seq) index and capped at
+# UNREAD_MAX rows; NULL without a mark. One scalar subquery of the list's
+# single query.
+_UNREAD_SQL = (
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {message} m WHERE m.room_id = {room}.id "
+    "AND m.seq > mark.seq AND m.deleted_at IS NULL LIMIT %s) AS beyond) "
+    "FROM {mark} mark WHERE mark.room_id = {room}.id AND mark.user_id = %s"
+)
+
+
 def room_list(user, page=1):
     """Page ``page`` (int, from 1; ``CHAT_ROOM_LIST_PAGE_SIZE`` rooms a page)
     of the rooms ``user`` (a Django user, or ``AnonymousUser``) may see, as
@@ -141,8 +159,10 @@ def room_list(user, page=1):
     page = max(1, page)
     rooms = readable_rooms(user).filter(last_activity__isnull=False)
     if user.is_authenticated:
-        mark = ReadMark.objects.filter(user=user, room=OuterRef("pk")).values("seq")[:1]
-        rooms = rooms.annotate(read_seq=Subquery(mark))
+        sql = _UNREAD_SQL.format(
+            message=Message._meta.db_table, mark=ReadMark._meta.db_table, room=Room._meta.db_table
+        )
+        rooms = rooms.annotate(unread=RawSQL(sql, (UNREAD_MAX, user.pk)))
     offset = (page - 1) * size
     # One more than the page tells whether another follows.
     rooms = list(rooms.order_by("-last_activity", "label")[offset : offset + size + 1])
@@ -154,19 +174,11 @@ def room_list(user, page=1):
             room=room,
             online=online.get(room.label, 0),
             last_activity=room.last_activity,
-            unread=_unread(room.last_seq, getattr(room, "read_seq", None)),
+            unread=getattr(room, "unread", None),
         )
         for room in rooms
     ]
     return RoomListPage(rooms=summaries, number=page, next=more, previous=page > 1)
-
-
-def _unread(last_seq, read_seq):
-    """How many events lie beyond a read mark: None without a mark; never
-    below 0, since a client may report a ``seq`` beyond the room's last."""
-    if read_seq is None:
-        return None
-    return max(0, (last_seq or 0) - read_seq)
 
 
 def read_seq(user, room):
