@@ -292,7 +292,7 @@ class Member:
         self.ws = None
         self.seen = set()
         # Order only: ``seen`` already remembers what arrived.
-        self.timeline = Timeline(keep_shown=False)
+        self.timeline = Timeline(keep_shown=False, follow_changes=bool(ledger.change_every))
         self.on_echo = None
         self.closing = False
         self.reader = None
