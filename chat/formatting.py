@@ -196,7 +196,9 @@ def render_markdown(text):
     """The HTML (str) of ``text`` (str) by the full path, Markdown then the
     sanitiser, uncached: what ``render`` gives, always at full cost. Raises
     ``UnicodeEncodeError`` for text with a lone surrogate."""
-    return _sanitiser.clean(_markdown.render(text))
+    # markdown-it ends every block with a newline; the last one would be
+    # text after the message, in a page's text content too.
+    return _sanitiser.clean(_markdown.render(text)).removesuffix("\n")
 
 
 def render(text):
@@ -207,14 +209,14 @@ def render(text):
     and no other attribute.
 
     The result is a sequence of blocks, ``<p>``, ``<pre><code>`` and
-    ``<blockquote>``, each followed by a newline; line breaks are
-    ``<br>`` followed by a newline, and a code block's text keeps its
-    spaces and newlines. Text that is empty or only whitespace gives
+    ``<blockquote>``, separated by newlines; line breaks are ``<br>``
+    followed by a newline, and a code block's text keeps its spaces and
+    newlines. Text that is empty or only whitespace gives
     ``""``. Raises ``UnicodeEncodeError`` for text with a lone surrogate,
     which no message holds (``chat.protocol`` refuses them).
     """
     if is_plain(text):
-        return "<p>%s</p>\n" % text.replace("&", "&amp;").replace("\n", "<br>\n")
+        return "<p>%s</p>" % text.replace("&", "&amp;").replace("\n", "<br>\n")
     return cached_render_markdown(text)
 
 
