@@ -142,7 +142,8 @@ def _make_renderer():
     md.add_render_rule("fence", _fence_without_language)
     md.linkify.set({"fuzzy_link": True, "fuzzy_email": True, "fuzzy_ip": False})
     md.linkify.tlds(BARE_LINK_TLDS, False)
-    # Protocol-relative ("//host") and ftp: links are linkify-it's defaults.
+    # linkify-it also knows protocol-relative ("//host") and ftp: links;
+    # neither may be one here.
     md.linkify.add("//", None).add("ftp:", None)
     return md
 
@@ -192,13 +193,23 @@ def is_plain(text):
     )
 
 
+def sanitise(html):
+    """``html`` (str, an HTML fragment) with everything outside the
+    allow-list removed (str): only ``ALLOWED_TAGS`` (the content of others
+    kept as text, that of ``script`` and ``style`` dropped), ``href`` on
+    ``a`` with a scheme of ``ALLOWED_SCHEMES`` (any other address
+    dropped), every link given ``rel="noopener noreferrer nofollow ugc"``
+    and ``target="_blank"``, no comments. The last step of ``render``."""
+    return _sanitiser.clean(html)
+
+
 def render_markdown(text):
     """The HTML (str) of ``text`` (str) by the full path, Markdown then the
     sanitiser, uncached: what ``render`` gives, always at full cost. Raises
     ``UnicodeEncodeError`` for text with a lone surrogate."""
     # markdown-it ends every block with a newline; the last one would be
     # text after the message, in a page's text content too.
-    return _sanitiser.clean(_markdown.render(text)).removesuffix("\n")
+    return sanitise(_markdown.render(text)).removesuffix("\n")
 
 
 def render(text):

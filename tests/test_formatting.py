@@ -90,17 +90,22 @@ class Fragment(HTMLParser):
         return [element for element in self.elements if element.tag == "a"]
 
 
-def assert_safe(html):
+def assert_safe(html, links_have_addresses=True):
     """Fail unless ``html`` holds only allowed elements and attributes,
     every link opens an http, https or mailto address in a new tab, and
     everything is closed: nothing can run script or load a resource.
-    Returns the parsed fragment."""
+    Unless ``links_have_addresses``, a link may also have no ``href``
+    (the sanitiser's answer to one it refused). Returns the parsed
+    fragment."""
     fragment = Fragment(html)
     assert fragment.open is fragment.root, "unclosed <%s>" % fragment.open.tag
     assert fragment.oddities == []
     for element in fragment.elements:
         assert element.tag in ALLOWED_TAGS, html
         if element.tag == "a":
+            if not links_have_addresses and "href" not in element.attrs:
+                assert element.attrs == {"rel": REL, "target": "_blank"}, html
+                continue
             assert set(element.attrs) == LINK_ATTRIBUTES, html
             assert element.attrs["rel"] == REL
             assert element.attrs["target"] == "_blank"
@@ -463,6 +468,13 @@ def test_a_payload_in_a_code_block_shows_exactly_as_typed(payload):
     assert fragment.text == payload.replace("\x00", "\ufffd") + "\n"
 
 
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_sanitiser_alone_lets_no_payload_through_as_html(payload):
+    # As if the renderer had passed the payload through untouched: the
+    # last step still removes whatever could run or load.
+    assert_safe(formatting.sanitise(payload), links_have_addresses=False)
+
+
 def test_a_quote_cannot_close_a_links_address_and_add_an_attribute():
     for text in (
         'https://ok.example/"onmouseover="alert(1)',
@@ -497,6 +509,12 @@ texts = markup_text | any_text
 @example('[a](javascript:alert(1)) <img src=x onerror="alert(1)"> https://ok.example/"x')
 def test_any_text_renders_only_allowed_elements_attributes_and_schemes(text):
     assert_safe(render(text))
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_the_sanitiser_alone_makes_any_html_safe(html):
+    assert_safe(formatting.sanitise(html), links_have_addresses=False)
 
 
 # Addresses with hosts of every kind of character, valid or not.
