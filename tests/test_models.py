@@ -25,7 +25,7 @@ def test_as_dict_is_the_one_payload_shape_with_a_utc_iso_timestamp():
         "timestamp": "2017-05-01T14:00:00.123456Z",
         "handle": "ann",
         "message": "hi",
-        "html": "<p>hi</p>\n",
+        "html": "<p>hi</p>",
     }
 
 
@@ -38,7 +38,7 @@ def test_as_dict_keeps_the_text_as_sent_and_adds_it_formatted_as_html():
     assert payload["message"] == text
     assert payload["html"] == (
         '<p><strong>see</strong> &lt;b&gt;this&lt;/b&gt;: <a href="https://example.com/a"'
-        ' target="_blank" rel="noopener noreferrer nofollow ugc">https://example.com/a</a></p>\n'
+        ' target="_blank" rel="noopener noreferrer nofollow ugc">https://example.com/a</a></p>'
     )
 
 
