@@ -241,6 +241,23 @@ def messages_before(room, before_id, limit):
     return with_reactions(list(reversed(messages.order_by("-seq")[:limit])))
 
 
+def messages_around(room, seq, before, after):
+    """The messages of ``room`` around its event ``seq`` (int): the last
+    ``before`` (int) with a ``seq`` below it and the first ``after`` (int)
+    from it on, oldest first, each in its current state, as
+    ``(messages, has_older, has_newer)``: a list of ``Message`` (with their
+    ``upload`` and reactions, for ``as_dict``) and two bools, whether the
+    room has messages before and after those. For a permalink
+    (``/<label>/?at=<seq>``) and the first unread message. Two queries on
+    the ``(room, seq)`` index, and one for the reactions of changed
+    messages, if any."""
+    messages = room.messages.select_related("upload")
+    older = list(messages.filter(seq__lt=seq).order_by("-seq")[: before + 1])
+    newer = list(messages.filter(seq__gte=seq).order_by("seq")[: after + 1])
+    page = list(reversed(older[:before])) + newer[:after]
+    return with_reactions(page), len(older) > before, len(newer) > after
+
+
 def _seq_at_or_below(room, message_id):
     """An expression for the ``seq`` of ``room``'s newest message whose id
     is at most ``message_id`` (int), 0 when there is none.

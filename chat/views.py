@@ -20,6 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from chat import conf, selectors, services
+from chat.conversations import rules
 from chat.exceptions import ClientError, HttpClientError, json_client_errors
 from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
 from chat.identity import (
@@ -34,6 +35,15 @@ from chat.ratelimit import bucket_key, client_address, take_cached_token
 # Page sizes of the messages endpoint, in messages.
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 500
+
+# A room page opened at a message (``?at=<seq>``) shows half its
+# CHAT_HISTORY_LENGTH before it; one opened at the first of more unread
+# messages than that shows this many read ones before it, when at most
+# UNREAD_REACH are unread: the page then catches up on all of them, a
+# fetch per 100. Beyond that it opens at the newest, as it did before
+# 2026-12-05, and the line shows once the reader scrolls back to it.
+UNREAD_CONTEXT = 10
+UNREAD_REACH = 500
 
 RANDOM_LABEL_LENGTH = 10
 RANDOM_LABEL_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -141,10 +151,24 @@ def room(request, label):
     ``CHAT_ROOMS_PER_HOUR`` new rooms per client address (then 429, with
     ``Retry-After`` in seconds).
 
+    ``?at=<seq>`` (added 2026-12-05), a message's permalink, opens the page
+    around the room's event ``seq`` instead: half of those messages before
+    it, the rest from it on, the message itself highlighted; the page then
+    catches up on the newer ones. A ``seq`` that is no message's opens
+    around where it would be, saying so; one that is not a non-negative
+    integer gets the room's last messages with that said, status 400.
+
     Raises ``Http404`` for a label longer than ``LABEL_MAX_LENGTH`` (the URL
     pattern already admits only slugs), and, the same, for a private room
-    the request may not read (``selectors.can_read``)."""
-    return _room_page(request, _open_room(request, label))
+    the request may not read (``selectors.can_read``), whatever ``at``
+    is."""
+    room = _open_room(request, label)
+    try:
+        at = _optional_int(request.GET, "at")
+    except ClientError:
+        notice = "That link names no message: 'at' must be a message's number."
+        return _room_page(request, room, notice=notice, status=400)
+    return _room_page(request, room, at=at)
 
 
 @require_POST
@@ -185,14 +209,26 @@ def _open_room(request, label):
     return room
 
 
-def _room_page(request, room, guest_form=None, member_form=None, status=200):
+def _room_page(request, room, guest_form=None, member_form=None, status=200, at=None, notice=""):
     """Render ``room``'s page (``chat/room.html``) for this request's
     identity, with ``guest_form`` (a bound ``GuestNameForm``) and
     ``member_form`` (a bound ``MemberForm``) in place of blank ones, and
-    ``status``. The caller has checked that the request may read the room.
+    ``status``; ``at`` (int), the seq to open the page at, as ``room``
+    says; ``notice`` (str), a line to show above the composer. The caller
+    has checked that the request may read the room.
 
     The template's context: ``room``; ``history`` (list of ``Message``,
-    oldest first) and ``has_older`` (bool); ``handle_max_length`` and
+    oldest first), ``has_older`` and ``has_newer`` (bool: whether the room
+    has messages before and after those); ``highlight_seq`` (int, the
+    ``seq`` of the message a permalink opened the page at, or None);
+    ``unread_seq`` (int, the ``seq`` of the message the "New messages"
+    line goes before, or None); ``last_seq`` (int, the event the page's
+    catch-up starts after, "Keeping up": the newest message shown when
+    newer ones follow, else the last event of any message shown);
+    ``link_notice`` (str); ``moderator`` (bool, whether the reader may
+    delete anyone's message, ``rules.moderates``) and
+    ``edit_window_seconds`` (int, ``CHAT_EDIT_WINDOW_SECONDS``);
+    ``handle_max_length`` and
     ``message_max_length`` (int, characters); ``identity``
     (``chat.identity.Identity``); ``guest_form`` (a ``GuestNameForm``, or
     None unless the identity is anonymous); ``membership`` (the request's
@@ -204,10 +240,11 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
     ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
     (int, ms)."""
     who = identify(request.user, request.session)
-    limit = conf.get("CHAT_HISTORY_LENGTH")
-    history = selectors.messages_before(room, None, limit + 1)
-    has_older = len(history) > limit
-    history = history[-limit:]
+    read_seq = selectors.read_seq(request.user, room)
+    history, has_older, has_newer = _history(room, at, read_seq)
+    highlight_seq = at if at is not None and any(m.seq == at for m in history) else None
+    if at is not None and highlight_seq is None and not notice:
+        notice = "This room has no message %d; here is where it would be." % at
     membership = selectors.membership(request.user, room)
     members = selectors.members(room) if room.private else []
     if membership is None or not membership.is_owner:
@@ -222,6 +259,13 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
         "room": room,
         "history": history,
         "has_older": has_older,
+        "has_newer": has_newer,
+        "highlight_seq": highlight_seq,
+        "unread_seq": _unread_seq(history, has_older, read_seq),
+        "last_seq": _last_seq(history, has_newer),
+        "link_notice": notice,
+        "moderator": rules.moderates(rules.Actor.of_request(request.user), room),
+        "edit_window_seconds": conf.get("CHAT_EDIT_WINDOW_SECONDS"),
         "handle_max_length": conf.get("CHAT_HANDLE_MAX_LENGTH"),
         "message_max_length": conf.get("CHAT_MESSAGE_MAX_LENGTH"),
         "identity": who,
@@ -230,12 +274,65 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200):
         "members": members,
         "owner_count": sum(1 for member in members if member.is_owner),
         "member_form": member_form,
-        "read_seq": selectors.read_seq(request.user, room),
+        "read_seq": read_seq,
         "ping_interval_ms": conf.PING_INTERVAL_MS,
         "typing_interval_ms": conf.TYPING_INTERVAL_MS,
         "read_interval_ms": conf.READ_INTERVAL_MS,
     }
     return render(request, "chat/room.html", context, status=status)
+
+
+def _history(room, at, read_seq):
+    """The messages a room page opens with, as ``(messages, has_older,
+    has_newer)`` (``selectors.messages_around``'s shape): around the event
+    ``at`` (int) when a permalink asks; else the room's last
+    ``CHAT_HISTORY_LENGTH``, unless the reader's first unread message (the
+    first after ``read_seq``, int or None) is older than those, when they
+    are the ones around it, so that the "New messages" line shows where it
+    belongs (when at most ``UNREAD_REACH`` are unread: one more query, a
+    count that stops there)."""
+    limit = conf.get("CHAT_HISTORY_LENGTH")
+    if at is not None:
+        return selectors.messages_around(room, at, limit // 2, limit - limit // 2)
+    history = selectors.messages_before(room, None, limit + 1)
+    has_older = len(history) > limit
+    history = history[-limit:]
+    if (
+        read_seq is not None
+        and has_older
+        and history[0].seq > read_seq + 1
+        and room.messages.filter(seq__gt=read_seq)[: UNREAD_REACH + 1].count() <= UNREAD_REACH
+    ):
+        before = min(UNREAD_CONTEXT, limit // 2)
+        return selectors.messages_around(room, read_seq + 1, before, limit - before)
+    return history, has_older, False
+
+
+def _unread_seq(history, has_older, read_seq):
+    """The ``seq`` (int) of the first message of ``history`` after the read
+    mark ``read_seq`` (int or None), where the "New messages" line goes; or
+    None when there is none, or when it is the first shown and older ones
+    exist, which may be unread too (the page places the line once it has
+    loaded them)."""
+    if read_seq is None:
+        return None
+    for index, message in enumerate(history):
+        if message.seq > read_seq:
+            return None if index == 0 and has_older else message.seq
+    return None
+
+
+def _last_seq(history, has_newer):
+    """The seq (int) of the event a room page showing ``history`` has
+    taken all events up to, whose catch-up asks ``after_seq`` of it: every
+    message after ``history`` when ``has_newer`` is true, so the seq of the
+    newest shown; else the room's messages up to its end as they stood, so
+    the last event of any of them (0 for none)."""
+    if not history:
+        return 0
+    if has_newer:
+        return history[-1].seq
+    return max(max(message.seq, message.version or 0) for message in history)
 
 
 # What the room page says once an owner's change to the members is made.

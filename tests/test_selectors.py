@@ -54,6 +54,20 @@ def test_messages_before_are_the_last_ones_below_an_id_oldest_first():
     assert selectors.messages_before(room, messages[0].pk, 5) == []
 
 
+def test_messages_around_a_seq_are_those_before_it_and_from_it_on_oldest_first(
+    django_assert_num_queries,
+):
+    room = make_room()
+    messages = make_messages(room, 30)
+    with django_assert_num_queries(2):
+        assert selectors.messages_around(room, 15, 5, 5) == (messages[9:19], True, True)
+    assert selectors.messages_around(room, 3, 5, 5) == (messages[0:7], False, True)
+    assert selectors.messages_around(room, 28, 5, 5) == (messages[22:30], True, False)
+    assert selectors.messages_around(room, 1, 0, 30) == (messages, False, False)
+    # A seq past the end: the last ones before it.
+    assert selectors.messages_around(room, 99, 5, 5) == (messages[25:30], True, False)
+
+
 def test_messages_after_are_the_first_ones_above_an_id_oldest_first():
     room = make_room()
     messages = make_messages(room, 20)

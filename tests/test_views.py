@@ -604,3 +604,175 @@ def test_catching_up_by_seq_in_a_private_room_answers_others_as_for_no_room(clie
     response = client.get("/club/messages", {"after_seq": 0})
     assert response.status_code == 404
     assert response.json()["error"] == "NOT_FOUND"
+
+
+# Permalinks and where the page opens (added 2026-12-05)
+
+
+def shown_seqs(response):
+    return [message.seq for message in response.context["history"]]
+
+
+def test_a_permalink_opens_the_room_around_its_message_however_old(client):
+    room = make_room()
+    make_messages(room, 500)
+    response = client.get("/lobby/", {"at": 250})
+    assert response.status_code == 200
+    assert shown_seqs(response) == list(range(225, 275))
+    assert response.context["highlight_seq"] == 250
+    assert (response.context["has_older"], response.context["has_newer"]) == (True, True)
+    # The page catches up after its newest: the messages after it follow.
+    assert response.context["last_seq"] == 274
+    page = response.content.decode()
+    assert 'data-has-newer="true"' in page and 'data-last-seq="274"' in page
+    assert re.search(r'<li class="message highlighted" data-id="\d+" data-seq="250"', page)
+    assert page.count("highlighted") == 1
+
+
+def test_a_permalink_near_the_start_shows_the_first_messages_and_nothing_older(client):
+    make_messages(make_room(), 500)
+    response = client.get("/lobby/", {"at": 3})
+    assert shown_seqs(response) == list(range(1, 28))
+    assert (response.context["has_older"], response.context["has_newer"]) == (False, True)
+    assert 'id="older" type="button" hidden' in response.content.decode()
+
+
+def test_a_permalink_near_the_end_is_the_room_page_with_the_message_highlighted(client):
+    make_messages(make_room(), 60)
+    response = client.get("/lobby/", {"at": 50})
+    assert shown_seqs(response) == list(range(25, 61))
+    assert response.context["has_newer"] is False
+    assert response.context["last_seq"] == 60
+    assert "data-has-newer" not in response.content.decode()
+
+
+def test_every_message_links_to_its_permalink(client):
+    make_messages(make_room(), 3)
+    page = client.get("/lobby/").content.decode()
+    for seq in (1, 2, 3):
+        assert 'class="permalink" href="/lobby/?at=%d"' % seq in page
+
+
+def test_a_permalink_to_no_message_opens_where_it_would_be_and_says_so(client):
+    make_messages(make_room(), 10)
+    response = client.get("/lobby/", {"at": 99})
+    assert response.status_code == 200
+    assert response.context["highlight_seq"] is None
+    assert shown_seqs(response) == list(range(1, 11))
+    assert "This room has no message 99" in response.context["link_notice"]
+    assert "This room has no message 99" in response.content.decode()
+
+
+@pytest.mark.parametrize("at", ["x", "-1", "1.5", "9" * 19])
+def test_a_permalink_that_is_not_a_number_gets_400_and_the_room_as_usual(client, at):
+    make_messages(make_room(), 3)
+    response = client.get("/lobby/", {"at": at})
+    assert response.status_code == 400
+    assert shown_seqs(response) == [1, 2, 3]
+    assert "'at' must be a message's number" in response.context["link_notice"]
+    assert "must be a message" in response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["stranger", "guest", "non-member"])
+def test_a_permalink_into_a_private_room_is_not_found_for_anyone_but_members(client, who):
+    make_messages(make_private_room(members=[make_user("ann")]), 3)
+    if who == "guest":
+        client.post("/lobby/name/", {"name": "gus"})
+    elif who == "non-member":
+        client.force_login(make_user("mallory"))
+    for at in ("2", "99", "x"):
+        response = client.get("/club/", {"at": at})
+        assert response.status_code == 404
+        page = response.content.decode()
+        assert "message 1" not in page and "ann" not in page
+
+
+def test_a_permalink_into_a_private_room_opens_for_a_member(client):
+    ann = make_user("ann")
+    make_messages(make_private_room(members=[ann]), 3)
+    client.force_login(ann)
+    response = client.get("/club/", {"at": 2})
+    assert response.status_code == 200
+    assert response.context["highlight_seq"] == 2
+
+
+def test_the_room_page_opens_at_the_first_of_more_unread_than_it_shows(client):
+    ann = make_user("ann")
+    room = make_room()
+    make_messages(room, 95)
+    ReadMark.objects.create(user=ann, room=room, seq=20)
+    client.force_login(ann)
+
+    response = client.get("/lobby/")
+
+    # Ten read ones, then the first forty of 75 unread; the rest catch up.
+    assert shown_seqs(response) == list(range(11, 61))
+    assert response.context["unread_seq"] == 21
+    assert response.context["has_newer"] is True
+    page = response.content.decode()
+    line = page.index('id="unread"')
+    assert page.index('data-seq="20"') < line < page.index('data-seq="21"')
+
+
+def test_the_new_messages_line_is_among_the_last_fifty_when_they_hold_the_first_unread(client):
+    ann = make_user("ann")
+    room = make_room()
+    make_messages(room, 95)
+    ReadMark.objects.create(user=ann, room=room, seq=70)
+    client.force_login(ann)
+    response = client.get("/lobby/")
+    assert shown_seqs(response) == list(range(46, 96))
+    assert response.context["unread_seq"] == 71
+    assert response.context["has_newer"] is False
+
+
+def test_past_the_reach_of_unread_the_room_opens_at_the_newest_without_a_line(client):
+    ann = make_user("ann")
+    room = make_room()
+    make_messages(room, 700)
+    ReadMark.objects.create(user=ann, room=room, seq=100)
+    client.force_login(ann)
+    response = client.get("/lobby/")
+    assert shown_seqs(response) == list(range(651, 701))
+    # Its place is not shown yet: the page puts it there once it has loaded it.
+    assert response.context["unread_seq"] is None
+    assert 'id="unread"' not in response.content.decode()
+
+
+def test_the_page_catches_up_after_the_last_change_to_what_it_shows(client):
+    changed_room()
+    response = client.get("/lobby/")
+    assert response.context["last_seq"] == 7
+    assert 'data-version="5"' in response.content.decode()
+
+
+def test_the_history_shows_edited_tombstones_and_reactions_as_the_page_draws_them(client):
+    changed_room()
+    client.force_login(User.objects.get(username="bob"))
+    page = client.get("/lobby/").content.decode()
+    items = re.findall(r'<li class="(message[^"]*)" data-id="\d+" data-seq="(\d)"', page)
+    assert items == [
+        ("message", "1"),
+        ("message deleted", "2"),
+        ("message", "3"),
+        ("message", "4"),
+    ]
+    assert page.count('class="edited"') == 1
+    assert "<p>m4</p>" in page and "<p>m2</p>" not in page
+    assert '<p class="text tombstone">message deleted</p>' in page
+    assert (
+        '<button type="button" class="reaction" data-emoji="👍" aria-pressed="true"'
+        ' title="bob" aria-label="👍 1: bob">'
+    ) in page
+
+
+def test_the_room_page_tells_the_script_who_may_moderate_and_the_edit_window(client):
+    ann, olive = make_user("ann"), make_user("olive")
+    room = make_private_room(members=[ann])
+    RoomMembership.objects.create(room=room, user=olive, role=RoomMembership.OWNER)
+    client.force_login(ann)
+    assert 'data-moderator="false"' in client.get("/club/").content.decode()
+    client.force_login(olive)
+    page = client.get("/club/").content.decode()
+    assert 'data-moderator="true"' in page
+    assert 'data-edit-window-seconds="600"' in page
