@@ -107,14 +107,23 @@ def test_the_page_reconnects_after_daphne_restarts(browser, split_env):
 
 def test_older_history_pages_back_on_request(browser, split, split_env):
     label = unique_label("history")
-    send_from_a_worker(dict(os.environ, **split_env), label, ["old %d" % n for n in range(60)])
+    send_from_a_worker(dict(os.environ, **split_env), label, ["old %d" % n for n in range(110)])
 
-    page = open_room(browser, split, label)
-    assert shown_texts(page) == ["old %d" % n for n in range(10, 60)]
-    page.find_element(By.ID, "older").click()
-    wait_until(page, lambda driver: len(shown_texts(driver)) == 60)
-    assert shown_texts(page) == ["old %d" % n for n in range(60)]
+    # Opened at the newest, more than a screen below the top.
+    page = open_room(browser, split, label, width=800, height=500)
+    assert shown_texts(page) == ["old %d" % n for n in range(60, 110)]
+    older = page.find_element(By.ID, "older")
+    assert older.is_displayed()
+    # The button, as the keyboard presses it, where the pane is: no scrolling.
+    page.execute_script("arguments[0].click();", older)
+    wait_until(page, lambda driver: len(shown_texts(driver)) == 100)
+    assert shown_texts(page) == ["old %d" % n for n in range(10, 110)]
+    # Scrolling to the top loads the rest.
+    page.execute_script("document.getElementById('scroller').scrollTop = 0;")
+    wait_until(page, lambda driver: len(shown_texts(driver)) == 110)
+    assert shown_texts(page) == ["old %d" % n for n in range(110)]
     assert not page.find_element(By.ID, "older").is_displayed()
+    assert page.find_element(By.ID, "room-start").is_displayed()
 
 
 def test_messages_sent_while_the_page_was_away_appear_once_it_is_back(browser, split_env):
@@ -352,9 +361,12 @@ def test_no_payload_in_the_history_runs_script_or_loads_anything(browser, split,
 
     page = open_room(browser, split, label)
 
+    # In the messages' text: the page's own buttons and time links are beside it.
     for tag in ("img", "svg", "iframe", "script", "style", "form", "button"):
-        assert page.find_elements(By.CSS_SELECTOR, "#messages " + tag) == []
-    hrefs = [a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "#messages a")]
+        assert page.find_elements(By.CSS_SELECTOR, "#messages .text " + tag) == []
+    hrefs = [
+        a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "#messages .text a")
+    ]
     assert hrefs == ["https://127.0.0.1:9/x.png"]
     assert page.find_elements(By.CSS_SELECTOR, "#messages [style], #messages [src]") == []
     assert page.find_element(By.TAG_NAME, "body").get_attribute("data-pwned") is None

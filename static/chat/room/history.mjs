@@ -1,23 +1,33 @@
 // The room's stored messages, from GET /<label>/messages (docs/protocol.md):
 // the catch-up after a gap or a (re)connect, the silent-socket check, and
+// older messages, loaded as the reader scrolls near the top or asks with
 // "Show older messages". The rules of when to do which are the Timeline's
 // (keeping-up.mjs); this module does the fetching.
 
 import {ARRIVAL_GRACE_MS, GAP, PAGE_SIZE, retryDelay} from "./keeping-up.mjs";
 
+// How many older messages each step back loads.
+export const OLDER_PAGE_SIZE = 50;
+
 export class History {
   // `messagesUrl`: the endpoint's path. `timeline`: the page's Timeline.
   // `connection`: the Connection, closed when it has gone silent. `pane`:
-  // the Pane older messages go into, each built by `render(message)`.
-  // `olderButton`: #older. `status`: the page's Status.
-  constructor({messagesUrl, timeline, connection, pane, render, olderButton, status}) {
+  // the Pane, and `messageList` the MessageList, older messages go into,
+  // each built by `render(message)`. `olderButton`: #older; `roomStart`:
+  // #room-start, shown once the room's first message is. `status`: the
+  // page's Status.
+  constructor({messagesUrl, timeline, connection, pane, messageList, render, olderButton,
+    roomStart, status}) {
     this.messagesUrl = messagesUrl;
     this.timeline = timeline;
     this.connection = connection;
     this.pane = pane;
+    this.messageList = messageList;
     this.render = render;
     this.olderButton = olderButton;
+    this.roomStart = roomStart;
     this.status = status;
+    this.loadingOlder = false;
     olderButton.addEventListener("click", () => this.showOlder());
   }
 
@@ -81,16 +91,41 @@ export class History {
     }, () => {});
   }
 
-  // "Show older messages": the page before the first message shown.
+  // Whether the room has messages before the first one shown.
+  get hasOlder() {
+    return !this.olderButton.hidden;
+  }
+
+  // The reader is near the top (or the pane is not full): load older
+  // messages, unless they are loading or the room's first is shown.
+  maybeShowOlder() {
+    if (this.hasOlder && !this.loadingOlder && this.pane.nearTop()) {
+      this.showOlder();
+    }
+  }
+
+  // The page of OLDER_PAGE_SIZE messages before the first one shown,
+  // added above it; the reader's place stays where it is.
   showOlder() {
-    const first = this.pane.list.querySelector("li[data-id]");
-    const query = "limit=" + PAGE_SIZE + (first ? "&before=" + first.dataset.id : "");
+    if (this.loadingOlder) {
+      return;
+    }
+    this.loadingOlder = true;
+    const first = this.messageList.list.querySelector("li.message");
+    const query = "limit=" + OLDER_PAGE_SIZE + (first ? "&before=" + first.dataset.id : "");
     this.fetchPage(query).then((page) => {
       const older = page.messages.map((message) => this.timeline.showOlder(message))
         .filter((message) => message !== null);
-      this.pane.addOldest(older.map(this.render));
-      this.olderButton.hidden = !page.has_more;
+      this.pane.addOldest(() => {
+        this.messageList.addOlder(older.map(this.render), !page.has_more);
+        this.olderButton.hidden = !page.has_more;
+        this.roomStart.hidden = page.has_more;
+      });
+      this.loadingOlder = false;
+      // Still near the top (a short page, a tall screen): on to the next.
+      window.requestAnimationFrame(() => this.maybeShowOlder());
     }, () => {
+      this.loadingOlder = false;
       this.status.showError("Older messages could not be loaded; try again.");
     });
   }

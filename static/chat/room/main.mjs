@@ -9,12 +9,14 @@
 // Each module does one job; this one finds the page's elements and wires
 // the modules together.
 
+import {Actions} from "./actions.mjs";
 import {Composer} from "./composer.mjs";
 import {Connection} from "./connection.mjs";
 import {History} from "./history.mjs";
 import {Timeline} from "./keeping-up.mjs";
+import {MessageList} from "./message-list.mjs";
 import {ReadMarks} from "./read-marks.mjs";
-import {renderMessage, showTimes} from "./render.mjs";
+import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
@@ -26,28 +28,38 @@ function start(page, list) {
   // Who this page speaks as: "user", "guest" or "" (each message names its sender).
   const identityKind = data.identityKind;
   const myHandle = data.handle;
+  const readSeq = data.readSeq === "" || data.readSeq === undefined ? null : Number(data.readSeq);
+  const reader = {
+    identityKind,
+    handle: myHandle,
+    roomPath: data.roomPath,
+    moderator: data.moderator === "true",
+    editWindowMs: (Number(data.editWindowSeconds) || 0) * 1000
+  };
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
 
   const status = new Status(element("status"), element("error"));
-  const render = (message) => renderMessage(message, identityKind, myHandle);
+  const render = (message) => renderMessage(message, reader);
 
   // What the server rendered is shown already, each message once.
-  const rendered = Array.from(list.querySelectorAll("li[data-id]"));
-  const newest = rendered[rendered.length - 1];
+  const rendered = Array.from(list.querySelectorAll("li.message[data-id]"));
   const timeline = new Timeline({
-    onShow: (message) => showNewest(message),
-    lastSeq: newest ? Number(newest.dataset.seq) : 0,
+    onShow: (message) => showNew(message),
+    onChange: (message) => showChange(message),
+    lastSeq: Number(list.dataset.lastSeq) || 0,
     firstSeq: rendered.length ? Number(rendered[0].dataset.seq) : 0,
-    shown: rendered.map((li) => [Number(li.dataset.id), Number(li.dataset.version || li.dataset.seq)])
+    shown: rendered.map((li) => [Number(li.dataset.id), Number(li.dataset.version)])
   });
-  showTimes(list);
 
   const scroller = element("scroller");
   const pane = new Pane({
     scroller,
     list,
     jumpButton: element("jump"),
-    onScroll: () => readMarks.soon(),
+    onScroll: () => {
+      readMarks.soon();
+      history.maybeShowOlder();
+    },
     onJump: () => composer.focus()
   });
   const roster = new Roster({
@@ -67,6 +79,7 @@ function start(page, list) {
         roster.stopTyping(frame.handle);
         history.receive(frame);
       },
+      change: (frame) => history.receive(frame),
       error: (frame) => status.showError(frame.detail || frame.error),
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
@@ -85,18 +98,34 @@ function start(page, list) {
     onClose: () => roster.clearTyping(),
     onLeave: () => readMarks.send(true)
   });
+  const actions = new Actions({
+    list,
+    messageInput: element("message"),
+    connection,
+    status,
+    notice: element("notice"),
+    reader,
+    onEditEnd: (message) => showChange(message)
+  });
+  const messageList = new MessageList({
+    list,
+    readSeq,
+    decorate: (li) => actions.decorate(li)
+  });
   const history = new History({
     messagesUrl: list.dataset.messagesUrl,
     timeline,
     connection,
     pane,
+    messageList,
     render,
     olderButton: element("older"),
+    roomStart: element("room-start"),
     status
   });
   const readMarks = new ReadMarks({
     identityKind,
-    readSeq: Number(data.readSeq) || 0,
+    readSeq: readSeq || 0,
     intervalMs: Number(data.readIntervalMs) || 5000,
     list,
     scroller,
@@ -123,16 +152,28 @@ function start(page, list) {
     pane
   });
 
-  // The next message in sequence, live or caught up.
-  function showNewest(message) {
-    pane.addNewest(render(message));
+  // A message first shown, live or caught up, in its place by seq.
+  function showNew(message) {
+    pane.addNewest(() => messageList.add(render(message)));
     if (message.image) {
       uploads.imageArrived();
     }
     readMarks.soon();
   }
 
-  pane.start(element("unread"));
+  // A message shown changed: edited, deleted or reacted to. One being
+  // edited here keeps its edit box until it closes.
+  function showChange(message) {
+    const old = messageList.find(message.id);
+    if (old && !actions.hold(message)) {
+      pane.keep(() => messageList.replace(old, render(message)));
+    }
+  }
+
+  messageList.start();
+  pane.start(list.querySelector("li.message.highlighted"), element("unread"),
+    list.dataset.hasNewer === "true");
+  history.maybeShowOlder();
   connection.connect();
 }
 
