@@ -238,6 +238,15 @@ def test_a_reaction_shows_its_count_in_the_other_window_and_who_reacted_on_focus
     reaction = item(bob, "lunch at noon?").find_element(By.CSS_SELECTOR, ".reaction")
     assert reaction.get_attribute("title") == bob_name
 
+    # Someone without a name is refused by the server, in the error line.
+    nobody = open_room(browser, split, label)
+    wait_until(nobody, lambda driver: messages(driver)[0]["reactions"] == [["👍", 1]])
+    item(nobody, "lunch at noon?").find_element(By.CSS_SELECTOR, ".reaction").click()
+    error = nobody.find_element(By.ID, "error")
+    wait_until(nobody, lambda driver: error.is_displayed())
+    assert "pick a name" in error.text
+    assert messages(bob)[0]["reactions"] == [["👍", 1]]
+
 
 def test_scrolling_up_loads_back_to_the_rooms_first_of_500_messages(browser, split, split_env):
     label = unique_label("long")
@@ -269,7 +278,7 @@ def test_scrolling_up_loads_back_to_the_rooms_first_of_500_messages(browser, spl
 
 
 def test_a_permalink_opens_message_3_of_500_highlighted_then_catches_up_and_scrolls_back(
-    browser, split, split_env
+    browser, split, split_env, tmp_path
 ):
     label = unique_label("permalink")
     env = dict(os.environ, **split_env)
@@ -281,6 +290,7 @@ def test_a_permalink_opens_message_3_of_500_highlighted_then_catches_up_and_scro
     wait_until_connected(page)
     highlighted = page.find_element(By.CSS_SELECTOR, "#messages li.highlighted")
     assert highlighted.get_attribute("data-seq") == "3"
+    shoot(page, tmp_path, "permalink-800")
     assert highlighted.find_element(By.CSS_SELECTOR, ".text").text == "line 2"
     assert page.execute_script(
         "var r = arguments[0].getBoundingClientRect(),"
@@ -397,7 +407,9 @@ def test_messages_group_by_author_and_days_are_separated_in_the_readers_zone(
     assert handle.size["width"] <= 1
 
 
-def test_the_new_messages_line_sits_above_the_first_of_75_unread(browser, split, split_env):
+def test_the_new_messages_line_sits_above_the_first_of_75_unread(
+    browser, split, split_env, tmp_path
+):
     label = unique_label("unread")
     env = dict(os.environ, **split_env)
     send_from_a_worker(env, label, ["read %d" % n for n in range(20)])
@@ -444,6 +456,18 @@ def test_the_new_messages_line_sits_above_the_first_of_75_unread(browser, split,
     line = shown.index("|")
     assert shown[:line] == ["read %d" % n for n in range(20)]
     assert shown[line + 1 :] == ["unread %d" % n for n in range(75)]
+    shoot(page, tmp_path, "unread-line-1400")
+
+    # Opened by a permalink among the unread, the server cannot place the
+    # line (every message it shows is unread, and older ones may be); the
+    # page places it once scrolling back has loaded the first unread one.
+    page.get("%s/%s/?at=60" % (split.base_url, label))
+    wait_until_connected(page)
+    page.execute_script("document.getElementById('scroller').scrollTop = 0;")
+    wait_until(page, lambda driver: shown_texts(driver)[0] == "read 0")
+    shown = around_the_line(page)
+    assert shown.index("|") == 20
+    assert shown[19:22] == ["read 19", "|", "unread 0"]
 
 
 SCENE = [

@@ -408,6 +408,59 @@ describe("changes", () => {
     assert.equal(timeline.receive(message(3)), SHOWN);
   });
 
+  // The four below mirror tests/test_keeping_up.py's of bench/keeping_up.py.
+  test("a change at or below the last seq is old, and one beyond it a gap", () => {
+    const timeline = new Timeline();
+    timeline.receive(message(1));
+    timeline.receive(change("edit", 2, edited(message(1), 2, "one")));
+    assert.equal(timeline.receive(change("edit", 2, edited(message(1), 2, "one"))), OLD);
+    assert.equal(timeline.receive(change("edit", 4, edited(message(1), 4))), GAP);
+    assert.equal(timeline.receive(message(5)), HELD);
+  });
+
+  test("changes missed while away are caught up to the final state", () => {
+    const view = new Map();
+    const timeline = new Timeline({
+      onShow: (m) => view.set(m.id, m.message),
+      onChange: (m) => view.set(m.id, m.message)
+    });
+    timeline.receive(message(1));
+    timeline.receive(message(2));
+    // Away for 3 (an edit of 1), 4 (message 4), 5 (a delete of 2) and 6
+    // (another edit of 1); back, it hears 7 and catches up.
+    assert.equal(timeline.receive(message(7)), GAP);
+    assert.equal(timeline.beginCatchUp(), 2);
+    assert.equal(timeline.showPage([message(4), deleted(message(2), 5),
+      edited(message(1), 6, "final")]), 6);
+    assert.equal(timeline.endCatchUp(), false);
+    assert.deepEqual(Object.fromEntries(view), {101: "final", 102: "", 104: "text 4",
+      107: "text 7"});
+    assert.deepEqual(shown(timeline), ids(1, 2, 4, 7));
+    assert.deepEqual([timeline.lastSeq, timeline.duplicates], [7, 0]);
+  });
+
+  test("a change held from before the catch-up across a hole is applied", () => {
+    const texts = [];
+    const timeline = new Timeline({onChange: (m) => texts.push(m.message)});
+    timeline.receive(message(1));
+    // Event 2 is one no page will give (its message pruned since).
+    assert.equal(timeline.receive(change("edit", 3, edited(message(1), 3, "kept"))), GAP);
+    timeline.beginCatchUp();
+    timeline.showPage([]);
+    assert.equal(timeline.endCatchUp(), false);
+    assert.deepEqual([timeline.lastSeq, texts], [3, ["kept"]]);
+  });
+
+  test("the pages of a catch-up follow each other's last version", () => {
+    const timeline = new Timeline();
+    assert.equal(timeline.beginCatchUp(), 0);
+    assert.equal(timeline.showPage([message(1), message(2)]), 2);
+    assert.equal(timeline.showPage([edited(message(1), 3)]), 3);
+    timeline.endCatchUp();
+    assert.deepEqual(shown(timeline), ids(1, 2));
+    assert.equal(timeline.shown.get(101), 3);
+  });
+
   test("the version of a message is its seq until it changes", () => {
     assert.equal(versionOf(message(4)), 4);
     assert.equal(versionOf(edited(message(4), 9)), 9);

@@ -112,6 +112,23 @@ export class Actions {
     li.append(opener);
   }
 
+  // The message of `old` is now shown by `li`: a menu open on it stays
+  // open, on the new one's button.
+  replaced(old, li) {
+    if (!this.menuButton || !old.contains(this.menuButton)) {
+      return;
+    }
+    const opener = li.querySelector(":scope > .actions-button");
+    if (!opener || li.classList.contains("deleted")) {
+      this.closeMenu(false);
+      return;
+    }
+    this.menuButton = opener;
+    opener.setAttribute("aria-expanded", "true");
+    li.classList.add("menu-open");
+    this.placeMenu();
+  }
+
   // Send `frame`, or say that it could not be sent. Returns whether it was.
   send(frame, what) {
     if (this.connection.send(frame)) {
@@ -165,8 +182,9 @@ export class Actions {
         item.setAttribute("aria-label", "React with " + emoji);
         item.title = "React with " + emoji;
         item.addEventListener("click", () => {
+          const target = this.menuMessage();
           this.closeMenu(true);
-          this.react(li, emoji);
+          this.react(target, emoji);
         });
         picker.append(item);
       });
@@ -179,17 +197,20 @@ export class Actions {
       menu.append(node);
     };
     item("Copy link", () => {
+      const target = this.menuMessage();
       this.closeMenu(true);
-      this.copyLink(li);
+      this.copyLink(target);
     });
     if (may.edit) {
       item("Edit", () => {
+        const target = this.menuMessage();
+        const returnFocus = this.menuButton;
         this.closeMenu(false);
-        this.startEdit(li, opener);
+        this.startEdit(target, returnFocus);
       });
     }
     if (may.remove) {
-      item("Delete", () => this.confirmDelete(li), "danger");
+      item("Delete", () => this.confirmDelete(), "danger");
     }
     menu.addEventListener("keydown", (event) => this.menuKey(event));
     document.body.append(menu);
@@ -204,6 +225,11 @@ export class Actions {
     if (this.scroller) {
       this.scroller.addEventListener("scroll", this.onScroll, {passive: true});
     }
+  }
+
+  // The <li> of the message the open menu is for (redrawn since, maybe).
+  menuMessage() {
+    return this.menuButton.closest("li.message");
   }
 
   menuItems() {
@@ -283,7 +309,7 @@ export class Actions {
   }
 
   // Delete asks once more, in the menu itself.
-  confirmDelete(li) {
+  confirmDelete() {
     const menu = this.menu;
     menu.replaceChildren();
     const question = document.createElement("p");
@@ -293,8 +319,9 @@ export class Actions {
     const no = button("menu-item", "Cancel");
     [yes, no].forEach((node) => node.setAttribute("role", "menuitem"));
     yes.addEventListener("click", () => {
+      const target = this.menuMessage();
       this.closeMenu(true);
-      this.send({type: "delete", id: Number(li.dataset.id)}, "delete");
+      this.send({type: "delete", id: Number(target.dataset.id)}, "delete");
     });
     no.addEventListener("click", () => this.closeMenu(true));
     menu.append(question, yes, no);

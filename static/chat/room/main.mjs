@@ -166,7 +166,9 @@ function start(page, list) {
   function showChange(message) {
     const old = messageList.find(message.id);
     if (old && !actions.hold(message)) {
-      pane.keep(() => messageList.replace(old, render(message)));
+      const li = render(message);
+      pane.keep(() => messageList.replace(old, li));
+      actions.replaced(old, li);
     }
   }
 

@@ -111,7 +111,6 @@ export class MessageList {
     if (first) {
       this.layOut(first);
     }
-    showTimes(this.list);
     this.placeUnreadLine(complete);
   }
 
