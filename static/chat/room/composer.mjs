@@ -1,17 +1,31 @@
 // The composer (#chatform): the message box, which grows with what is
-// typed, sends on Enter and tells the room the reader is typing; and, for
-// a visitor without a server-set handle, the per-message name field,
-// remembered in localStorage.
+// typed, sends on Enter and tells the room the reader is typing; its
+// counter near the server's length limit, past which nothing is sent;
+// and, for a visitor without a server-set handle, the per-message name
+// field, remembered in localStorage.
+
+import {measure} from "./message-length.mjs";
+
+// How the number of characters is written in the counter ("2,500").
+const numbers = new Intl.NumberFormat();
 
 export class Composer {
-  // `form`: #chatform; `messageInput`: #message; `handleInput`: #handle, or
-  // null with a server-set handle. `connection`: the Connection frames go
-  // through. `status`: the page's Status. `pane`: the Pane, taken to the
-  // newest message on sending. `typingIntervalMs`: the least time between
-  // two {"type": "typing"} frames.
-  constructor({form, messageInput, handleInput, connection, status, pane, typingIntervalMs}) {
+  // `form`: #chatform; `messageInput`: #message; `sendButton`: its submit
+  // button; `counter`: #counter, with its `.count` and `.too-long`;
+  // `handleInput`: #handle, or null with a server-set handle. `maxLength`:
+  // the server's CHAT_MESSAGE_MAX_LENGTH, in code points. `connection`:
+  // the Connection frames go through. `status`: the page's Status. `pane`:
+  // the Pane, taken to the newest message on sending. `typingIntervalMs`:
+  // the least time between two {"type": "typing"} frames.
+  constructor({
+    form, messageInput, sendButton, counter, handleInput, maxLength, connection, status, pane,
+    typingIntervalMs
+  }) {
     this.form = form;
     this.messageInput = messageInput;
+    this.sendButton = sendButton;
+    this.counter = counter;
+    this.maxLength = maxLength;
     this.handleInput = handleInput;
     this.connection = connection;
     this.status = status;
@@ -25,7 +39,10 @@ export class Composer {
     messageInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
-        form.requestSubmit();
+        // Past the limit, Enter does nothing: the counter says why.
+        if (!this.measure().over) {
+          form.requestSubmit();
+        }
       }
     });
     messageInput.addEventListener("input", () => this.typed());
@@ -33,6 +50,7 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
+    this.measure();
   }
 
   // The message box grows with what is typed, up to the height its CSS allows.
@@ -45,6 +63,24 @@ export class Composer {
     this.messageInput.focus();
   }
 
+  // Show the counter for what the box holds, and refuse to send past the
+  // limit. Returns the measure (message-length.mjs).
+  measure() {
+    const length = measure(this.messageInput.value, this.maxLength);
+    this.counter.hidden = !length.shown;
+    this.counter.classList.toggle("over", length.over);
+    this.counter.querySelector(".count").textContent =
+      numbers.format(length.count) + " / " + numbers.format(length.max);
+    this.counter.querySelector(".too-long").textContent = length.over
+      ? "Too long to send: " + numbers.format(length.excess) +
+        (length.excess === 1 ? " character" : " characters") + " over the limit of " +
+        numbers.format(length.max) + "."
+      : "";
+    this.messageInput.setAttribute("aria-invalid", length.over ? "true" : "false");
+    this.sendButton.disabled = length.over;
+    return length;
+  }
+
   // Keep the name typed in the per-message name field for the next visit.
   rememberHandle() {
     if (this.handleInput) {
@@ -54,6 +90,7 @@ export class Composer {
 
   typed() {
     this.fit();
+    this.measure();
     if (!this.messageInput.value.trim() || Date.now() - this.typingSentAt < this.typingIntervalMs) {
       return;
     }
@@ -63,6 +100,9 @@ export class Composer {
   }
 
   submit() {
+    if (this.measure().over) {
+      return;
+    }
     if (!this.connection.open) {
       this.status.showError("Not connected yet; your message was not sent.");
       return;
@@ -78,6 +118,7 @@ export class Composer {
     this.connection.send(frame);
     this.messageInput.value = "";
     this.fit();
+    this.measure();
     this.focus();
     // Whoever speaks wants to see the answer.
     this.pane.showNewest();

@@ -107,7 +107,10 @@ function start(page, list) {
   const composer = new Composer({
     form,
     messageInput: element("message"),
+    sendButton: form.querySelector("button[type=submit]"),
+    counter: element("counter"),
     handleInput: element("handle"),  // absent with a server-set handle
+    maxLength: Number(data.messageMaxLength) || 2000,
     connection,
     status,
     pane,

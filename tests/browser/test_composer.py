@@ -1,0 +1,122 @@
+"""The room page's composer and what surrounds it, in headless Chromium
+against the real split: the length counter and the refusal past the
+limit.
+
+Pictures at a phone's width (360 px) and a desk's (1,400 px) are saved in
+the test's own directory (pytest's ``tmp_path``)."""
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from bench.chat_client import stored_messages, unique_label
+from tests.browser.pages import (
+    fits_the_width,
+    pick_guest_name,
+    unique_name,
+    wait_for_text,
+    wait_until_connected,
+)
+from tests.browser.test_room_page import keep_sockets, sent_frames
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+PHONE, DESK = (360, 740), (1400, 860)
+GRIN = "\U0001f600"  # one code point; two UTF-16 units
+
+
+def open_page(browser, base_url, label, size=DESK, name=None):
+    """A new browser of ``size`` (width, height) on room ``label``'s page,
+    keeping its sockets and the frames it sends (``keep_sockets``), its
+    socket open; with the guest name ``name`` picked unless it is None."""
+    page = browser(width=size[0], height=size[1])
+    keep_sockets(page)
+    page.get("%s/%s/" % (base_url, label))
+    wait_until_connected(page)
+    if name is not None:
+        pick_guest_name(page, name)
+    return page
+
+
+def write(page, text):
+    """Replace what the composer holds with ``text``, as one paste: a
+    single input event (Chromium's own text insertion)."""
+    page.execute_script("document.getElementById('message').select();")
+    page.execute_cdp_cmd("Input.insertText", {"text": text})
+
+
+def composer_text(page):
+    return page.find_element(By.ID, "message").get_attribute("value")
+
+
+def counter(page):
+    """What the composer's counter shows: ``shown`` (bool), ``count`` and
+    ``why`` (str), ``over`` (bool), and whether Send is ``disabled``."""
+    return page.execute_script(
+        "var c = document.getElementById('counter');"
+        "return {shown: c.offsetParent !== null, count: c.querySelector('.count').textContent,"
+        "  why: c.querySelector('.too-long').textContent, over: c.classList.contains('over'),"
+        "  disabled: document.querySelector('#chatform button[type=submit]').disabled};"
+    )
+
+
+def stored(env, label):
+    """Room ``label``'s stored messages: ``(handle, message)`` pairs, oldest first."""
+    return stored_messages(env["DATABASE_URL"], label, columns=("handle", "message"))
+
+
+def save(page, directory, name):
+    assert fits_the_width(page)
+    page.save_screenshot(str(directory / ("%s.png" % name)))
+
+
+# ---- Over-long text ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
+def test_a_counter_shows_near_the_limit_and_nothing_past_it_is_sent(
+    browser, split, split_env, tmp_path, size
+):
+    label = unique_label("long")
+    name = unique_name("ann")
+    page = open_page(browser, split.base_url, label, size, name=name)
+    assert page.find_element(By.ID, "message").get_attribute("maxlength") is None
+
+    write(page, "x" * 1799)
+    assert counter(page)["shown"] is False
+    write(page, "x" * 1800)
+    assert counter(page) == {
+        "shown": True,
+        "count": "1,800 / 2,000",
+        "why": "",
+        "over": False,
+        "disabled": False,
+    }
+
+    # 2,500 pasted characters stay 2,500: nothing cuts them short.
+    write(page, "x" * 2500)
+    assert len(composer_text(page)) == 2500
+    assert counter(page) == {
+        "shown": True,
+        "count": "2,500 / 2,000",
+        "why": "Too long to send: 500 characters over the limit of 2,000.",
+        "over": True,
+        "disabled": True,
+    }
+    assert page.find_element(By.ID, "message").get_attribute("aria-invalid") == "true"
+    save(page, tmp_path, "too-long-%d" % size[0])
+    page.find_element(By.ID, "message").send_keys(Keys.ENTER)
+    page.find_element(By.CSS_SELECTOR, "#chatform button[type=submit]").click()
+    assert len(composer_text(page)) == 2500
+    assert sent_frames(page, "message") == []
+
+    # The server counts code points: 2,000 emoji are 2,000 characters.
+    write(page, GRIN * 2000)
+    assert counter(page)["count"] == "2,000 / 2,000"
+    assert counter(page)["disabled"] is False
+    page.find_element(By.ID, "message").send_keys(Keys.ENTER)
+    wait_for_text(page, GRIN * 2000)
+    assert composer_text(page) == "" and counter(page)["shown"] is False
+    assert stored(split_env, label) == [(name, GRIN * 2000)]
+    write(page, GRIN * 2001)
+    assert counter(page)["why"] == "Too long to send: 1 character over the limit of 2,000."
