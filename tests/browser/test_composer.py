@@ -1,6 +1,6 @@
 """The room page's composer and what surrounds it, in headless Chromium
 against the real split: the length counter and the refusal past the
-limit.
+limit, and errors that go with the connection.
 
 Pictures at a phone's width (360 px) and a desk's (1,400 px) are saved in
 the test's own directory (pytest's ``tmp_path``)."""
@@ -15,9 +15,10 @@ from tests.browser.pages import (
     pick_guest_name,
     unique_name,
     wait_for_text,
+    wait_until,
     wait_until_connected,
 )
-from tests.browser.test_room_page import keep_sockets, sent_frames
+from tests.browser.test_room_page import hand_frame, keep_sockets, sent_frames
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -63,6 +64,12 @@ def counter(page):
 def stored(env, label):
     """Room ``label``'s stored messages: ``(handle, message)`` pairs, oldest first."""
     return stored_messages(env["DATABASE_URL"], label, columns=("handle", "message"))
+
+
+def error_line(page):
+    """The error line's text, or None while it is hidden."""
+    error = page.find_element(By.ID, "error")
+    return error.text if error.is_displayed() else None
 
 
 def save(page, directory, name):
@@ -120,3 +127,19 @@ def test_a_counter_shows_near_the_limit_and_nothing_past_it_is_sent(
     assert stored(split_env, label) == [(name, GRIN * 2000)]
     write(page, GRIN * 2001)
     assert counter(page)["why"] == "Too long to send: 1 character over the limit of 2,000."
+
+
+# ---- Errors that go with the connection -------------------------------------
+
+
+def test_an_error_about_the_connection_goes_when_a_new_socket_opens(browser, split):
+    page = open_page(browser, split.base_url, unique_label("stale"))
+
+    # The page closes a socket whose room the server no longer knows.
+    hand_frame(page, {"type": "error", "error": "NOT_JOINED", "detail": "Reconnect, please."})
+    assert error_line(page) == "Reconnect, please."
+
+    wait_until(page, lambda driver: driver.execute_script("return window.sockets.length;") == 2)
+    wait_until_connected(page)
+    wait_until(page, lambda driver: error_line(driver) is None)
+    assert page.find_element(By.ID, "status").text == "Connected"

@@ -104,7 +104,7 @@ export class Composer {
       return;
     }
     if (!this.connection.open) {
-      this.status.showError("Not connected yet; your message was not sent.");
+      this.status.showError("Not connected yet; your message was not sent.", {connection: true});
       return;
     }
     this.status.clearError();

@@ -67,7 +67,8 @@ function start(page, list) {
         roster.stopTyping(frame.handle);
         history.receive(frame);
       },
-      error: (frame) => status.showError(frame.detail || frame.error),
+      // What a socket answered no longer holds once another opens.
+      error: (frame) => status.showError(frame.detail || frame.error, {connection: true}),
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
       leave: (frame) => roster.onLeave(frame),
