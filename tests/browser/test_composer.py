@@ -1,6 +1,7 @@
 """The room page's composer and what surrounds it, in headless Chromium
 against the real split: the length counter and the refusal past the
-limit, and errors that go with the connection.
+limit, errors that go with the connection, one name for a guest, and
+where focus starts.
 
 Pictures at a phone's width (360 px) and a desk's (1,400 px) are saved in
 the test's own directory (pytest's ``tmp_path``)."""
@@ -11,8 +12,10 @@ from selenium.webdriver.common.keys import Keys
 
 from bench.chat_client import stored_messages, unique_label
 from tests.browser.pages import (
+    chatting_as,
     fits_the_width,
     pick_guest_name,
+    shown_texts,
     unique_name,
     wait_for_text,
     wait_until,
@@ -70,6 +73,10 @@ def error_line(page):
     """The error line's text, or None while it is hidden."""
     error = page.find_element(By.ID, "error")
     return error.text if error.is_displayed() else None
+
+
+def focused_id(page):
+    return page.switch_to.active_element.get_attribute("id")
 
 
 def save(page, directory, name):
@@ -143,3 +150,79 @@ def test_an_error_about_the_connection_goes_when_a_new_socket_opens(browser, spl
     wait_until_connected(page)
     wait_until(page, lambda driver: error_line(driver) is None)
     assert page.find_element(By.ID, "status").text == "Connected"
+
+
+# ---- One name for a guest -----------------------------------------------------
+
+
+def one_row(page, selector):
+    """Whether the elements ``selector`` finds share one row on screen."""
+    return page.execute_script(
+        "var boxes = Array.from(document.querySelectorAll(arguments[0]),"
+        "  e => e.getBoundingClientRect()).filter(r => r.height > 0);"
+        "return boxes.length > 1 && Math.max(...boxes.map(r => r.top))"
+        "  < Math.min(...boxes.map(r => r.bottom));",
+        selector,
+    )
+
+
+def messages_share(page):
+    """The share of the window's height the messages' pane takes (float)."""
+    return page.execute_script(
+        "return document.getElementById('scroller').clientHeight / window.innerHeight;"
+    )
+
+
+@pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
+def test_a_visitor_picks_one_name_once_before_sending(browser, split, tmp_path, size):
+    label = unique_label("newcomer")
+    page = open_page(browser, split.base_url, label, size)
+    width = size[0]
+
+    # One name field, the guest-name form's, on one row with its button.
+    fields = page.find_elements(By.CSS_SELECTOR, "#room input:not([type=hidden]):not([type=file])")
+    assert [field.get_attribute("name") for field in fields] == ["name"]
+    assert one_row(page, "#guestform label, #guestform input[name=name], #guestform button")
+    assert messages_share(page) > 0.6
+    assert focused_id(page) == "message"
+    save(page, tmp_path, "no-name-%d" % width)
+
+    page.find_element(By.ID, "message").send_keys("hello, I am new", Keys.ENTER)
+
+    # Asked for a name; nothing sent yet.
+    assert "Pick a name" in error_line(page)
+    assert page.switch_to.active_element.get_attribute("name") == "name"
+    assert sent_frames(page, "message") == []
+    save(page, tmp_path, "asked-for-a-name-%d" % width)
+    name = unique_name("gwen")
+    page.switch_to.active_element.send_keys(name, Keys.ENTER)
+
+    # Picked once: the page comes back under the name, and what was typed
+    # goes, under it.
+    wait_until(page, lambda driver: chatting_as(driver) == name)
+    wait_until_connected(page)
+    wait_for_text(page, "hello, I am new")
+    handles = [h.text for h in page.find_elements(By.CSS_SELECTOR, "#messages .handle")]
+    assert handles == [name]
+    assert page.find_elements(By.ID, "guestform") == []
+    assert composer_text(page) == ""
+    assert focused_id(page) == "message"
+    assert messages_share(page) > 0.6
+    save(page, tmp_path, "named-%d" % width)
+    page.refresh()
+    wait_until_connected(page)
+    assert shown_texts(page) == ["hello, I am new"]
+
+
+def test_a_name_refused_keeps_what_was_typed_and_the_focus_at_the_name(browser, split):
+    page = open_page(browser, split.base_url, unique_label("refusedname"))
+    page.find_element(By.ID, "message").send_keys("draft")
+    form_name = page.find_element(By.CSS_SELECTOR, "#guestform input[name=name]")
+
+    form_name.send_keys("   ", Keys.ENTER)
+
+    wait_until(page, lambda driver: driver.find_elements(By.CSS_SELECTOR, "#guestform .errorlist"))
+    wait_until_connected(page)
+    assert page.switch_to.active_element.get_attribute("name") == "name"
+    assert composer_text(page) == "draft"
+    assert sent_frames(page, "message") == []

@@ -1,48 +1,59 @@
 // The composer (#chatform): the message box, which grows with what is
-// typed, sends on Enter and tells the room the reader is typing; its
-// counter near the server's length limit, past which nothing is sent;
-// and, for a visitor without a server-set handle, the per-message name
-// field, remembered in localStorage.
+// typed, sends on Enter and tells the room the reader is typing; and its
+// counter near the server's length limit, past which nothing is sent.
+//
+// A visitor without a name picks one with the guest-name form (#guestform)
+// before sending: the composer asks for it, and what was typed goes with
+// the form's page load (kept in sessionStorage), to be sent once the name
+// is picked.
 
 import {measure} from "./message-length.mjs";
 
 // How the number of characters is written in the counter ("2,500").
 const numbers = new Intl.NumberFormat();
 
+// Where a visitor's draft waits while the page reloads with their name,
+// per room (sessionStorage: this tab only).
+const DRAFT_KEY = "chat-draft:";
+
 export class Composer {
-  // `form`: #chatform; `messageInput`: #message; `sendButton`: its submit
-  // button; `counter`: #counter, with its `.count` and `.too-long`;
-  // `handleInput`: #handle, or null with a server-set handle. `maxLength`:
-  // the server's CHAT_MESSAGE_MAX_LENGTH, in code points. `connection`:
-  // the Connection frames go through. `status`: the page's Status. `pane`:
-  // the Pane, taken to the newest message on sending. `typingIntervalMs`:
-  // the least time between two {"type": "typing"} frames.
+  // Elements: `form` (#chatform), `messageInput` (#message), `sendButton`
+  // (its submit button), `counter` (#counter, with its `.count` and
+  // `.too-long`), and `guestForm` and `guestNameInput` (#guestform and its
+  // name field, or null for a reader who has a name). `maxLength`: the
+  // server's CHAT_MESSAGE_MAX_LENGTH, in code points. `label`: the room's.
+  // `connection`: the Connection frames go through. `status`: the page's
+  // Status. `pane`: the Pane, taken to the newest message on sending.
+  // `typingIntervalMs`: the least time between two {"type": "typing"}
+  // frames.
   constructor({
-    form, messageInput, sendButton, counter, handleInput, maxLength, connection, status, pane,
-    typingIntervalMs
+    form, messageInput, sendButton, counter, guestForm, guestNameInput, maxLength, label,
+    connection, status, pane, typingIntervalMs
   }) {
     this.form = form;
     this.messageInput = messageInput;
     this.sendButton = sendButton;
     this.counter = counter;
+    this.guestForm = guestForm;
+    this.guestNameInput = guestNameInput;
     this.maxLength = maxLength;
-    this.handleInput = handleInput;
+    this.draftKey = DRAFT_KEY + label;
     this.connection = connection;
     this.status = status;
     this.pane = pane;
     this.typingIntervalMs = typingIntervalMs;
     this.typingSentAt = -Infinity;
+    // Set when a visitor without a name asked to send: what they typed is
+    // sent once they have picked one.
+    this.sendOnceNamed = false;
+    // A message to send as soon as the socket opens (the draft of a
+    // visitor who asked to send it, and has now picked a name), or null.
+    this.queued = null;
 
-    if (handleInput) {
-      handleInput.value = window.localStorage.getItem("chat-handle") || "";
-    }
     messageInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
-        // Past the limit, Enter does nothing: the counter says why.
-        if (!this.measure().over) {
-          form.requestSubmit();
-        }
+        this.submit();
       }
     });
     messageInput.addEventListener("input", () => this.typed());
@@ -50,7 +61,16 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
+    if (guestForm) {
+      guestForm.addEventListener("submit", () => this.keepDraft());
+    }
+    this.restoreDraft();
     this.measure();
+  }
+
+  // Whether the reader has a name to send under.
+  get named() {
+    return !this.guestForm;
   }
 
   // The message box grows with what is typed, up to the height its CSS allows.
@@ -63,6 +83,16 @@ export class Composer {
     this.messageInput.focus();
   }
 
+  // Where the page starts: in the message box, or, when the name just
+  // picked was refused, in the name field beside its error.
+  start() {
+    if (this.guestForm && this.guestForm.querySelector(".errorlist")) {
+      this.guestNameInput.focus();
+    } else {
+      this.focus();
+    }
+  }
+
   // Show the counter for what the box holds, and refuse to send past the
   // limit. Returns the measure (message-length.mjs).
   measure() {
@@ -71,7 +101,8 @@ export class Composer {
     this.counter.classList.toggle("over", length.over);
     this.counter.querySelector(".count").textContent =
       numbers.format(length.count) + " / " + numbers.format(length.max);
-    this.counter.querySelector(".too-long").textContent = length.over
+    const tooLong = this.counter.querySelector(".too-long");
+    tooLong.textContent = length.over
       ? "Too long to send: " + numbers.format(length.excess) +
         (length.excess === 1 ? " character" : " characters") + " over the limit of " +
         numbers.format(length.max) + "."
@@ -81,17 +112,17 @@ export class Composer {
     return length;
   }
 
-  // Keep the name typed in the per-message name field for the next visit.
-  rememberHandle() {
-    if (this.handleInput) {
-      window.localStorage.setItem("chat-handle", this.handleInput.value);
-    }
-  }
-
   typed() {
     this.fit();
     this.measure();
-    if (!this.messageInput.value.trim() || Date.now() - this.typingSentAt < this.typingIntervalMs) {
+    if (!this.messageInput.value.trim()) {
+      this.sendOnceNamed = false;
+    // A message to send as soon as the socket opens (the draft of a
+    // visitor who asked to send it, and has now picked a name), or null.
+    this.queued = null;
+    }
+    if (!this.named || !this.messageInput.value.trim() ||
+        Date.now() - this.typingSentAt < this.typingIntervalMs) {
       return;
     }
     if (this.connection.send({type: "typing"})) {
@@ -99,8 +130,16 @@ export class Composer {
     }
   }
 
+  // Enter or Send: what the box holds goes to the room, unless it is
+  // empty, too long (the counter says why), or there is no name yet.
   submit() {
-    if (this.measure().over) {
+    const text = this.messageInput.value;
+    if (!text.trim() || this.measure().over) {
+      return;
+    }
+    if (!this.named) {
+      this.askForName("Pick a name first; your message will be sent once you have one.");
+      this.sendOnceNamed = true;
       return;
     }
     if (!this.connection.open) {
@@ -108,19 +147,64 @@ export class Composer {
       return;
     }
     this.status.clearError();
-    let frame;
-    if (this.handleInput) {
-      this.rememberHandle();
-      frame = {handle: this.handleInput.value, message: this.messageInput.value};
-    } else {
-      frame = {type: "message", message: this.messageInput.value};
-    }
-    this.connection.send(frame);
+    this.connection.send({type: "message", message: text});
     this.messageInput.value = "";
     this.fit();
     this.measure();
     this.focus();
     // Whoever speaks wants to see the answer.
     this.pane.showNewest();
+  }
+
+  // Ask a visitor without a name to pick one, saying `why` (str).
+  askForName(why) {
+    this.status.showError(why);
+    this.guestNameInput.focus();
+  }
+
+  // A socket has opened: the message waiting for it goes.
+  flush() {
+    if (this.queued !== null && this.connection.send({type: "message", message: this.queued})) {
+      this.queued = null;
+    }
+  }
+
+  // The guest-name form is being sent: keep what is typed for the page
+  // that comes back.
+  keepDraft() {
+    const text = this.messageInput.value;
+    try {
+      if (text.trim()) {
+        window.sessionStorage.setItem(this.draftKey, JSON.stringify({
+          text, send: this.sendOnceNamed
+        }));
+      } else {
+        window.sessionStorage.removeItem(this.draftKey);
+      }
+    } catch (error) {
+      // Storage refused (private mode, full): the draft is lost, as before.
+    }
+  }
+
+  // A draft kept by keepDraft(): sent, if the visitor asked to send it and
+  // now has a name; else back in the box.
+  restoreDraft() {
+    let draft = null;
+    try {
+      draft = JSON.parse(window.sessionStorage.getItem(this.draftKey) || "null");
+      window.sessionStorage.removeItem(this.draftKey);
+    } catch (error) {
+      return;
+    }
+    if (!draft || typeof draft.text !== "string" || !draft.text.trim()) {
+      return;
+    }
+    if (draft.send === true && this.named && !measure(draft.text, this.maxLength).over) {
+      this.queued = draft.text;
+      return;
+    }
+    this.messageInput.value = draft.text;
+    this.sendOnceNamed = draft.send === true;
+    this.fit();
   }
 }

@@ -76,6 +76,7 @@ function start(page, list) {
     },
     onOpen: () => {
       history.sync();
+      composer.flush();
       readMarks.soon();
       if (!identityKind) {
         // A socket without an identity hears presence once it sends a typed frame.
@@ -105,13 +106,16 @@ function start(page, list) {
     send: (frame) => connection.send(frame)
   });
   const form = element("chatform");
+  const guestForm = element("guestform");  // only for a visitor without a name
   const composer = new Composer({
     form,
     messageInput: element("message"),
     sendButton: form.querySelector("button[type=submit]"),
     counter: element("counter"),
-    handleInput: element("handle"),  // absent with a server-set handle
+    guestForm,
+    guestNameInput: guestForm && guestForm.querySelector("input[name=name]"),
     maxLength: Number(data.messageMaxLength) || 2000,
+    label: list.dataset.label,
     connection,
     status,
     pane,
@@ -137,6 +141,7 @@ function start(page, list) {
   }
 
   pane.start(element("unread"));
+  composer.start();
   connection.connect();
 }
 
