@@ -1,10 +1,12 @@
 """The room page's composer and what surrounds it, in headless Chromium
 against the real split: the length counter and the refusal past the
-limit, errors that go with the connection, one name for a guest, and
-where focus starts.
+limit, errors that go with the connection, one name for a guest, where
+focus starts, and the unread count in a hidden tab's title.
 
 Pictures at a phone's width (360 px) and a desk's (1,400 px) are saved in
 the test's own directory (pytest's ``tmp_path``)."""
+
+import os
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -15,6 +17,7 @@ from tests.browser.pages import (
     chatting_as,
     fits_the_width,
     pick_guest_name,
+    send_from_a_worker,
     shown_texts,
     unique_name,
     wait_for_text,
@@ -226,3 +229,35 @@ def test_a_name_refused_keeps_what_was_typed_and_the_focus_at_the_name(browser, 
     assert page.switch_to.active_element.get_attribute("name") == "name"
     assert composer_text(page) == "draft"
     assert sent_frames(page, "message") == []
+
+
+# ---- A hidden tab ---------------------------------------------------------------
+
+
+def tab_titles(page, label):
+    """The titles of the browser's tabs on room ``label`` (list of str),
+    read from the browser, whichever tab is in front."""
+    targets = page.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
+    return [
+        target["title"]
+        for target in targets
+        if target["type"] == "page" and target["url"].endswith("/%s/" % label)
+    ]
+
+
+def test_a_hidden_tab_counts_new_messages_in_its_title(browser, split, split_env):
+    label = unique_label("title")
+    page = open_page(browser, split.base_url, label)
+    room_tab = page.current_window_handle
+    title = "%s · Chat" % label
+    assert page.title == title
+
+    # Another tab in front hides the room's.
+    page.switch_to.new_window("tab")
+    page.get(split.base_url + "/")
+    send_from_a_worker(dict(os.environ, **split_env), label, ["one", "two", "three"])
+
+    wait_until(page, lambda driver: tab_titles(driver, label) == ["(3) " + title])
+    page.switch_to.window(room_tab)
+    wait_until(page, lambda driver: driver.title == title)
+    assert shown_texts(page) == ["one", "two", "three"]

@@ -4,7 +4,8 @@
 // /<label>/messages endpoint to catch up on whatever the socket missed, so
 // every message the room stored is shown once, in order. Around that it
 // keeps the roster and the typing line from the presence frames, sends the
-// heartbeat, and, for a signed-in reader, the read marks.
+// heartbeat, and, for a signed-in reader, the read marks; a hidden tab
+// counts what came in its title.
 //
 // Each module does one job; this one finds the page's elements and wires
 // the modules together.
@@ -18,6 +19,7 @@ import {renderMessage, showTimes} from "./render.mjs";
 import {Roster} from "./roster.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
+import {TabTitle} from "./tab-title.mjs";
 import {Uploads} from "./uploads.mjs";
 
 function start(page, list) {
@@ -47,7 +49,10 @@ function start(page, list) {
     scroller,
     list,
     jumpButton: element("jump"),
-    onScroll: () => readMarks.soon(),
+    onScroll: () => {
+      readMarks.soon();
+      tabTitle.seen();
+    },
     onJump: () => composer.focus()
   });
   const roster = new Roster({
@@ -121,6 +126,7 @@ function start(page, list) {
     pane,
     typingIntervalMs: Number(data.typingIntervalMs) || 2000
   });
+  const tabTitle = new TabTitle({doc: document, isSeen: () => pane.following});
   const uploads = new Uploads({
     form,
     attachButton: element("attach"),
@@ -134,6 +140,7 @@ function start(page, list) {
   // The next message in sequence, live or caught up.
   function showNewest(message) {
     pane.addNewest(render(message));
+    tabTitle.arrived();
     if (message.image) {
       uploads.imageArrived();
     }
