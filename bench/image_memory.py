@@ -3,9 +3,9 @@ limits let through.
 
 ``python -m bench.image_memory`` makes, in a scratch folder, one image of
 each kind below at the most pixels its format may have
-(``chat.images.pixel_limit`` of ``CHAT_UPLOAD_MAX_PIXELS``; 4:3, turned a
+(``chat.images.imaging.pixel_limit`` of ``CHAT_UPLOAD_MAX_PIXELS``; 4:3, turned a
 quarter by its EXIF orientation, with an ICC profile), checks that each is
-within ``CHAT_UPLOAD_MAX_BYTES``, and runs ``chat.images.make_thumbnail`` on
+within ``CHAT_UPLOAD_MAX_BYTES``, and runs ``chat.images.imaging.make_thumbnail`` on
 each in a fresh Python process, reporting how far the job raised that
 process's peak resident memory (``VmHWM``, Linux) above what Django's
 imports had already taken, in MB. The thumbnail of a decoded image is what
@@ -36,7 +36,7 @@ MEASURE = """
 import json, sys
 import django
 django.setup()
-from chat import images
+from chat.images import imaging
 
 def peak_kib():
     with open("/proc/self/status") as status:
@@ -46,7 +46,7 @@ with open("/proc/self/clear_refs", "w") as clear:
     clear.write("5")
 before = peak_kib()
 with open(sys.argv[1], "rb") as file:
-    data, width, height, extension = images.make_thumbnail(file, int(sys.argv[2]))
+    data, width, height, extension = imaging.make_thumbnail(file, int(sys.argv[2]))
 print(json.dumps({"peak_kib": peak_kib() - before, "size": [width, height]}))
 """
 
@@ -107,7 +107,8 @@ def measure(path, max_pixels):
 
 def main(argv=None):
     """Measure every kind; print one line each. Returns 0."""
-    from chat import conf, images
+    from chat import conf
+    from chat.images import imaging
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pixels", type=int, default=conf.DEFAULTS["CHAT_UPLOAD_MAX_PIXELS"])
@@ -116,7 +117,7 @@ def main(argv=None):
     max_bytes = conf.DEFAULTS["CHAT_UPLOAD_MAX_BYTES"]
     with tempfile.TemporaryDirectory(prefix="image-memory-") as folder:
         for kind in args.kinds:
-            pixels = images.pixel_limit(kind.split()[0], args.pixels)
+            pixels = imaging.pixel_limit(kind.split()[0], args.pixels)
             data = worst_image(kind, pixels)
             path = Path(folder) / kind.replace(" ", "-")
             path.write_bytes(data)

@@ -3,10 +3,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from chat import jobs, revocation, webhooks
+from chat import revocation, webhooks
+from chat.images import thumbnails
 from chat.models import (
     ApiToken,
     Message,
+    MessageEdit,
+    Reaction,
     ReadMark,
     Room,
     RoomMembership,
@@ -111,12 +114,57 @@ class RoomAdmin(admin.ModelAdmin):
     new_webhook_secret.short_description = "Make a new webhook secret"
 
 
+class RecordInline(admin.TabularInline):
+    """An inline of rows the chat writes and people only read: none can be
+    added, changed or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MessageEditInline(RecordInline):
+    """A message's edit history (``MessageEdit``): the text before each
+    edit, who made it and when."""
+
+    model = MessageEdit
+    fields = ("seq", "edited_at", "editor", "editor_guest", "editor_api_token", "text")
+
+
+class ReactionInline(RecordInline):
+    """A message's reactions."""
+
+    model = Reaction
+    fields = ("emoji", "handle", "user", "guest_author", "created_at")
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("room", "handle", "bot", "guest", "message", "timestamp")
+    """Messages, with their edit history and reactions as read-only inlines.
+    Their author, ``seq``, ``version`` and state are shown, not edited:
+    edits and deletes go through the room's stream
+    (chat.conversations.changes), which numbers them and tells the room."""
+
+    list_display = ("room", "handle", "bot", "guest", "message", "timestamp", "deleted_at")
     list_filter = ("room", "bot", "guest")
     search_fields = ("handle", "message")
-    raw_id_fields = ("room",)
+    raw_id_fields = ("room", "user", "api_token", "upload")
+    readonly_fields = (
+        "seq",
+        "version",
+        "user",
+        "guest_author",
+        "api_token",
+        "nonce",
+        "edited_at",
+        "deleted_at",
+    )
+    inlines = [MessageEditInline, ReactionInline]
 
 
 @admin.register(ReadMark)
@@ -190,7 +238,7 @@ class WebhookDeliveryAdmin(RecordAdmin):
 
 @admin.register(Upload)
 class UploadAdmin(RecordAdmin):
-    """Images sent to rooms and their thumbnail jobs (chat/jobs.py), as
+    """Images sent to rooms and their thumbnail jobs (chat/images/thumbnails.py), as
     records: read-only. Failed and stuck jobs can be queued again with the
     list's action, as ``manage.py chatjobs --requeue`` does."""
 
@@ -201,11 +249,11 @@ class UploadAdmin(RecordAdmin):
     actions = ["queue_again"]
 
     def queue_again(self, request, queryset):
-        """Queue the selected failed or stuck jobs again (``jobs.retry``)."""
+        """Queue the selected failed or stuck jobs again (``thumbnails.retry``)."""
         count = 0
         for upload in queryset.select_related("room"):
-            if jobs.is_retryable(upload):
-                jobs.retry(upload)
+            if thumbnails.is_retryable(upload):
+                thumbnails.retry(upload)
                 count += 1
         self.message_user(request, "Queued %d job(s) again." % count)
 

@@ -41,6 +41,6 @@ def _start_worker_heartbeat(sender, **kwargs):
 
 
 def _start_job_sweeper(sender, **kwargs):
-    from chat import jobs
+    from chat.images import thumbnails
 
-    jobs.start_sweeper()
+    thumbnails.start_sweeper()

@@ -1,3 +1,6 @@
+import functools
+
+
 class ClientError(Exception):
     """A frame the server refuses, reported to the sending socket only.
 
@@ -39,3 +42,18 @@ def error_response(error):
     for name, value in getattr(error, "headers", {}).items():
         response[name] = value
     return response
+
+
+def json_client_errors(view):
+    """Decorate a JSON view so that a ``ClientError`` it raises becomes its
+    ``{"error", "detail"}`` payload with the error's HTTP status
+    (``error_response``)."""
+
+    @functools.wraps(view)
+    def inner(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ClientError as error:
+            return error_response(error)
+
+    return inner

@@ -1,5 +1,5 @@
 """Threads of a worker process that do one thing every few seconds: the
-presence flusher (chat/presence/) and the job sweeper (chat/jobs.py).
+presence flusher (chat/presence/) and the job sweeper (chat/images/thumbnails.py).
 
 ``start`` runs a step in a daemon thread of its own, once per process, for
 as long as the process lives. A step that raises is logged when a run of

@@ -9,8 +9,9 @@ it workers of its own.
 
 from channels.routing import route
 
-from chat import jobs, webhooks
+from chat import webhooks
 from chat.consumers import ws_connect, ws_disconnect, ws_receive
+from chat.images import thumbnails
 
 # Any single path segment routes here, so that ws_connect can refuse a bad
 # label at once instead of leaving the handshake to time out.
@@ -20,9 +21,9 @@ channel_routing = [
     route("websocket.connect", ws_connect, path=CHAT_PATH),
     route("websocket.receive", ws_receive, path=CHAT_PATH),
     route("websocket.disconnect", ws_disconnect, path=CHAT_PATH),
-    # An image's thumbnail (chat/jobs.py); the Procfile's thumbs process type
+    # An image's thumbnail (chat/images/thumbnails.py); the Procfile's thumbs process type
     # runs only this channel.
-    route(jobs.THUMBNAIL_CHANNEL, jobs.thumbnail),
+    route(thumbnails.THUMBNAIL_CHANNEL, thumbnails.thumbnail),
     # A message's delivery to its room's webhook (chat/webhooks.py).
     route(webhooks.DELIVERY_CHANNEL, webhooks.deliver),
 ]

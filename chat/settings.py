@@ -20,6 +20,8 @@ channel layer, with DEBUG on. A deployment sets:
   ``AWS_S3_ENDPOINT_URL``, ``AWS_S3_CUSTOM_DOMAIN``; boto3 reads the
   credentials from ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``).
   Heroku's disk is wiped on every restart, so a deployment there needs it.
+  The pages' Content-Security-Policy lets images load from that storage's
+  origin; ``CSP_EXTRA_IMG_SRC`` (comma-separated origins) adds others.
 - ``CHAT_WEBHOOK_ALLOW_HTTP`` and ``CHAT_WEBHOOK_ALLOWED_NETWORKS``: where
   rooms' webhooks may point beyond public https URLs (docs/operations.md,
   "Webhook deliveries"); plain http is allowed by default with DEBUG only.
@@ -34,6 +36,7 @@ import ipaddress
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -91,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The pages' Content-Security-Policy (CSP_* below).
+    "csp.middleware.CSPMiddleware",
     # Last, so that it turns a refused sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -288,6 +293,8 @@ CHAT_SIGNIN_FAILURES_PER_ADDRESS = _tunable("CHAT_SIGNIN_FAILURES_PER_ADDRESS")
 CHAT_SIGNIN_COOLOFF_MINUTES = _tunable("CHAT_SIGNIN_COOLOFF_MINUTES")
 CHAT_SIGNUP_BURST = _tunable("CHAT_SIGNUP_BURST")
 CHAT_SIGNUP_PER_HOUR = _tunable("CHAT_SIGNUP_PER_HOUR")
+CHAT_EDIT_WINDOW_SECONDS = _tunable("CHAT_EDIT_WINDOW_SECONDS")
+CHAT_REACTIONS_MAX_EMOJI = _tunable("CHAT_REACTIONS_MAX_EMOJI")
 CHAT_API_INVALID_TOKEN_BURST = _tunable("CHAT_API_INVALID_TOKEN_BURST")
 CHAT_API_INVALID_TOKENS_PER_MINUTE = _tunable("CHAT_API_INVALID_TOKENS_PER_MINUTE")
 CHAT_PROXY_TRUSTED_HOPS = _tunable("CHAT_PROXY_TRUSTED_HOPS")
@@ -337,8 +344,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_STORAGE = "whitenoise.storage.CompressedStaticFilesStorage"
-# Uploaded images (chat/uploads.py), through Django's storage API: on disk
-# under MEDIA_ROOT, served at MEDIA_URL by chat.views.media (in runserver
+# Uploaded images (chat/images/), through Django's storage API: on disk
+# under MEDIA_ROOT, served at MEDIA_URL by chat.images.views.media (in runserver
 # and in the split alike), or wherever FILE_STORAGE keeps them.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "media"))
@@ -353,6 +360,46 @@ AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN") or None
 AWS_QUERYSTRING_AUTH = False
 AWS_DEFAULT_ACL = None
 AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "max-age=31536000, immutable"}
+
+
+def media_origins():
+    """The origins (list of str, e.g. ``["https://cdn.example.com"]``) that
+    serve uploaded images when ``FILE_STORAGE`` keeps them off this site,
+    for the pages' ``img-src``: ``AWS_S3_CUSTOM_DOMAIN``, else the origin of
+    ``AWS_S3_ENDPOINT_URL``, else the bucket's two S3 host names (global
+    and regional, as boto3 builds its URLs). Empty with the file system
+    storage, whose images this site serves under MEDIA_URL."""
+    if DEFAULT_FILE_STORAGE == "django.core.files.storage.FileSystemStorage":
+        return []
+    if AWS_S3_CUSTOM_DOMAIN:
+        return ["https://" + AWS_S3_CUSTOM_DOMAIN]
+    if AWS_S3_ENDPOINT_URL:
+        endpoint = urlsplit(AWS_S3_ENDPOINT_URL)
+        return ["%s://%s" % (endpoint.scheme, endpoint.netloc)]
+    if AWS_STORAGE_BUCKET_NAME:
+        hosts = ["https://%s.s3.amazonaws.com" % AWS_STORAGE_BUCKET_NAME]
+        if AWS_S3_REGION_NAME:
+            hosts.append(
+                "https://%s.s3.%s.amazonaws.com" % (AWS_STORAGE_BUCKET_NAME, AWS_S3_REGION_NAME)
+            )
+        return hosts
+    return []
+
+
+# The pages' Content-Security-Policy (django-csp): scripts, styles, fonts,
+# sockets and requests from this site only, images from it and from where
+# uploads are kept, no plugins, no framing, no <base>, forms posted here.
+# Whatever a message holds, the browser neither runs nor loads anything
+# from elsewhere (docs/security.md, "What a message can hold"). CSP Level 3
+# lets 'self' match this host's ws: and wss: URLs in connect-src. The media
+# view sets its own, stricter, policy, which the middleware keeps.
+CSP_DEFAULT_SRC = ("'self'",)
+CSP_IMG_SRC = ("'self'", *media_origins(), *env_list("CSP_EXTRA_IMG_SRC"))
+CSP_OBJECT_SRC = ("'none'",)
+CSP_BASE_URI = ("'none'",)
+CSP_FORM_ACTION = ("'self'",)
+CSP_FRAME_ANCESTORS = ("'none'",)
+
 # An upload larger than this (bytes) is written to a temporary file rather
 # than kept in memory while the view checks it.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440

@@ -1,13 +1,15 @@
-import functools
-import re
+"""The chat's pages (the room list, a room, its guest name and members),
+the catch-up endpoint ``/<label>/messages`` and sign-up. The image views
+are in chat/images/views.py."""
 
-from django import db, forms
+import functools
+
+from django import forms
 from django.conf import settings
 from django.contrib import auth
 from django.contrib import messages as notices
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import get_random_string
@@ -17,19 +19,16 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from chat import conf, images, jobs, selectors, services
-from chat.exceptions import ClientError, HttpClientError, error_response
+from chat import conf, selectors, services
+from chat.exceptions import ClientError, HttpClientError, json_client_errors
 from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
 from chat.identity import (
     ANONYMOUS,
     GUEST_NAME_SESSION_KEY,
     USER,
-    check_unregistered,
     identify,
     set_guest_name,
 )
-from chat.models import Upload
-from chat.protocol import check_handle, check_message
 from chat.ratelimit import bucket_key, client_address, take_cached_token
 
 # Page sizes of the messages endpoint, in messages.
@@ -186,16 +185,6 @@ def _open_room(request, label):
     return room
 
 
-def _readable_room(request, label):
-    """The existing ``Room`` labelled ``label`` if the request may read it;
-    never creates one. Raises ``ClientError("NOT_FOUND")`` (404) otherwise,
-    the same for a room that does not exist and one it may not read."""
-    room = selectors.find_room(label)
-    if room is None or not selectors.can_read(request.user, room):
-        raise ClientError("NOT_FOUND", "No such room.", status=404)
-    return room
-
-
 def _room_page(request, room, guest_form=None, member_form=None, status=200):
     """Render ``room``'s page (``chat/room.html``) for this request's
     identity, with ``guest_form`` (a bound ``GuestNameForm``) and
@@ -297,20 +286,6 @@ def room_members(request, label):
     return _room_page(request, room, member_form=form, status=400)
 
 
-def json_client_errors(view):
-    """Decorate a JSON view so that a ``ClientError`` it raises becomes its
-    ``{"error", "detail"}`` payload with the error's HTTP status."""
-
-    @functools.wraps(view)
-    def inner(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ClientError as error:
-            return error_response(error)
-
-    return inner
-
-
 @json_client_errors
 def messages(request, label):
     """``/<label>/messages``: a page of the room's messages as JSON, for
@@ -319,29 +294,40 @@ def messages(request, label):
     Query parameters (all optional, non-negative integers):
     ``after=<id>`` gives the messages with an id above it, oldest first;
     ``before=<id>`` gives the last messages with an id below it, oldest first;
-    ``limit=<n>`` is the page size (default 100, at most 500). With neither
-    ``after`` nor ``before`` it gives the room's last messages.
+    ``after_seq=<n>`` (added 2026-12-05) gives the messages posted or
+    changed after the room's event ``n``, in the order of their
+    ``version`` (``selectors.messages_after_seq``);
+    ``limit=<n>`` is the page size (default 100, at most 500). With none
+    of ``after``, ``before`` and ``after_seq`` it gives the room's last
+    messages. Every message is in its current state: edited text,
+    reactions, tombstones.
 
     Returns ``{"messages": [Message.as_dict(), ...], "has_more": bool}``,
     where ``has_more`` says another page lies beyond this one in the
-    direction asked. A bad parameter gets 400 with ``{"error", "detail"}``;
+    direction asked. A bad parameter, or more than one of ``after``,
+    ``before`` and ``after_seq``, gets 400 with ``{"error", "detail"}``;
     an unknown room gets 404 ``NOT_FOUND`` with the same shape, and so does
     a room the request may not read (``selectors.can_read``).
     docs/protocol.md has the details.
     """
     after = _optional_int(request.GET, "after")
     before = _optional_int(request.GET, "before")
+    after_seq = _optional_int(request.GET, "after_seq")
     limit = _optional_int(request.GET, "limit")
-    if after is not None and before is not None:
-        raise ClientError("INVALID_PARAMETER", "Give 'after' or 'before', not both.")
+    if sum(bound is not None for bound in (after, before, after_seq)) > 1:
+        raise ClientError("INVALID_PARAMETER", "Give one of 'after', 'before' and 'after_seq'.")
     if limit is None:
         limit = PAGE_SIZE_DEFAULT
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise ClientError("INVALID_PARAMETER", "'limit' must be between 1 and %d." % PAGE_SIZE_MAX)
-    room = _readable_room(request, label)
+    room = selectors.readable_room(request.user, label)
 
     # One more than asked tells whether another page follows.
-    if after is not None:
+    if after_seq is not None:
+        page = selectors.messages_after_seq(room, after_seq, limit + 1)
+        has_more = len(page) > limit
+        page = page[:limit]
+    elif after is not None:
         page = selectors.messages_after(room, after, limit + 1)
         has_more = len(page) > limit
         page = page[:limit]
@@ -350,182 +336,6 @@ def messages(request, label):
         has_more = len(page) > limit
         page = page[-limit:] if has_more else page
     return JsonResponse({"messages": [m.as_dict() for m in page], "has_more": has_more})
-
-
-@require_POST
-@json_client_errors
-def upload(request, label):
-    """``POST /<label>/upload/``: an image for the room (multipart, the file
-    in the field ``image``, an optional caption in ``message``), sent as the
-    request's identity, or as the field ``handle`` without one (the rule of
-    chat frames, docs/protocol.md, "Identity"). CSRF-protected.
-
-    Stores the original, queues its thumbnail job on ``chat.thumbnail`` and
-    answers at once: 202 with ``jobs.status_of`` (``{"id", "status":
-    "pending", "retryable", "status_url"}``). The image's message is posted
-    when the job is done.
-
-    Refusals, with ``{"type": "error", "error", "detail"}`` and nothing
-    stored: 404 ``NOT_FOUND`` (no such room, or one the request may not
-    read; uploads never create one), 429 ``RATE_LIMITED`` with ``Retry-After``
-    (``CHAT_UPLOAD_BURST`` at once, then ``CHAT_UPLOAD_PER_MINUTE``), 400
-    ``MISSING_FIELD`` and the handle and message codes, 409
-    ``HANDLE_TAKEN`` (a ``handle`` that reads as a registered user's, from
-    a request without a signed-in user; added 2026-12-04), 413
-    ``FILE_TOO_LARGE`` (over ``CHAT_UPLOAD_MAX_BYTES``), 400
-    ``NOT_AN_IMAGE`` and 413 ``IMAGE_TOO_LARGE`` (``images.inspect``), 503
-    ``UNAVAILABLE`` when it cannot be stored.
-    """
-    room = _readable_room(request, label)
-    who = identify(request.user, request.session)
-    if who.handle:
-        handle = who.handle
-    elif "handle" in request.POST:
-        handle = check_handle(request.POST["handle"])
-        try:
-            check_unregistered(handle)
-        except db.Error:
-            raise ClientError(
-                "UNAVAILABLE", "The image could not be stored; try again.", status=503
-            ) from None
-    else:
-        raise ClientError("MISSING_FIELD", "Give a 'handle' to send the image as.")
-    caption = request.POST.get("message", "")
-    if caption.strip():
-        caption = check_message(caption)
-    image = request.FILES.get("image")
-    if image is None:
-        raise ClientError("MISSING_FIELD", "Attach the image in the field 'image'.")
-    retry_after = take_cached_token(
-        bucket_key("upload", *_uploader(request)),
-        conf.get("CHAT_UPLOAD_BURST"),
-        conf.get("CHAT_UPLOAD_PER_MINUTE"),
-    )
-    if retry_after is not None:
-        raise HttpClientError(
-            "RATE_LIMITED",
-            "Too many images; wait a moment and try again.",
-            status=429,
-            headers={"Retry-After": str(retry_after)},
-        )
-    max_bytes = conf.get("CHAT_UPLOAD_MAX_BYTES")
-    if image.size > max_bytes:
-        raise ClientError(
-            "FILE_TOO_LARGE",
-            "That file is too large; the most is %s." % _megabytes(max_bytes),
-            status=413,
-        )
-    info = images.inspect(image, conf.get("CHAT_UPLOAD_MAX_PIXELS"))
-    if not caption.strip():
-        caption = _caption_from_name(image.name)
-    try:
-        accepted = jobs.accept_upload(room, handle, image, info, caption, request.user)
-    except db.Error:
-        raise ClientError(
-            "UNAVAILABLE", "The image could not be stored; try again.", status=503
-        ) from None
-    return JsonResponse(jobs.status_of(accepted), status=202)
-
-
-@json_client_errors
-def upload_status(request, label, upload_id):
-    """``GET /<label>/upload/<id>/``: the state of an upload's job
-    (``jobs.status_of``), for the sender's page to follow. The id, a random
-    UUID given only to the sender, is what grants it, in a room the request
-    may read. 404 ``NOT_FOUND`` for an unknown id, one of another room, or
-    one of a room the request may not read."""
-    return JsonResponse(jobs.status_of(_find_upload(request, label, upload_id)))
-
-
-@require_POST
-@json_client_errors
-def upload_retry(request, label, upload_id):
-    """``POST /<label>/upload/<id>/retry/``: queue a failed or stuck job
-    again (``jobs.retry``); 202 with its state. 409 ``NOT_RETRYABLE`` for a
-    job that is done or still running, 404 ``NOT_FOUND`` as
-    ``upload_status``. CSRF-protected."""
-    upload = _find_upload(request, label, upload_id)
-    return JsonResponse(jobs.status_of(jobs.retry(upload)), status=202)
-
-
-def _find_upload(request, label, upload_id):
-    upload = Upload.objects.select_related("room").filter(pk=upload_id, room__label=label).first()
-    if upload is None or not selectors.can_read(request.user, upload.room):
-        raise ClientError("NOT_FOUND", "No such upload.", status=404)
-    return upload
-
-
-def _uploader(request):
-    """Who an upload counts against, as the parts of its bucket's key
-    (``ratelimit.bucket_key``): ``("user", id)`` for the signed-in user,
-    else ``("address", str)``, the client's address
-    (``ratelimit.client_address``). Not a guest's session, which costs
-    nothing to make afresh for each upload."""
-    if request.user.is_authenticated:
-        return ("user", request.user.pk)
-    return ("address", client_address(request))
-
-
-def _megabytes(size):
-    return "%g MiB" % round(size / 1048576, 1)
-
-
-def _caption_from_name(name):
-    """A message text for an image sent without one: its file name, without
-    the folders a browser may send, within the message length; else
-    ``"image"``."""
-    name = (name or "").replace("\\", "/").rpartition("/")[2].strip()
-    return name[: conf.get("CHAT_MESSAGE_MAX_LENGTH")] or "image"
-
-
-# The stored media names the server makes (chat/models.py, upload_path and
-# thumbnail_path): the upload's id, and the extension its content type
-# is served as.
-MEDIA_NAME_RE = re.compile(
-    r"^uploads/(?:thumbnails/)?(?P<id>[0-9a-f]{32})\.(?P<extension>jpg|png|gif|webp)$"
-)
-MEDIA_TYPES = {extension: content_type for content_type, extension in Upload.FORMATS.values()}
-
-
-def media(request, path):
-    """``/media/<path>``: an uploaded image or thumbnail, read from the
-    default storage: every one when the storage keeps files on disk
-    (``MEDIA_ROOT``), and those of private rooms from any storage
-    (``Upload.image_dict``); in ``runserver`` and in the split alike.
-
-    Only the files of an upload the database knows are served
-    (``MEDIA_NAME_RE``, then the upload's own file names), as the type
-    their extension names, which ``images.inspect`` checked on upload, with
-    ``X-Content-Type-Options: nosniff`` and a sandboxing
-    ``Content-Security-Policy``, so that no uploaded file is ever run as
-    HTML or script by a browser. Cached for a year, as a name is never
-    reused: by anyone for a room that is open to all, by the browser alone
-    for a private room, whose images only those who may read the room
-    (``selectors.can_read``) are given. Raises ``Http404`` for any other
-    path, a missing file, or a private room's image asked for by someone
-    who may not read it (a 404 rather than a 403, so as not to tell that it
-    exists)."""
-    match = MEDIA_NAME_RE.match(path)
-    if match is None:
-        raise Http404("No such file.")
-    upload = Upload.objects.select_related("room").filter(pk=match.group("id")).first()
-    if upload is None or path not in (upload.original.name, upload.thumbnail.name):
-        raise Http404("No such file.")
-    private = upload.room.private
-    if not selectors.can_read(request.user, upload.room):
-        raise Http404("No such file.")
-    try:
-        stored = default_storage.open(path, "rb")
-    except (FileNotFoundError, NotImplementedError):
-        raise Http404("No such file.") from None
-    response = FileResponse(stored, content_type=MEDIA_TYPES[match.group("extension")])
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cross-Origin-Resource-Policy"] = "same-origin"
-    response["Cache-Control"] = "%s, max-age=31536000, immutable" % (
-        "private" if private else "public"
-    )
-    return response
 
 
 def _optional_int(params, name):

@@ -9,6 +9,11 @@ from bench.split import PROJECT_DIR
 
 CHAT_DIR = PROJECT_DIR / "chat"
 TRANSPORT_DIR = CHAT_DIR / "transport"
+PAGE_DIR = PROJECT_DIR / "static" / "chat" / "room"
+ARCHITECTURE = (PROJECT_DIR / "docs" / "architecture.md").read_text()
+# The package map: the table under "## The packages", and what follows it
+# up to the next section.
+PACKAGE_MAP = ARCHITECTURE.split("## The packages", 1)[1].split("\n## ", 1)[0]
 
 
 def modules(directory, exclude=None):
@@ -84,3 +89,55 @@ def test_the_transport_takes_nothing_of_the_chat_but_its_tunables(path):
 def test_every_name_the_transport_package_exports_is_there():
     for name in chat.transport.__all__:
         assert callable(getattr(chat.transport, name))
+
+
+def packages(directory):
+    """The Python packages directly under ``directory`` (Path)."""
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if (path / "__init__.py").exists() and path.name not in ("migrations", "management")
+    )
+
+
+# chat/, the transport, and each feature's sub-package of chat/ (one module
+# per job): every module in them is named in the map by its file name.
+MAPPED_DIRS = [CHAT_DIR, TRANSPORT_DIR] + [p for p in packages(CHAT_DIR) if p != TRANSPORT_DIR]
+
+
+@pytest.mark.parametrize("directory", MAPPED_DIRS, ids=relative)
+def test_the_map_names_every_module_and_sub_package(directory):
+    modules_here = [p.name for p in directory.glob("*.py") if p.name != "__init__.py"]
+    unnamed = [name for name in modules_here if "`%s`" % name not in PACKAGE_MAP]
+    unnamed += [
+        "%s/" % relative(p)
+        for p in packages(directory)
+        if "`%s/`" % p.name not in PACKAGE_MAP and "`%s/`" % relative(p) not in PACKAGE_MAP
+    ]
+    assert unnamed == [], "docs/architecture.md does not name %s" % unnamed
+
+
+def test_the_images_feature_is_a_package_of_one_module_per_job():
+    assert not (CHAT_DIR / "images.py").exists()
+    assert not (CHAT_DIR / "jobs.py").exists()
+    assert not (CHAT_DIR / "metadata.py").exists()
+    assert {p.name for p in (CHAT_DIR / "images").glob("*.py")} == {
+        "__init__.py",
+        "imaging.py",
+        "metadata.py",
+        "thumbnails.py",
+        "views.py",
+    }
+
+
+def test_the_map_names_every_module_of_the_page():
+    page_modules = sorted(p.name for p in PAGE_DIR.glob("*.mjs"))
+    assert "main.mjs" in page_modules and "keeping-up.mjs" in page_modules
+    unnamed = [name for name in page_modules if "`%s`" % name not in PACKAGE_MAP]
+    assert unnamed == [], "docs/architecture.md does not name %s" % unnamed
+
+
+def test_the_page_is_loaded_as_modules_from_its_entry():
+    room = (PROJECT_DIR / "templates" / "chat" / "room.html").read_text()
+    assert '<script type="module" src="{% static \'chat/room/main.mjs\' %}">' in room
+    assert not (PROJECT_DIR / "static" / "chat" / "chat.js").exists()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from chat import jobs
+from chat.images import thumbnails
 from chat.management.commands import chatprune
 from chat.models import Message, Upload, WebhookDelivery
 from tests.factories import make_room, make_upload
@@ -170,6 +170,6 @@ def test_an_upload_retried_meanwhile_is_kept_with_its_files(media_root):
     failed = upload(room, Upload.FAILED, 31)
     Upload.objects.filter(pk=failed.pk).update(status=Upload.PENDING)
 
-    assert jobs.delete_failed(failed) is None
+    assert thumbnails.delete_failed(failed) is None
     assert Upload.objects.filter(pk=failed.pk).exists()
     assert stored_files(media_root) == [failed.original.name]

@@ -190,10 +190,17 @@ def test_a_zero_rate_turns_the_edge_limit_off():
     assert socket.written == [] and socket.closed_with == []
 
 
-def test_the_protocol_and_the_transport_share_one_frame_size():
-    from chat import protocol
-
-    assert protocol.max_frame_length() == conf.max_frame_length()
+@override_settings(CHAT_MESSAGE_MAX_LENGTH=10, CHAT_HANDLE_MAX_LENGTH=5)
+def test_the_longest_frame_the_edge_lets_through_is_not_too_large_for_the_worker():
+    # Daphne and the worker each measure a frame: at the boundary they agree.
+    frame = json.dumps({"handle": "ann", "message": "hi"})
+    longest = frame + " " * (conf.max_frame_length() - len(frame))  # JSON allows the spaces
+    socket = make_socket()
+    send_text(socket, longest)
+    (message,) = forwarded(socket)
+    assert message["text"] == longest
+    parsed = parse_frame(message)
+    assert (parsed.type, parsed.handle, parsed.message) == ("message", "ann", "hi")
 
 
 class FullLayer(FakeLayer):
@@ -503,7 +510,8 @@ def test_the_factory_caps_messages_and_frames_at_the_protocols_longest_frame_in_
 
 @override_settings(CHAT_MESSAGE_MAX_LENGTH=100, CHAT_HANDLE_MAX_LENGTH=10)
 def test_the_cap_follows_the_message_limits():
-    assert payload_limits()["maxMessagePayloadSize"] == 4 * (12 * 110 + 200)
+    # The message, the handle and a nonce of 64 (conf.NONCE_MAX_LENGTH).
+    assert payload_limits()["maxMessagePayloadSize"] == 4 * (12 * (110 + 64) + 200)
 
 
 def test_a_message_over_the_cap_is_closed_with_1009_from_its_header():

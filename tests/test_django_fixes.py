@@ -20,7 +20,7 @@ from django.test import Client, RequestFactory
 from chat.models import Upload
 from chat.transport import django_fixes
 from tests.factories import make_room
-from tests.test_images import encoded as encoded_image
+from tests.images.test_imaging import encoded as encoded_image
 
 pytestmark = pytest.mark.django_db
 

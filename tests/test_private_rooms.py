@@ -14,7 +14,7 @@ from django.test import Client
 from chat import ratelimit
 from chat.models import Message, ReadMark, Room, RoomMembership, Upload
 from tests.factories import make_messages, make_room, make_upload
-from tests.test_images import encoded
+from tests.images.test_imaging import encoded
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import selectors
+from chat.exceptions import ClientError
 from chat.models import ReadMark, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
@@ -21,6 +22,26 @@ def test_find_room_finds_by_label_and_never_creates():
     assert selectors.find_room("nowhere") is None
     assert selectors.find_room("new") is None
     assert selectors.find_room("lobby") == room
+
+
+def test_readable_room_is_a_room_the_user_may_read_and_never_a_new_one():
+    lobby = make_room("lobby")
+    attic = make_room("attic")
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    ann = User.objects.create_user("ann")
+    bob = User.objects.create_user("bob")
+    RoomMembership.objects.create(room=attic, user=ann, role=RoomMembership.MEMBER)
+
+    assert selectors.readable_room(AnonymousUser(), "lobby") == lobby
+    assert selectors.readable_room(None, "lobby") == lobby
+    assert selectors.readable_room(ann, "attic") == attic
+    # A guest (no user), a bot (None) and a signed-in non-member are refused
+    # a private room as if it did not exist, and no room is ever created.
+    for user, label in [(AnonymousUser(), "attic"), (None, "attic"), (bob, "attic"), (ann, "new")]:
+        with pytest.raises(ClientError) as refused:
+            selectors.readable_room(user, label)
+        assert (refused.value.code, refused.value.status) == ("NOT_FOUND", 404)
+    assert not Room.objects.filter(label="new").exists()
 
 
 def test_messages_before_are_the_last_ones_below_an_id_oldest_first():
@@ -134,6 +155,31 @@ def test_the_room_list_never_counts_below_zero_unread():
     ReadMark.objects.create(user=ann, room=room, seq=50)
     with online({}):
         assert selectors.room_list(ann).rooms[0].unread == 0
+
+
+def test_the_room_list_counts_unread_messages_not_the_changes_to_them():
+    ann = User.objects.create_user("ann")
+    room = make_room()
+    messages = make_messages(room, 5)
+    ReadMark.objects.create(user=ann, room=room, seq=2)
+    # Three messages after the mark, one of them since deleted, and four
+    # edits and reactions that took seqs 6 to 9 of the room's stream.
+    messages[3].deleted_at = timezone.now()
+    messages[3].message = ""
+    messages[3].save()
+    Room.objects.filter(pk=room.pk).update(last_seq=9)
+    with online({}):
+        assert selectors.room_list(ann).rooms[0].unread == 2
+
+
+def test_the_room_list_counts_at_most_unread_max_messages_a_room(monkeypatch):
+    monkeypatch.setattr(selectors, "UNREAD_MAX", 3)
+    ann = User.objects.create_user("ann")
+    room = make_room()
+    make_messages(room, 6)
+    ReadMark.objects.create(user=ann, room=room, seq=0)
+    with online({}):
+        assert selectors.room_list(ann).rooms[0].unread == 3
 
 
 def test_the_room_list_has_no_unread_figures_for_someone_not_signed_in():

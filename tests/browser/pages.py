@@ -36,7 +36,7 @@ def wait_until(page, condition, seconds=WAIT_SECONDS):
 
 
 def wait_until_connected(page, connected=True):
-    """Wait for chat.js to report its socket open (or closed)."""
+    """Wait for the page's script to report its socket open (or closed)."""
     expected = "true" if connected else "false"
     wait_until(
         page,

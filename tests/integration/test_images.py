@@ -127,7 +127,7 @@ def test_files_near_the_size_limit_cross_the_split_and_one_over_it_is_refused(sp
                 " ON chat_room.id = chat_upload.room_id WHERE chat_room.label = %s",
                 [label],
             )
-            # Stored without what followed the image's end (chat/metadata.py).
+            # Stored without what followed the image's end (chat/images/metadata.py).
             assert cursor.fetchone() == (1, len(png(size=(64, 64))))
 
 
@@ -200,11 +200,13 @@ def run_thumbnail_jobs(env, label, media):
         # The workers' sweep sees the dead worker's heartbeat expire and
         # starts the job again; the page sees it pending again, not stuck.
         restarted = wait_for(
-            lambda: upload_row(env["DATABASE_URL"], second["id"])[0] == "pending",
+            lambda: (r := upload_row(env["DATABASE_URL"], second["id"]))[0] == "pending" and r,
             60,
             "the sweep to start the job again",
         )
-        assert restarted
+        # Queued again as it was: its one start counted against the attempts,
+        # and the worker that died named as the last to take it.
+        assert restarted[1:] == (1, row[2])
         # docs/operations.md, "Image jobs", quotes this figure.
         print(
             "job restarted %.1f s after its thumbs process was killed"

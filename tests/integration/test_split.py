@@ -1,6 +1,7 @@
 """The chat on the real split: Daphne and two runworker processes, real
 Redis and PostgreSQL, real WebSocket clients."""
 
+import re
 import urllib.request
 
 import pytest
@@ -121,10 +122,19 @@ def test_a_bad_label_path_or_origin_is_refused_at_the_handshake(split, path, ori
 
 
 def test_static_files_are_served_by_the_web_process(split):
-    with urllib.request.urlopen(split.base_url + "/static/chat/chat.js") as response:
+    # A browser runs a module only when it comes as JavaScript.
+    with urllib.request.urlopen(split.base_url + "/static/chat/room/main.mjs") as response:
         body = response.read().decode()
     assert response.status == 200
-    assert "new WebSocket(socketUrl)" in body
+    assert response.headers.get_content_type() == "text/javascript"
+    imported = re.findall(r'from "\./([-\w]+\.mjs)"', body)
+    assert "connection.mjs" in imported and "keeping-up.mjs" in imported
+    for name in imported:
+        with urllib.request.urlopen(split.base_url + "/static/chat/room/" + name) as response:
+            assert response.status == 200
+            assert response.headers.get_content_type() == "text/javascript"
+    with urllib.request.urlopen(split.base_url + "/static/chat/room/connection.mjs") as response:
+        assert "new WebSocket(this.url)" in response.read().decode()
 
 
 def test_a_room_opened_over_websocket_is_listed_on_the_index_once_it_has_a_message(split):

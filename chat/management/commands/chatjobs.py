@@ -1,10 +1,10 @@
 """``manage.py chatjobs [--requeue] [ID ...]``: the image jobs that are not
-done (chat/jobs.py), and a way to queue failed and stuck ones again.
+done (chat/images/thumbnails.py), and a way to queue failed and stuck ones again.
 
 Without ``--requeue`` it lists every pending, running and failed job, one
 line each: its id, room, status, starts so far, age, the worker that took
 it (and whether that worker still beats), and why it failed. With
-``--requeue`` it first sweeps as every worker does (``jobs.sweep``), then
+``--requeue`` it first sweeps as every worker does (``thumbnails.sweep``), then
 queues again every failed job and every job stuck past
 ``CHAT_JOB_TIMEOUT_SECONDS``, or only the jobs whose ids are given.
 """
@@ -14,8 +14,8 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from chat import jobs
 from chat.exceptions import ClientError
+from chat.images import thumbnails
 from chat.models import Upload
 
 NOT_DONE = (Upload.PENDING, Upload.PROCESSING, Upload.FAILED)
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             alive = ""
             if upload.status == Upload.PROCESSING and upload.worker:
                 alive = {True: " (alive)", False: " (gone)", None: ""}[
-                    jobs.worker_liveness(upload.worker)
+                    thumbnails.worker_liveness(upload.worker)
                 ]
             self.stdout.write(
                 "%s  %-12s %-10s starts=%d age=%ds worker=%s%s%s"
@@ -77,18 +77,18 @@ class Command(BaseCommand):
             )
 
     def _requeue(self, uploads, explicit):
-        swept = jobs.sweep()
+        swept = thumbnails.sweep()
         if any(swept.values()):
             self.stdout.write("Swept: %s" % swept)
         queued = 0
         for upload in uploads:
             upload.refresh_from_db()
-            if not jobs.is_retryable(upload):
+            if not thumbnails.is_retryable(upload):
                 if explicit:
                     raise CommandError("Job %s is %s; not queued." % (upload.pk, upload.status))
                 continue
             try:
-                jobs.retry(upload)
+                thumbnails.retry(upload)
             except ClientError as error:
                 raise CommandError("%s (%s)" % (error.detail, error.code)) from None
             queued += 1

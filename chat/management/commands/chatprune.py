@@ -4,7 +4,7 @@ that they do not grow without end:
 
 - webhook deliveries that were delivered or given up (chat/webhooks.py);
 - image uploads whose job failed and was never retried, with their files
-  in the storage (chat/jobs.py).
+  in the storage (chat/images/thumbnails.py).
 
 Messages, and the uploads that became messages, are never touched; nor is
 anything still pending or running. Meant to run once a day, from cron or
@@ -17,7 +17,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from chat import jobs, webhooks
+from chat import webhooks
+from chat.images import thumbnails
 
 # Rows deleted per statement: small enough to hold no lock for long on a
 # busy table, large enough that a million rows take a few thousand trips.
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError("--days must be at least 1.")
         before = timezone.now() - timedelta(days=days)
         deliveries = webhooks.ended_before(before)
-        uploads = jobs.failed_before(before)
+        uploads = thumbnails.failed_before(before)
         if options["dry_run"]:
             self.stdout.write(
                 "Would delete %d webhook deliveries and %d failed uploads that ended "
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         deleted = files = kept_files = 0
         for batch in batches(uploads):
             for upload in uploads.filter(pk__in=batch):
-                removed = jobs.delete_failed(upload)
+                removed = thumbnails.delete_failed(upload)
                 if removed is None:
                     continue
                 deleted += 1

@@ -3,7 +3,7 @@ thumbnail.
 
 ``inspect`` runs in the upload view, on the sender's request, and reads no
 more than the image's header and structure; ``make_thumbnail`` runs in the
-``chat.thumbnail`` job (chat/jobs.py), where decoding a large image delays
+``chat.thumbnail`` job (chat/images/thumbnails.py), where decoding a large image delays
 nobody's chat.
 """
 
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from chat import conf, metadata
+from chat import conf
 from chat.exceptions import ClientError
+from chat.images import metadata
 from chat.models import Upload
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""chat/metadata.py: an original's metadata removed, its pixels, colour
+"""chat/images/metadata.py: an original's metadata removed, its pixels, colour
 profile and orientation kept, in each accepted format."""
 
 import io
@@ -6,8 +6,8 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageCms, PngImagePlugin
 
-from chat import metadata
-from tests.test_images import DISPLAY_P3
+from chat.images import metadata
+from tests.images.test_imaging import DISPLAY_P3
 
 GPS_IFD = 0x8825
 SECRET = b"48.8584 N secret-serial-12345"

@@ -3,7 +3,7 @@
 A phone's photo carries where it was taken (EXIF GPS), the device and its
 serial number, the time, and often more images after the first (a JPEG's
 MPF preview or gain map, each with EXIF of its own). The thumbnail is
-encoded afresh from pixels (chat/images.py), but the original is served
+encoded afresh from pixels (chat/images/imaging.py), but the original is served
 too, so ``stripped`` rewrites its file without any of that, keeping what
 it needs to look the same:
 

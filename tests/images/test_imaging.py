@@ -1,4 +1,4 @@
-"""chat/images.py: which files pass as images, and what a thumbnail is."""
+"""chat/images/imaging.py: which files pass as images, and what a thumbnail is."""
 
 import io
 from pathlib import Path
@@ -7,14 +7,14 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from bench import image_memory
-from chat import images
 from chat.exceptions import ClientError
+from chat.images import imaging
 
 MAX_PIXELS = 50_000_000
 
 # The ICC profile of Display P3, the colour space of phones' photos
 # (tests/data/README.md says where it comes from).
-DISPLAY_P3 = (Path(__file__).parent / "data" / "DisplayP3-v4.icc").read_bytes()
+DISPLAY_P3 = (Path(__file__).parent.parent / "data" / "DisplayP3-v4.icc").read_bytes()
 
 # Linear Display P3 to linear sRGB, both D65: the product of the two
 # colour spaces' RGB-to-XYZ matrices (SMPTE EG 432-1 primaries, IEC
@@ -60,39 +60,39 @@ def bomb_png(width, height):
 
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_each_accepted_format_passes_with_its_size(image_format):
-    info = images.inspect(encoded(image_format), MAX_PIXELS)
+    info = imaging.inspect(encoded(image_format), MAX_PIXELS)
 
-    assert info == images.ImageInfo(image_format, 64, 32)
+    assert info == imaging.ImageInfo(image_format, 64, 32)
 
 
 def test_a_quarter_turned_jpeg_reports_its_displayed_size():
-    assert images.inspect(jpeg_with_orientation(6), MAX_PIXELS) == images.ImageInfo(
+    assert imaging.inspect(jpeg_with_orientation(6), MAX_PIXELS) == imaging.ImageInfo(
         "JPEG", 400, 800
     )
 
 
 def test_inspect_leaves_the_file_at_its_start():
     file = encoded("PNG")
-    images.inspect(file, MAX_PIXELS)
+    imaging.inspect(file, MAX_PIXELS)
     assert file.tell() == 0
 
 
 def test_a_text_file_named_png_is_not_an_image():
     with pytest.raises(ClientError) as refused:
-        images.inspect(io.BytesIO(b"just some text, named photo.png\n" * 10), MAX_PIXELS)
+        imaging.inspect(io.BytesIO(b"just some text, named photo.png\n" * 10), MAX_PIXELS)
     assert (refused.value.code, refused.value.status) == ("NOT_AN_IMAGE", 400)
 
 
 def test_a_truncated_png_is_not_an_image():
     data = encoded("PNG", size=(300, 300)).getvalue()
     with pytest.raises(ClientError) as refused:
-        images.inspect(io.BytesIO(data[: len(data) // 2]), MAX_PIXELS)
+        imaging.inspect(io.BytesIO(data[: len(data) // 2]), MAX_PIXELS)
     assert refused.value.code == "NOT_AN_IMAGE"
 
 
 def test_another_image_format_is_refused():
     with pytest.raises(ClientError) as refused:
-        images.inspect(encoded("BMP"), MAX_PIXELS)
+        imaging.inspect(encoded("BMP"), MAX_PIXELS)
     assert refused.value.code == "NOT_AN_IMAGE"
 
 
@@ -101,24 +101,24 @@ def test_a_decompression_bomb_is_refused_from_its_header():
     assert len(bomb.getvalue()) < 100_000
 
     with pytest.raises(ClientError) as refused:
-        images.inspect(bomb, MAX_PIXELS)
+        imaging.inspect(bomb, MAX_PIXELS)
     assert (refused.value.code, refused.value.status) == ("IMAGE_TOO_LARGE", 413)
 
 
 def test_a_bomb_beyond_pillows_own_limit_is_refused_the_same_way():
     with pytest.raises(ClientError) as refused:
-        images.inspect(bomb_png(20_000, 20_000), MAX_PIXELS)
+        imaging.inspect(bomb_png(20_000, 20_000), MAX_PIXELS)
     assert refused.value.code == "IMAGE_TOO_LARGE"
 
 
 def test_the_pixel_limit_is_inclusive():
-    assert images.inspect(encoded("PNG", size=(100, 50)), 5000).width == 100
+    assert imaging.inspect(encoded("PNG", size=(100, 50)), 5000).width == 100
     with pytest.raises(ClientError):
-        images.inspect(encoded("PNG", size=(100, 51)), 5000)
+        imaging.inspect(encoded("PNG", size=(100, 51)), 5000)
 
 
 def test_a_thumbnail_fits_480_pixels_and_keeps_the_aspect_ratio():
-    data, width, height, extension = images.make_thumbnail(
+    data, width, height, extension = imaging.make_thumbnail(
         encoded("PNG", size=(1200, 300)), MAX_PIXELS
     )
 
@@ -127,12 +127,12 @@ def test_a_thumbnail_fits_480_pixels_and_keeps_the_aspect_ratio():
 
 
 def test_a_small_image_is_never_enlarged():
-    _, width, height, _ = images.make_thumbnail(encoded("JPEG", size=(100, 80)), MAX_PIXELS)
+    _, width, height, _ = imaging.make_thumbnail(encoded("JPEG", size=(100, 80)), MAX_PIXELS)
     assert (width, height) == (100, 80)
 
 
 def test_a_jpeg_thumbnail_is_turned_upright_and_has_no_metadata():
-    data, width, height, extension = images.make_thumbnail(jpeg_with_orientation(6), MAX_PIXELS)
+    data, width, height, extension = imaging.make_thumbnail(jpeg_with_orientation(6), MAX_PIXELS)
 
     assert (width, height, extension) == (240, 480, "jpg")
     thumb = Image.open(io.BytesIO(data))
@@ -156,7 +156,7 @@ def test_a_png_with_text_chunks_and_a_palette_loses_the_text_and_keeps_transpare
     source.save(out, "PNG", pnginfo=text, transparency=0)
     out.seek(0)
 
-    data, width, height, extension = images.make_thumbnail(out, MAX_PIXELS)
+    data, width, height, extension = imaging.make_thumbnail(out, MAX_PIXELS)
 
     thumb = Image.open(io.BytesIO(data))
     assert (width, height, extension) == (480, 480, "png")
@@ -166,13 +166,13 @@ def test_a_png_with_text_chunks_and_a_palette_loses_the_text_and_keeps_transpare
 
 def test_an_image_broken_past_its_header_cannot_be_processed():
     data = encoded("JPEG", size=(600, 600), color=(10, 200, 10)).getvalue()
-    with pytest.raises(images.CannotProcess):
-        images.make_thumbnail(io.BytesIO(data[:200]), MAX_PIXELS)
+    with pytest.raises(imaging.CannotProcess):
+        imaging.make_thumbnail(io.BytesIO(data[:200]), MAX_PIXELS)
 
 
 def test_make_thumbnail_checks_the_pixel_limit_again():
-    with pytest.raises(images.CannotProcess):
-        images.make_thumbnail(bomb_png(10_000, 10_000), MAX_PIXELS)
+    with pytest.raises(imaging.CannotProcess):
+        imaging.make_thumbnail(bomb_png(10_000, 10_000), MAX_PIXELS)
 
 
 def srgb_from_display_p3(color):
@@ -210,7 +210,7 @@ def test_a_display_p3_image_is_converted_to_srgb():
     expected = srgb_from_display_p3(color)
     assert expected == (215, 93, 31)  # more saturated in sRGB's numbers
 
-    data, width, height, extension = images.make_thumbnail(
+    data, width, height, extension = imaging.make_thumbnail(
         tagged("PNG", "RGB", color, DISPLAY_P3), MAX_PIXELS
     )
 
@@ -223,7 +223,7 @@ def test_a_display_p3_image_is_converted_to_srgb():
 def test_a_display_p3_jpeg_stays_a_jpeg_in_srgb():
     color = (60, 160, 90)
 
-    data, _, _, extension = images.make_thumbnail(
+    data, _, _, extension = imaging.make_thumbnail(
         tagged("JPEG", "RGB", color, DISPLAY_P3), MAX_PIXELS
     )
 
@@ -234,7 +234,7 @@ def test_a_display_p3_jpeg_stays_a_jpeg_in_srgb():
 
 
 def test_a_display_p3_image_keeps_its_transparency():
-    data, *_ = images.make_thumbnail(
+    data, *_ = imaging.make_thumbnail(
         tagged("PNG", "RGBA", (200, 100, 50, 128), DISPLAY_P3), MAX_PIXELS
     )
 
@@ -247,7 +247,7 @@ def test_an_srgb_image_keeps_its_colours():
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     color = (200, 100, 50)
 
-    data, *_ = images.make_thumbnail(tagged("PNG", "RGB", color, srgb), MAX_PIXELS)
+    data, *_ = imaging.make_thumbnail(tagged("PNG", "RGB", color, srgb), MAX_PIXELS)
 
     assert close_to(Image.open(io.BytesIO(data)).getpixel((100, 100)), color, 1)
 
@@ -255,7 +255,7 @@ def test_an_srgb_image_keeps_its_colours():
 def test_a_broken_profile_is_ignored_and_the_pixels_taken_as_srgb(caplog):
     color = (200, 100, 50)
 
-    data, width, _, _ = images.make_thumbnail(
+    data, width, _, _ = imaging.make_thumbnail(
         tagged("PNG", "RGB", color, b"not a colour profile"), MAX_PIXELS
     )
 
@@ -272,18 +272,18 @@ def test_inspecting_a_png_never_decodes_its_pixels(monkeypatch):
         raise AssertionError("the PNG was decoded")
 
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
-    info = images.inspect(encoded("PNG", size=(300, 200)), MAX_PIXELS)
-    assert info == images.ImageInfo("PNG", 300, 200)
+    info = imaging.inspect(encoded("PNG", size=(300, 200)), MAX_PIXELS)
+    assert info == imaging.ImageInfo("PNG", 300, 200)
 
 
 def test_a_webp_has_a_lower_pixel_limit(settings):
     settings.CHAT_UPLOAD_MAX_PIXELS_WEBP = 2000
     with pytest.raises(ClientError) as refused:
-        images.inspect(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
+        imaging.inspect(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
     assert refused.value.code == "IMAGE_TOO_LARGE"
-    assert images.inspect(encoded("PNG", size=(50, 41)), MAX_PIXELS).width == 50
-    with pytest.raises(images.CannotProcess):
-        images.make_thumbnail(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
+    assert imaging.inspect(encoded("PNG", size=(50, 41)), MAX_PIXELS).width == 50
+    with pytest.raises(imaging.CannotProcess):
+        imaging.make_thumbnail(encoded("WEBP", size=(50, 41)), MAX_PIXELS)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +314,7 @@ def test_a_reduced_image_keeps_its_orientation_profile_and_transparency():
     image.save(out, "PNG", exif=exif.tobytes(), icc_profile=DISPLAY_P3)
     out.seek(0)
 
-    data, width, height, extension = images.make_thumbnail(out, MAX_PIXELS)
+    data, width, height, extension = imaging.make_thumbnail(out, MAX_PIXELS)
 
     assert (width, height, extension) == (360, 480, "png")
     with Image.open(io.BytesIO(data)) as thumbnail:

@@ -1,4 +1,5 @@
-"""Background jobs on the chat's own channels: an image's thumbnail.
+"""The thumbnail job, on the chat's own channel ``chat.thumbnail``: an
+image's thumbnail made, then its message posted.
 
 The upload view stores the original (``accept_upload``) and sends a job to
 the custom channel ``chat.thumbnail``; any worker that listens there
@@ -31,8 +32,9 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, images, metadata, periodic, services, webhooks
+from chat import conf, periodic, services, webhooks
 from chat.exceptions import ClientError
+from chat.images import imaging, metadata
 from chat.models import Message, Upload
 from chat.transport import this_worker, worker_alive
 
@@ -55,12 +57,14 @@ SWEEP_EVERY_S = 5
 FAILED_DETAIL = "Could not process image."
 
 
-def accept_upload(room, handle, file, info, caption, user=None):
+def accept_upload(room, handle, file, info, caption, user=None, guest_author=None):
     """Store an image sent to ``room`` (a ``Room``) by ``handle`` (str), and
     queue its thumbnail job. ``file`` is the uploaded file (a Django
-    ``UploadedFile``), already checked by ``images.inspect``, whose
+    ``UploadedFile``), already checked by ``imaging.inspect``, whose
     ``ImageInfo`` is ``info``; ``caption`` (str) becomes the message's text;
-    ``user`` is the signed-in sender or None.
+    ``user`` is the signed-in sender or None, ``guest_author`` a named
+    guest's author id (str, ``chat.identity.guest_author``) or None: the
+    image's message is stored with them as its author.
 
     Returns the saved ``Upload`` (``PENDING``). The original goes to
     Django's default storage under a name of the server's making, without
@@ -74,6 +78,7 @@ def accept_upload(room, handle, file, info, caption, user=None):
         room=room,
         handle=handle,
         user=user if user is not None and user.is_authenticated else None,
+        guest_author=guest_author,
         caption=caption,
         image_format=info.format,
         size=original.size,
@@ -91,10 +96,10 @@ def accept_upload(room, handle, file, info, caption, user=None):
 
 
 def clean_original(file, info):
-    """The uploaded ``file`` (a file object, checked by ``images.inspect``
+    """The uploaded ``file`` (a file object, checked by ``imaging.inspect``
     as ``info``) without its metadata (``metadata.stripped``: no EXIF, GPS,
     XMP or comments; orientation and ICC profile kept), as a
-    ``ContentFile``. Checked again with ``images.inspect``, which must find
+    ``ContentFile``. Checked again with ``imaging.inspect``, which must find
     the same image; raises ``ClientError`` (``NOT_AN_IMAGE``) otherwise, or
     when the file's structure cannot be walked, so that an original is
     never stored with its metadata."""
@@ -102,10 +107,10 @@ def clean_original(file, info):
     try:
         data = metadata.stripped(file.read(), info.format)
     except ValueError:
-        raise images.not_an_image() from None
+        raise imaging.not_an_image() from None
     clean = ContentFile(data)
-    if images.inspect(clean, conf.get("CHAT_UPLOAD_MAX_PIXELS")) != info:
-        raise images.not_an_image()
+    if imaging.inspect(clean, conf.get("CHAT_UPLOAD_MAX_PIXELS")) != info:
+        raise imaging.not_an_image()
     return clean
 
 
@@ -212,10 +217,10 @@ def thumbnail(message):
         return
     try:
         with upload.original.open("rb") as original:
-            data, width, height, extension = images.make_thumbnail(
+            data, width, height, extension = imaging.make_thumbnail(
                 original, conf.get("CHAT_UPLOAD_MAX_PIXELS")
             )
-    except images.CannotProcess as error:
+    except imaging.CannotProcess as error:
         logger.info("Upload %s cannot be decoded: %s", upload.pk, error)
         mine.update(
             status=Upload.FAILED,
@@ -231,7 +236,7 @@ def thumbnail(message):
         return
     try:
         # Marks the job DONE with the message, before the room sees it.
-        # An upload without a user was sent by a guest (chat.views.upload).
+        # An upload without a user was sent by a guest (chat.images.views.upload).
         services.post_message(
             upload.room,
             upload.handle,
