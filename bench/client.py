@@ -13,6 +13,10 @@ server does, so a slow server shows up as latency and a backlog rather
 than as a politely lower rate. Closed-loop ones send as soon as a sender's
 previous message has come back, to find the rate the workers sustain.
 
+A scenario with ``change_every`` has its members pick guest names, each
+through its own cookies, and its senders edit and react now and then; the
+change frames every member receives are counted beside the messages.
+
 A scenario with ``flood_frames`` adds a ``Flooder`` to the first room: one
 more socket that sends that many frames as fast as it can from the start
 of the sending, and counts the error frames and the close it gets back.
@@ -56,6 +60,9 @@ DRAIN_IDLE_S = 5.0
 # ping a member opts in with): counted, not timed.
 PRESENCE_TYPES = frozenset({"presence", "join", "leave", "typing", "pong"})
 
+# The reaction a ``changes`` sender toggles on another member's message.
+REACTION = "\N{THUMBS UP SIGN}"
+
 # How often the drain and the progress bar look at the counters, in seconds.
 POLL_S = 0.05
 
@@ -96,6 +103,9 @@ class LoadResult:
     generator makes none). ``first_send`` and
     ``last_delivery`` are ``time.monotonic()`` seconds, or None;
     ``started_at`` is when the run began, in Unix time (s).
+    ``changes_sent`` counts the edits and reactions sent, ``changes_expected``
+    the sum over them of their room's joined members, ``changes_delivered``
+    the change frames members received (each member's once per ``seq``).
     """
 
     run_id: str
@@ -115,6 +125,9 @@ class LoadResult:
     disconnects: int = 0
     send_failures: int = 0
     echo_timeouts: int = 0
+    changes_sent: int = 0
+    changes_expected: int = 0
+    changes_delivered: int = 0
     error_codes: Counter = field(default_factory=Counter)
     close_codes: Counter = field(default_factory=Counter)
     latencies_ms: array = field(default_factory=lambda: array("d"))
@@ -158,9 +171,10 @@ class Ledger:
     """The run's bookkeeping: when each message was sent, and every
     delivery of it, into ``result`` (a ``LoadResult``)."""
 
-    def __init__(self, result, message_size=0, presence=True):
+    def __init__(self, result, message_size=0, presence=True, change_every=0):
         self.result = result
         self.presence = presence
+        self.change_every = change_every
         self.prefix = "b:%s:" % result.run_id
         self.message_size = message_size
         self.sent_at = {}
@@ -201,6 +215,9 @@ class Ledger:
         if "error" in frame:
             result.error_codes[str(frame["error"])] += 1
             return
+        if frame.get("type") == "change":
+            self._on_change(member, frame)
+            return
         if "seq" in frame:
             timeline = member.timeline
             if timeline.receive(frame) == GAP:
@@ -218,6 +235,10 @@ class Ledger:
             result.duplicates += 1
             return
         member.seen.add(key)
+        if key[0] == member.id:
+            member.own_latest = frame.get("id")
+        else:
+            member.others_latest = frame.get("id")
         result.delivered += 1
         result.latencies_ms.append((now - sent_at) * 1000.0)
         result.last_delivery = now
@@ -226,6 +247,20 @@ class Ledger:
             result.handled += 1
         if key[0] == member.id and member.on_echo is not None:
             member.on_echo()
+
+    def _on_change(self, member, frame):
+        """Count a change frame ``frame`` (dict) once per member and ``seq``."""
+        result = self.result
+        seq = frame.get("seq")
+        if member.timeline.receive(frame) == GAP:
+            result.gaps += 1
+            member.timeline.begin_catch_up()
+            member.timeline.end_catch_up()
+        if seq in member.changes_seen:
+            result.duplicates += 1
+            return
+        member.changes_seen.add(seq)
+        result.changes_delivered += 1
 
 
 class Room:
@@ -257,10 +292,18 @@ class Member:
         self.ws = None
         self.seen = set()
         # Order only: ``seen`` already remembers what arrived.
-        self.timeline = Timeline(keep_shown=False)
+        self.timeline = Timeline(keep_shown=False, follow_changes=bool(ledger.change_every))
         self.on_echo = None
         self.closing = False
         self.reader = None
+        # For changes: the ids (int) of the latest message of its own and of
+        # another member's it received, and the seqs of change frames.
+        self.own_latest = None
+        self.others_latest = None
+        self.changes_seen = set()
+        self.sent_changes = 0
+        # The HTTP session's cookie, once it picked a guest name.
+        self.cookie = None
 
     async def join(self, session, base_url):
         """Load the room page, open the WebSocket and start reading it.
@@ -278,6 +321,9 @@ class Member:
                     raise aiohttp.ClientResponseError(
                         response.request_info, (), status=response.status
                     )
+                csrf = response.cookies.get("csrftoken")
+            if self.ledger.change_every:
+                await self._pick_name(session, page_url, csrf)
         except (aiohttp.ClientError, TimeoutError) as error:
             result.failed_pages += 1
             logger.debug("Page load of %s failed: %r", page_url, error)
@@ -287,6 +333,7 @@ class Member:
             self.ws = await session.ws_connect(
                 ws_url,
                 origin=base_url,
+                headers={"Cookie": self.cookie} if self.cookie else None,
                 autoping=True,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT_S),
             )
@@ -302,6 +349,26 @@ class Member:
             # frame (docs/protocol.md); the page's client pings on open too.
             await self.ws.send_str('{"type": "ping"}')
         return True
+
+    async def _pick_name(self, session, page_url, csrf):
+        """Pick a guest name through the room page's form, as a person
+        would, and keep the session cookie it sets (``self.cookie``), so
+        that the socket speaks as that guest. Raises
+        ``aiohttp.ClientResponseError`` unless the form accepts it."""
+        if csrf is None:
+            raise aiohttp.ClientError("The room page set no CSRF cookie.")
+        name = "b%d-%s" % (self.id, self.ledger.result.run_id)
+        async with session.post(
+            page_url + "name/",
+            data={"name": name, "csrfmiddlewaretoken": csrf.value},
+            headers={"Cookie": "csrftoken=%s" % csrf.value, "Referer": page_url},
+            allow_redirects=False,
+        ) as response:
+            await response.read()
+            sessionid = response.cookies.get("sessionid")
+            if response.status != 302 or sessionid is None:
+                raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
+        self.cookie = "sessionid=%s" % sessionid.value
 
     async def _read(self):
         ws = self.ws
@@ -346,6 +413,35 @@ class Member:
             result.send_lag_ms.append(max(0.0, now - scheduled) * 1000.0)
         result.sent += 1
         result.expected += self.room.joined
+        every = ledger.change_every
+        if every and (seq + 1) % every == 0:
+            await self.send_change()
+        return True
+
+    async def send_change(self):
+        """Send one change: an edit of this member's latest message and a
+        reaction to another member's latest, in turn (whichever there is).
+        Returns True when a frame was handed to the socket."""
+        result = self.ledger.result
+        if self.sent_changes % 2 == 0 and self.own_latest is not None:
+            frame = {
+                "type": "edit",
+                "id": self.own_latest,
+                "message": "%sedit:%d" % (self.ledger.prefix, self.sent_changes),
+            }
+        elif self.others_latest is not None:
+            frame = {"type": "react", "id": self.others_latest, "emoji": REACTION}
+        else:
+            return False
+        self.sent_changes += 1
+        try:
+            await self.ws.send_str(json.dumps(frame))
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as error:
+            result.send_failures += 1
+            logger.debug("Member %d could not send a change: %r", self.id, error)
+            return False
+        result.changes_sent += 1
+        result.changes_expected += self.room.joined
         return True
 
     async def close(self):
@@ -495,7 +591,7 @@ async def run_load(
     """
     run_id = run_id or new_run_id()
     result = LoadResult(run_id=run_id, sockets=scenario.sockets)
-    ledger = Ledger(result, message_size, presence)
+    ledger = Ledger(result, message_size, presence, scenario.change_every)
     rooms = [Room("%s%d" % (label_prefix(run_id), n)) for n in range(scenario.rooms)]
     members = []
     for room in rooms:
@@ -514,7 +610,12 @@ async def run_load(
     # No connection limit: every member holds a socket of its own for the run.
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=JOIN_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    # Members that pick names each keep their own session cookie, which one
+    # shared cookie jar would mix up.
+    jar = aiohttp.DummyCookieJar() if scenario.change_every else None
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=jar
+    ) as session:
         try:
             mark("connect_start")
             await _join_all(session, base_url, members, connect_concurrency, progress, scenario)
@@ -629,16 +730,21 @@ async def _closed_loop(senders, window, duration, result):
 
 
 async def _drain(result, drain):
-    """Wait until every expected delivery arrived, ``drain`` seconds
-    passed, or nothing arrived for ``DRAIN_IDLE_S`` seconds."""
+    """Wait until every expected delivery (of messages and of changes)
+    arrived, ``drain`` seconds passed, or nothing arrived for
+    ``DRAIN_IDLE_S`` seconds."""
     deadline = time.monotonic() + drain
-    last_count = result.delivered
+
+    def arrived():
+        return result.delivered + result.changes_delivered
+
+    last_count = arrived()
     last_change = time.monotonic()
-    while result.delivered < result.expected:
+    while arrived() < result.expected + result.changes_expected:
         now = time.monotonic()
         if now >= deadline or now - last_change >= DRAIN_IDLE_S:
             break
         await asyncio.sleep(POLL_S)
-        if result.delivered != last_count:
-            last_count = result.delivered
+        if arrived() != last_count:
+            last_count = arrived()
             last_change = time.monotonic()

@@ -199,6 +199,17 @@ def build_record(
         record["daphne_bytes_per_connection"] = daphne_bytes_per_connection(
             snapshots["connect_start"], snapshots["held"], result.joined
         )
+    if scenario.change_every:
+        record["changes"] = {
+            "sent": result.changes_sent,
+            "expected": result.changes_expected,
+            "delivered": result.changes_delivered,
+            "delivered_pct": (
+                round(result.changes_delivered / result.changes_expected * 100.0, 2)
+                if result.changes_expected
+                else None
+            ),
+        }
     record["target"] = target.describe()
     return record
 

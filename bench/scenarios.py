@@ -43,6 +43,7 @@ class Scenario:
     window: int = 1
     idle: bool = False
     flood_frames: int = 0
+    change_every: int = 0
     env: tuple = ()
     summary: str = ""
 
@@ -62,6 +63,7 @@ class Scenario:
             "rate": self.rate,
             "window": self.window if self.rate is None and not self.idle else None,
             "flood_frames": self.flood_frames or None,
+            "change_every": self.change_every or None,
             "env": dict(self.env) or None,
         }
 
@@ -108,6 +110,17 @@ SCENARIOS = {
             senders=10,
             rate=200.0,
             summary="ten busy rooms of ten, everyone talking",
+        ),
+        # docs/conversations.md: edits and reactions mixed into the rooms
+        # load, one change for every 10 messages, on top of its rate.
+        Scenario(
+            "changes",
+            rooms=10,
+            members=10,
+            senders=10,
+            rate=200.0,
+            change_every=10,
+            summary="rooms, with an edit or a reaction after every 10th message of each sender",
         ),
         # One sender per room with one message in flight keeps 50 frames
         # queued for the workers: enough to keep any sensible number of them

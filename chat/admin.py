@@ -8,6 +8,8 @@ from chat.images import thumbnails
 from chat.models import (
     ApiToken,
     Message,
+    MessageEdit,
+    Reaction,
     ReadMark,
     Room,
     RoomMembership,
@@ -112,12 +114,57 @@ class RoomAdmin(admin.ModelAdmin):
     new_webhook_secret.short_description = "Make a new webhook secret"
 
 
+class RecordInline(admin.TabularInline):
+    """An inline of rows the chat writes and people only read: none can be
+    added, changed or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MessageEditInline(RecordInline):
+    """A message's edit history (``MessageEdit``): the text before each
+    edit, who made it and when."""
+
+    model = MessageEdit
+    fields = ("seq", "edited_at", "editor", "editor_guest", "editor_api_token", "text")
+
+
+class ReactionInline(RecordInline):
+    """A message's reactions."""
+
+    model = Reaction
+    fields = ("emoji", "handle", "user", "guest_author", "created_at")
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("room", "handle", "bot", "guest", "message", "timestamp")
+    """Messages, with their edit history and reactions as read-only inlines.
+    Their author, ``seq``, ``version`` and state are shown, not edited:
+    edits and deletes go through the room's stream
+    (chat.conversations.changes), which numbers them and tells the room."""
+
+    list_display = ("room", "handle", "bot", "guest", "message", "timestamp", "deleted_at")
     list_filter = ("room", "bot", "guest")
     search_fields = ("handle", "message")
-    raw_id_fields = ("room",)
+    raw_id_fields = ("room", "user", "api_token", "upload")
+    readonly_fields = (
+        "seq",
+        "version",
+        "user",
+        "guest_author",
+        "api_token",
+        "nonce",
+        "edited_at",
+        "deleted_at",
+    )
+    inlines = [MessageEditInline, ReactionInline]
 
 
 @admin.register(ReadMark)

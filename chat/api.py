@@ -1,8 +1,10 @@
-"""The HTTP API for bots: ``/api/rooms/<label>/messages``.
+"""The HTTP API for bots: ``/api/rooms/<label>/messages``, and (added
+2026-12-05) ``/api/rooms/<label>/messages/<id>``.
 
-A bot posts a chat message into an existing room, or reads the room's
-messages, with a bearer token (``ApiToken``, made with ``manage.py
-chattoken create`` or in the admin) in the ``Authorization`` header. No
+A bot posts a chat message into an existing room, reads the room's
+messages, and edits or deletes its own messages, with a bearer token
+(``ApiToken``, made with ``manage.py chattoken create`` or in the admin)
+in the ``Authorization`` header. No
 cookie is read or set, so the API needs no CSRF token. Bodies and answers
 are JSON; every refusal is ``ClientError.as_dict()`` with the error's
 status. docs/protocol.md describes the endpoints.
@@ -16,6 +18,7 @@ client address (``authenticate_within_limit``).
 """
 
 import functools
+import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
@@ -25,9 +28,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import conf, selectors, services, views
+from chat.conversations import changes
+from chat.conversations.rules import Actor
 from chat.exceptions import ClientError, HttpClientError, error_response
 from chat.models import ApiToken
-from chat.protocol import parse_chat_frame
+from chat.protocol import check_message, parse_chat_frame
 from chat.ratelimit import bucket_key, client_address, peek_cached_token, take_cached_token
 
 logger = logging.getLogger(__name__)
@@ -153,8 +158,9 @@ def room_messages(request, api_token, label):
     """``/api/rooms/<label>/messages``.
 
     ``POST`` with a JSON body ``{"handle": str, "message": str}`` posts a
-    bot's message into the room (``services.say`` with ``bot=True``) and
-    answers 201 with ``Message.as_dict()`` (``"bot": true`` included). The
+    bot's message into the room (``services.say`` with ``bot=True``, the
+    token recorded as its author) and answers 201 with
+    ``Message.as_dict()`` (``"bot": true`` included). The
     body is checked as a socket's chat frame is (``parse_chat_frame``), with
     the same 400 codes: ``INVALID_JSON``, ``FRAME_TOO_LARGE``,
     ``INVALID_FRAME``, ``MISSING_FIELD``, ``INVALID_FIELD``,
@@ -169,7 +175,7 @@ def room_messages(request, api_token, label):
     and the same for a private room, since a bot is nobody's account and
     reads as nobody (``selectors.can_read``); 405 ``METHOD_NOT_ALLOWED`` for another method."""
     if request.method == "POST":
-        return _post(request, label)
+        return _post(request, label, api_token)
     if request.method == "GET":
         room = selectors.find_room(label)
         # views.messages would let a request that also carries a member's
@@ -185,19 +191,91 @@ def room_messages(request, api_token, label):
     )
 
 
-def _post(request, label):
+def _body(request):
+    """The request's body as text (str); raises ``ClientError``
+    (``FRAME_TOO_LARGE``, ``INVALID_JSON``)."""
     try:
-        body = request.body.decode("utf-8")
+        return request.body.decode("utf-8")
     except RequestDataTooBig:
         raise ClientError("FRAME_TOO_LARGE", conf.FRAME_TOO_LARGE_DETAIL) from None
     except UnicodeDecodeError:
         raise ClientError("INVALID_JSON", "The body is not valid UTF-8 JSON.") from None
-    handle, text = parse_chat_frame({"text": body})
+
+
+def _post(request, label, api_token):
+    handle, text = parse_chat_frame({"text": _body(request)})
     try:
-        message = services.say(label, handle, text, bot=True)
+        message = services.say(label, handle, text, bot=True, api_token=api_token)
     except Error:
         logger.exception("Could not store a bot's message in room %s", label)
         raise ClientError(
             "UNAVAILABLE", "The message could not be stored; try again.", status=503
         ) from None
     return JsonResponse(message.as_dict(), status=201)
+
+
+@json_api
+def room_message(request, api_token, label, message_id):
+    """``/api/rooms/<label>/messages/<id>`` (added 2026-12-05): a bot edits
+    or deletes one of its own messages, those posted with the same token
+    (``chat.conversations.rules``).
+
+    ``PATCH`` with a JSON body ``{"message": str}`` (the text checked as a
+    chat frame's, ``check_message``) replaces the message's text, within
+    ``CHAT_EDIT_WINDOW_SECONDS`` of posting it, and answers 200 with the
+    message as it is now (``Message.as_dict()``). ``DELETE`` deletes it and
+    answers 200 with its tombstone. Both reach the room's members as change
+    frames and its webhook as ``edit`` and ``delete`` events.
+
+    Refusals (``ClientError.as_dict()``): 401 ``UNAUTHORIZED`` and 429
+    ``RATE_LIMITED`` (``json_api``); 400 ``INVALID_JSON``,
+    ``INVALID_FRAME`` (not an object, or fields other than ``message``),
+    ``MISSING_FIELD``, ``INVALID_FIELD``, ``MESSAGE_EMPTY``,
+    ``MESSAGE_TOO_LONG``, ``FRAME_TOO_LARGE`` for a bad body; 404
+    ``NOT_FOUND`` for a room that does not exist or is private (a bot
+    reads as nobody); 404 ``MESSAGE_NOT_FOUND`` for a message that is not
+    the room's or is deleted; 403 ``NOT_YOURS`` for a message the token
+    did not post; 403 ``TOO_LATE`` for an edit past the window; 503
+    ``UNAVAILABLE`` when it cannot be stored; 405
+    ``METHOD_NOT_ALLOWED`` for another method."""
+    if request.method not in ("PATCH", "DELETE"):
+        raise HttpClientError(
+            "METHOD_NOT_ALLOWED",
+            "Use PATCH or DELETE.",
+            status=405,
+            headers={"Allow": "PATCH, DELETE"},
+        )
+    text = _edit_text(request) if request.method == "PATCH" else None
+    # A bot is nobody's account, and reads as nobody.
+    room = selectors.readable_room(None, label)
+    bot = Actor(api_token_id=api_token.pk)
+    try:
+        if text is not None:
+            message = changes.edit(room, bot, message_id, text)
+        else:
+            message = changes.delete(room, bot, message_id)
+    except Error:
+        logger.exception("Could not store a bot's change in room %s", label)
+        raise ClientError(
+            "UNAVAILABLE", "The change could not be stored; try again.", status=503
+        ) from None
+    return JsonResponse(message.as_dict())
+
+
+def _edit_text(request):
+    """The new text (str) of a ``PATCH``'s body, ``{"message": str}``,
+    checked as a chat frame's; raises ``ClientError`` (400)."""
+    try:
+        body = json.loads(_body(request))
+    except (ValueError, RecursionError):
+        raise ClientError("INVALID_JSON", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ClientError("INVALID_FRAME", "The body must be a JSON object.")
+    unknown = sorted(set(body) - {"message"})
+    if unknown:
+        raise ClientError("INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown)))
+    if "message" not in body:
+        raise ClientError("MISSING_FIELD", "The field 'message' is required.")
+    if not isinstance(body["message"], str):
+        raise ClientError("INVALID_FIELD", "The field 'message' must be a string.")
+    return check_message(body["message"])

@@ -134,6 +134,19 @@ DEFAULTS = {
     # seconds is ample for a healthy receiver anywhere, and bounds how long
     # a pool thread can be held by one that trickles its answer.
     "CHAT_WEBHOOK_DEADLINE_SECONDS": 10,
+    # How long after sending it its author may edit a message, in seconds
+    # (chat/conversations/rules.py); 0 lets them edit it at any time.
+    # Ten minutes is Zulip's default for an organization
+    # (Realm.DEFAULT_MESSAGE_CONTENT_EDIT_LIMIT_SECONDS = 600 in its
+    # zerver/models.py): long enough to fix a typo noticed after a reply,
+    # short enough that a conversation is not rewritten long after.
+    # Deleting is not limited in time.
+    "CHAT_EDIT_WINDOW_SECONDS": 600,
+    # Most distinct emoji on one message: a reaction with a new emoji
+    # beyond it is refused with TOO_MANY_REACTIONS (docs/protocol.md).
+    # Discord allows 20 distinct reactions on a message; a row of 20 fits
+    # under a message on a phone.
+    "CHAT_REACTIONS_MAX_EMOJI": 20,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server
@@ -148,6 +161,11 @@ PING_INTERVAL_MS = 20000
 # Longest room label, in characters. It is the width of the Room.label column,
 # so it is fixed here rather than a setting: changing it needs a migration.
 LABEL_MAX_LENGTH = 50
+
+# Longest client nonce a chat frame may carry, in characters
+# (docs/protocol.md, "Sending"): the width of the Message.nonce column, so
+# fixed here too. A UUID takes 36.
+NONCE_MAX_LENGTH = 64
 
 # Labels that would shadow the site's own pages (/new/, /admin/, /static/,
 # /accounts/, /api/, /media/).
@@ -183,12 +201,14 @@ def max_frame_length():
     """The longest frame worth parsing: in characters for a text frame, in
     bytes for a binary one (int).
 
-    A valid frame is two JSON strings of at most the configured lengths; JSON
-    escaping can grow a character to 12 (a ``\\uXXXX`` surrogate pair), and 200
-    characters cover the braces, keys and spacing. Longer frames are refused
-    before ``json.loads`` sees them, which bounds the work one frame can cost.
+    A valid frame is at most three JSON strings of at most the configured
+    lengths (a handle, a message and, since 2026-12-05, a nonce of
+    ``NONCE_MAX_LENGTH``); JSON escaping can grow a character to 12 (a
+    ``\\uXXXX`` surrogate pair), and 200 characters cover the braces, keys,
+    a message id and spacing. Longer frames are refused before
+    ``json.loads`` sees them, which bounds the work one frame can cost.
     """
-    longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH")
+    longest = get("CHAT_MESSAGE_MAX_LENGTH") + get("CHAT_HANDLE_MAX_LENGTH") + NONCE_MAX_LENGTH
     return 12 * longest + 200
 
 

@@ -17,9 +17,21 @@ from channels.security.websockets import allowed_hosts_only
 from django import db
 
 from chat import conf, identity, presence, revocation, selectors, services
+from chat.conversations import changes
+from chat.conversations.rules import Actor
 from chat.exceptions import ClientError
 from chat.models import Room
-from chat.protocol import MESSAGE, PING, READ, TYPING, canonical_handle, parse_frame
+from chat.protocol import (
+    CHANGES,
+    DELETE,
+    EDIT,
+    MESSAGE,
+    PING,
+    READ,
+    TYPING,
+    canonical_handle,
+    parse_frame,
+)
 from chat.ratelimit import take_token
 from chat.transport import after_earlier_frames, in_socket_order, session_unreadable
 
@@ -57,6 +69,10 @@ def room_from_session(session):
 # The channel session keys a socket's identity is kept under, from connect.
 HANDLE_KEY = "handle"  # the server-set handle (str), or None
 USER_KEY = "user"  # a signed-in user's id (int)
+# A named guest's author id (str, chat.identity.guest_author), from
+# 2026-12-05: what their messages and reactions are recorded under. A guest
+# socket joined before has none, and is nobody's until it reconnects.
+GUEST_AUTHOR_KEY = "guest_author"
 # A signed-in socket's HTTP session key (str), as its handshake carried it:
 # what its ``ping`` re-checks, and which sign-out closes it.
 HTTP_SESSION_KEY = "http_session"
@@ -142,6 +158,9 @@ def ws_connect(message, label):
         session[HTTP_SESSION_KEY] = message.http_session.session_key
     elif who.kind == identity.GUEST:
         identity.hold_guest_name(who.handle)
+        session[GUEST_AUTHOR_KEY], made = identity.ensure_guest_author(message.http_session)
+        if made:
+            message.http_session.save()
     room.group.add(message.reply_channel)
     revocation.join(message.reply_channel, room.label, *_who_is_in(session))
     roster = presence.join(room, message.reply_channel.name, who.handle)
@@ -163,8 +182,9 @@ def ws_connect(message, label):
 def ws_receive(message, label):
     """``websocket.receive``: a chat message is validated, stored and
     broadcast as ``Message.as_dict()`` to the room's Group (the sender
-    included); a typed frame (``typing``, ``ping``, ``read``) is handled as
-    docs/protocol.md says.
+    included); a typed frame (``typing``, ``ping``, ``read``, and since
+    2026-12-05 ``edit``, ``delete`` and ``react``, through
+    ``chat.conversations.changes``) is handled as docs/protocol.md says.
 
     A refused frame gets an error frame (docs/protocol.md) and stores
     nothing; the socket stays open. A socket joined by an older release
@@ -181,7 +201,7 @@ def ws_receive(message, label):
         raise ClientError("RATE_LIMITED", conf.RATE_LIMITED_DETAIL)
     frame = parse_frame(message.content, session.get(HANDLE_KEY))
     if frame.type == MESSAGE:
-        _post(room, session, frame)
+        _post(room, message, frame)
         return
     if frame.type == PING and not _may_stay(room, message):
         return
@@ -203,6 +223,8 @@ def ws_receive(message, label):
         _relay_typing(room, session)
     elif frame.type == READ:
         _note_read(room, session, frame.seq)
+    elif frame.type in CHANGES:
+        _change(room, session, frame)
 
 
 @after_earlier_frames
@@ -280,15 +302,46 @@ def _may_stay(room, message):
     return allowed
 
 
-def _post(room, session, frame):
+def _actor(session):
+    """Who the socket of ``session`` acts as (a ``rules.Actor``): its
+    signed-in user, its named guest, or nobody."""
+    return Actor(user_id=session.get(USER_KEY), guest_author=session.get(GUEST_AUTHOR_KEY))
+
+
+def _post(room, message, frame):
+    session = message.channel_session
     try:
         if session.get(HANDLE_KEY) is None:
             _check_anonymous_handle(session, frame.handle)
             session[LAST_HANDLE_KEY] = frame.handle
-        services.post_message(room, frame.handle, frame.message, guest=USER_KEY not in session)
+        services.post_message(
+            room,
+            frame.handle,
+            frame.message,
+            guest=USER_KEY not in session,
+            author=_actor(session),
+            nonce=frame.nonce,
+            reply_channel=message.reply_channel,
+        )
     except db.Error:
         logger.exception("Could not store a message in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The message could not be stored; try again.") from None
+
+
+def _change(room, session, frame):
+    """An edit, a delete or a reaction of the socket's actor, through
+    ``chat.conversations.changes``; its refusals are ``ClientError``."""
+    actor = _actor(session)
+    try:
+        if frame.type == EDIT:
+            changes.edit(room, actor, frame.id, frame.message)
+        elif frame.type == DELETE:
+            changes.delete(room, actor, frame.id)
+        else:
+            changes.react(room, actor, frame.id, frame.emoji, session.get(HANDLE_KEY))
+    except db.Error:
+        logger.exception("Could not store a change in room %s", room.label)
+        raise ClientError("UNAVAILABLE", "The change could not be stored; try again.") from None
 
 
 def _check_anonymous_handle(session, handle):

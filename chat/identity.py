@@ -7,6 +7,7 @@ way, here. docs/protocol.md, "Identity", is the contract.
 """
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from django.core.cache import caches
@@ -18,6 +19,12 @@ from chat.protocol import canonical_handle, check_handle
 
 # The Django session key holding a guest's chosen name (str).
 GUEST_NAME_SESSION_KEY = "chat_guest_name"
+# The Django session key holding a named guest's author id (str, the hex of
+# a random UUID): what their messages and reactions are recorded under
+# (``Message.guest_author``), so that they may edit and delete their own.
+# A random id of its own rather than the session's key, which is a
+# credential and changes at sign-in.
+GUEST_AUTHOR_SESSION_KEY = "chat_guest_id"
 
 USER = "user"
 GUEST = "guest"
@@ -117,5 +124,27 @@ def guest_name_in_use(name):
 
 
 def set_guest_name(session, name):
-    """Store the guest ``name`` (str, already cleaned) in ``session``."""
+    """Store the guest ``name`` (str, already cleaned) in ``session``,
+    with a new author id (``guest_author``) if it holds none yet: a guest
+    who picks another name stays the author of what they wrote before."""
     session[GUEST_NAME_SESSION_KEY] = name
+    ensure_guest_author(session)
+
+
+def guest_author(session):
+    """The guest author id (str, 32 hex digits) ``session`` (a Django
+    session, or None) holds, or None."""
+    return session.get(GUEST_AUTHOR_SESSION_KEY) if session is not None else None
+
+
+def ensure_guest_author(session):
+    """The guest author id of ``session`` (a Django session), made now if
+    it holds none (a guest who picked their name before 2026-12-05).
+    Returns ``(id, made)``: the id (str, 32 hex digits), and whether it was
+    made now (bool), in which case the caller saves the session unless a
+    view's middleware does."""
+    existing = guest_author(session)
+    if existing:
+        return existing, False
+    session[GUEST_AUTHOR_SESSION_KEY] = uuid.uuid4().hex
+    return session[GUEST_AUTHOR_SESSION_KEY], True

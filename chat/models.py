@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf, outbound
+from chat import conf, formatting, outbound
 from chat.protocol import canonical_handle
 
 
@@ -39,10 +39,13 @@ class Room(models.Model):
         help_text="The HMAC-SHA256 key of the X-Chat-Signature header; made on save "
         "when a webhook URL is set. Clear it to make a new one.",
     )
-    # The newest message's seq and timestamp, written by the statement that
-    # stores it (chat/services.py), so that the room list pages through the
-    # rooms by activity on an index instead of visiting every room's
-    # messages. Null for a room without messages, which the list leaves out.
+    # The room's event counter: the seq of its newest event, a message or a
+    # change to one (docs/conversations.md), taken and written by the
+    # statement that stores the event (chat/services.py,
+    # chat/conversations/changes.py). last_activity is the newest message's
+    # timestamp, so that the room list pages through the rooms by activity
+    # on an index instead of visiting every room's messages. Both null for a
+    # room without messages, which the list leaves out.
     last_seq = models.PositiveIntegerField(null=True, blank=True, editable=False)
     last_activity = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -58,13 +61,29 @@ class Room(models.Model):
     def __str__(self):
         return self.label
 
+    # Written only by the statements that store a room's events: a save of
+    # a room read earlier (the admin's form) must not put back an older
+    # counter, which would number the next event with a seq taken already.
+    COUNTER_FIELDS = frozenset({"last_seq", "last_activity"})
+
     def save(self, *args, **kwargs):
         """Save the room; a room with a ``webhook_url`` and no
-        ``webhook_secret`` gets one (64 hex digits, 32 random bytes)."""
+        ``webhook_secret`` gets one (64 hex digits, 32 random bytes).
+
+        Saving a room that exists writes every field but ``COUNTER_FIELDS``
+        (unless ``update_fields`` names them), whatever this instance holds
+        of them."""
         if self.webhook_url and not self.webhook_secret:
             self.webhook_secret = secrets.token_hex(32)
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = set(kwargs["update_fields"]) | {"webhook_secret"}
+        updating = not self._state.adding and not kwargs.get("force_insert")
+        if updating and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.COUNTER_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     # The room's Group names: ``chat.<label>`` and ``chat.<label>.presence``.
@@ -110,6 +129,15 @@ class Room(models.Model):
         identity, and those that have sent a typed frame. Its name is
         ``chat.<label>.presence``."""
         return Group(self.PRESENCE_GROUP_NAME % self.label)
+
+
+def iso_time(moment):
+    """``moment`` (an aware datetime) as the protocol writes times (str):
+    ISO 8601 in UTC with microseconds and a ``Z``."""
+    return (
+        moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+        + "Z"
+    )
 
 
 def upload_path(upload, filename):
@@ -160,6 +188,9 @@ class Upload(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # A named guest's author id (``Message.guest_author``), which the image's
+    # message is stored with; null for a user or an anonymous sender.
+    guest_author = models.UUIDField(null=True, blank=True)
     caption = models.TextField(blank=True)
     image_format = models.CharField(max_length=10, choices=[(f, f) for f in FORMATS])
     original = models.FileField(upload_to=upload_path, max_length=255)
@@ -221,15 +252,25 @@ class Upload(models.Model):
 
 
 class Message(models.Model):
-    """One chat message, as stored and as broadcast."""
+    """One chat message, as stored and as broadcast.
+
+    A message has its place in its room, ``seq``, which never changes, and
+    a ``version``: the ``seq`` of the last event that touched it, its own
+    ``seq`` until it is edited, deleted or reacted to (docs/conversations.md).
+    A deleted message stays as a tombstone: ``deleted_at`` set, no text, no
+    image, no reactions, no edit history."""
 
     room = models.ForeignKey(Room, related_name="messages", on_delete=models.CASCADE)
     handle = models.TextField()
     message = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
-    # The message's place in its room: 1, 2, 3, … with no gaps, so a client
-    # that receives seq n + 2 after n knows it missed one and can catch up.
+    # The message's place in its room's stream of events: 1, 2, 3, … shared
+    # with the changes to messages, with no gaps, so a client that receives
+    # seq n + 2 after n knows it missed one and can catch up.
     seq = models.PositiveIntegerField()
+    # The seq of the last event that touched the message: seq itself until
+    # it changes. Set to seq on save when left None.
+    version = models.PositiveIntegerField()
     # Posted through the HTTP API for bots (chat/api.py), not by a person.
     bot = models.BooleanField(default=False, help_text="Posted through the HTTP API by a bot.")
     # Sent without a signed-in user (a named guest, or a socket or upload
@@ -238,6 +279,31 @@ class Message(models.Model):
     guest = models.BooleanField(
         default=False, help_text="Sent by a guest or an anonymous client, not a signed-in user."
     )
+    # The author: a signed-in user, a named guest (the random id kept in
+    # their HTTP session, chat.identity.guest_author, never the session's
+    # key), or the API token of a bot; none for an anonymous socket,
+    # chatsay, and every row from before 2026-12-05.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        on_delete=models.SET_NULL,
+    )
+    guest_author = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="The random id a named guest's session holds; not the session itself.",
+    )
+    api_token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, related_name="messages", on_delete=models.SET_NULL
+    )
+    # The client's nonce (docs/protocol.md, "Sending"), kept only for a
+    # message with a user or guest author: one message per author and nonce
+    # in a room. "" for none.
+    nonce = models.CharField(max_length=conf.NONCE_MAX_LENGTH, blank=True, default="")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # The image the message shows, posted by its thumbnail job; one message
     # per upload, so a job that runs twice cannot post it twice.
     upload = models.OneToOneField(
@@ -246,11 +312,37 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["room", "seq"], name="message_seq_unique_in_room")
+            models.UniqueConstraint(fields=["room", "seq"], name="message_seq_unique_in_room"),
+            # Each event touches one message, so versions are unique too;
+            # the catch-up by seq walks this index.
+            models.UniqueConstraint(
+                fields=["room", "version"], name="message_version_unique_in_room"
+            ),
+            models.UniqueConstraint(
+                fields=["room", "user", "nonce"],
+                condition=models.Q(nonce__gt="", user__isnull=False),
+                name="message_nonce_unique_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["room", "guest_author", "nonce"],
+                condition=models.Q(nonce__gt="", guest_author__isnull=False),
+                name="message_nonce_unique_per_guest",
+            ),
         ]
 
     def __str__(self):
         return "[{timestamp}] {handle}: {message}".format(**self.as_dict())
+
+    def save(self, *args, **kwargs):
+        """Save the message; one without a ``version`` gets its ``seq``."""
+        if self.version is None:
+            self.version = self.seq
+        super().save(*args, **kwargs)
+
+    @property
+    def deleted(self):
+        """Whether the message is a tombstone (bool)."""
+        return self.deleted_at is not None
 
     def as_dict(self):
         """The one payload shape for a message, as sent to clients.
@@ -266,23 +358,63 @@ class Message(models.Model):
         An image's message carries ``"image"``, its ``image`` (added
         2026-11-30); read ``Message`` rows with ``select_related("upload")``,
         through their room (``room.messages``), to spare queries.
+
+        ``"html"`` (str, added 2026-12-05) is ``message`` formatted for a
+        page, safe to insert as HTML (``chat.formatting.render``; ``""``
+        for an empty caption); ``message`` stays the text as sent.
+
+        Added 2026-12-05 (docs/conversations.md): ``version`` (int), only
+        when it differs from ``seq``; ``edited`` (str, the time of the last
+        edit), only on an edited message; ``reactions``, only when there are
+        any: ``[{"emoji": str, "count": int, "handles": [str, …]}, …]``,
+        each emoji in the order it was first given, its handles in the order
+        they gave it (read with ``prefetch_related("reactions")`` to spare
+        a query per changed message). A deleted message is a tombstone:
+        ``"deleted": True`` and ``"message": ""``, with no ``html``,
+        ``edited``, ``image`` or ``reactions``.
         """
-        timestamp = self.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
         payload = {
             "type": "message",
             "id": self.pk,
             "seq": self.seq,
-            "timestamp": timestamp.isoformat(timespec="microseconds") + "Z",
+            "timestamp": iso_time(self.timestamp),
             "handle": self.handle,
             "message": self.message,
         }
+        if self.version is not None and self.version != self.seq:
+            payload["version"] = self.version
         if self.bot:
             payload["bot"] = True
         if self.guest:
             payload["guest"] = True
+        if self.deleted:
+            payload["deleted"] = True
+            payload["message"] = ""
+            return payload
+        if self.edited_at is not None:
+            payload["edited"] = iso_time(self.edited_at)
         if self.upload_id is not None:
             payload["image"] = self.image
+        payload["html"] = formatting.render(self.message)
+        reactions = self.reaction_summary()
+        if reactions:
+            payload["reactions"] = reactions
         return payload
+
+    def reaction_summary(self):
+        """The message's reactions as ``as_dict`` gives them (a list, empty
+        when there are none). A message that never changed (``version`` is
+        its ``seq``) has none, and costs no query: every reaction is an
+        event that moves the version."""
+        if self.pk is None or self.version is None or self.version == self.seq:
+            return []
+        handles = {}
+        for reaction in sorted(self.reactions.all(), key=lambda reaction: reaction.pk):
+            handles.setdefault(reaction.emoji, []).append(reaction.handle)
+        return [
+            {"emoji": emoji, "count": len(names), "handles": names}
+            for emoji, names in handles.items()
+        ]
 
     @property
     def image(self):
@@ -291,6 +423,73 @@ class Message(models.Model):
         if self.upload_id is None:
             return None
         return self.upload.image_dict(private=self.room.private)
+
+
+class MessageEdit(models.Model):
+    """One edit of a message, kept so that the room's owners and staff can
+    read what it said before (chat.conversations.changes.edit_history):
+    the text before the edit, who edited it (its author: a user, a guest's
+    id, or a bot's token), when, and the edit's ``seq`` in the room's
+    stream. Deleted with the message's text when the message is deleted."""
+
+    message = models.ForeignKey(Message, related_name="edits", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField(help_text="The edit's place in the room's stream.")
+    text = models.TextField(help_text="The message's text before this edit.")
+    edited_at = models.DateTimeField(default=timezone.now)
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    editor_guest = models.UUIDField(null=True, blank=True)
+    editor_api_token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self):
+        return "edit %d of message %s" % (self.seq, self.message_id)
+
+
+class Reaction(models.Model):
+    """One reactor's emoji on a message: a signed-in user's or a named
+    guest's (by their id, ``Message.guest_author``), shown as the
+    ``handle`` they had. One per reactor and emoji; reacting again with
+    the same emoji takes it back."""
+
+    message = models.ForeignKey(Message, related_name="reactions", on_delete=models.CASCADE)
+    emoji = models.CharField(max_length=32)
+    handle = models.TextField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+    )
+    guest_author = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "emoji", "user"],
+                condition=models.Q(user__isnull=False),
+                name="reaction_unique_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["message", "emoji", "guest_author"],
+                condition=models.Q(guest_author__isnull=False),
+                name="reaction_unique_per_guest",
+            ),
+        ]
+
+    def __str__(self):
+        return "%s by %s on message %s" % (self.emoji, self.handle, self.message_id)
 
 
 class RoomMembership(models.Model):
@@ -454,19 +653,28 @@ class ApiToken(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One message's delivery to its room's webhook (chat/webhooks.py):
-    ``PENDING`` until the endpoint answers 2xx (``DELIVERED``), or until
-    the attempts run out (``FAILED``, with the last ``error``)."""
+    """One event's delivery to its room's webhook (chat/webhooks.py): a new
+    message, or (since 2026-12-05) an edit or a delete of one, its
+    ``event``. ``PENDING`` until the endpoint answers 2xx
+    (``DELIVERED``), or until the attempts run out (``FAILED``, with the
+    last ``error``)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
     STATUSES = [(s, s) for s in (PENDING, DELIVERED, FAILED)]
 
+    # The events delivered (the body's "event", docs/protocol.md).
+    MESSAGE = "message"
+    EDIT = "edit"
+    DELETE = "delete"
+    EVENTS = [(e, e) for e in (MESSAGE, EDIT, DELETE)]
+
     room = models.ForeignKey(Room, related_name="webhook_deliveries", on_delete=models.CASCADE)
     message = models.ForeignKey(
         Message, related_name="webhook_deliveries", on_delete=models.CASCADE
     )
+    event = models.CharField(max_length=10, choices=EVENTS, default=MESSAGE)
     url = models.URLField(max_length=500)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import emoji as emoji_data
+
 from chat import conf
 from chat.exceptions import ClientError
 
@@ -27,31 +29,49 @@ HANDLE_FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 max_frame_length = conf.max_frame_length
 
 
-# The frame types a client may send (docs/protocol.md, "Typed frames"), and
-# the fields each may carry besides "type".
+# The frame types a client may send (docs/protocol.md, "Typed frames" and,
+# since 2026-12-05, "Changing messages"), and the fields each must carry
+# besides "type"; OPTIONAL_FIELDS, those it may.
 MESSAGE, TYPING, PING, READ = "message", "typing", "ping", "read"
+EDIT, DELETE, REACT = "edit", "delete", "react"
 FRAME_FIELDS = {
     MESSAGE: frozenset(CHAT_FIELDS),
     TYPING: frozenset(),
     PING: frozenset(),
     READ: frozenset({"seq"}),
+    EDIT: frozenset({"id", "message"}),
+    DELETE: frozenset({"id"}),
+    REACT: frozenset({"id", "emoji"}),
 }
+OPTIONAL_FIELDS = {MESSAGE: frozenset({"nonce"})}
+# The frames that change a message.
+CHANGES = frozenset({EDIT, DELETE, REACT})
 
-# The highest ``seq`` a read frame may name: PostgreSQL's int, which a
-# PositiveIntegerField is.
+# The highest ``seq`` a read frame, or message ``id`` a change, may name:
+# PostgreSQL's int, which a PositiveIntegerField and an AutoField are.
 SEQ_MAX = 2**31 - 1
+
+# The longest emoji a reaction may be, in code points: the longest in the
+# emoji package's data is 10 (a kiss with two skin tones), and the column
+# (Reaction.emoji) holds 32.
+EMOJI_MAX_LENGTH = 32
 
 
 @dataclass(frozen=True)
 class Frame:
-    """A client frame, validated: its ``type`` (one of ``FRAME_FIELDS``),
-    and for a chat message its ``handle`` and ``message`` (str), for a read
-    frame its ``seq`` (int); None where the type has no such field."""
+    """A client frame, validated: its ``type`` (one of ``FRAME_FIELDS``);
+    for a chat message its ``handle``, ``message`` and ``nonce`` (str, ""
+    for none); for a read frame its ``seq`` (int); for a change the
+    message's ``id`` (int), an edit's new ``message``, a reaction's
+    ``emoji`` (str). None where the type has no such field."""
 
     type: str
     handle: str | None = None
     message: str | None = None
     seq: int | None = None
+    id: int | None = None
+    emoji: str | None = None
+    nonce: str = ""
 
 
 def parse_frame(content, handle=None):
@@ -66,7 +86,8 @@ def parse_frame(content, handle=None):
     Raises ``ClientError`` with one of the codes ``BINARY_FRAME``,
     ``FRAME_TOO_LARGE``, ``INVALID_JSON``, ``INVALID_FRAME``,
     ``MISSING_FIELD``, ``INVALID_FIELD``, ``HANDLE_EMPTY``,
-    ``HANDLE_TOO_LONG``, ``MESSAGE_EMPTY`` or ``MESSAGE_TOO_LONG``.
+    ``HANDLE_TOO_LONG``, ``MESSAGE_EMPTY``, ``MESSAGE_TOO_LONG`` or
+    (added 2026-12-05) ``NOT_AN_EMOJI``.
     """
     frame = _decode(content)
     kind = frame.pop("type", MESSAGE)
@@ -77,7 +98,7 @@ def parse_frame(content, handle=None):
         fields = ("message",)
     else:
         fields = tuple(sorted(FRAME_FIELDS[kind]))
-    unknown = sorted(set(frame) - set(fields))
+    unknown = sorted(set(frame) - set(fields) - OPTIONAL_FIELDS.get(kind, frozenset()))
     if unknown:
         raise ClientError("INVALID_FRAME", "Unknown field(s): %s." % ", ".join(map(repr, unknown)))
     for field in fields:
@@ -88,6 +109,8 @@ def parse_frame(content, handle=None):
         if type(seq) is not int or not 0 <= seq <= SEQ_MAX:
             raise ClientError("INVALID_FIELD", "The field 'seq' must be a non-negative integer.")
         return Frame(READ, seq=seq)
+    if kind in CHANGES:
+        return _change_frame(kind, frame)
     if kind != MESSAGE:
         return Frame(kind)
     for field in fields:
@@ -95,7 +118,60 @@ def parse_frame(content, handle=None):
             raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
     if handle is None:
         handle = check_handle(frame["handle"])
-    return Frame(MESSAGE, handle=handle, message=check_message(frame["message"]))
+    nonce = check_nonce(frame["nonce"]) if "nonce" in frame else ""
+    return Frame(MESSAGE, handle=handle, message=check_message(frame["message"]), nonce=nonce)
+
+
+def _change_frame(kind, frame):
+    """The ``Frame`` of an edit, a delete or a reaction (``kind``), its
+    fields present: ``id`` a positive int, an edit's ``message`` through
+    ``check_message``, a reaction's ``emoji`` through ``check_emoji``."""
+    message_id = frame["id"]
+    if type(message_id) is not int or not 1 <= message_id <= SEQ_MAX:
+        raise ClientError("INVALID_FIELD", "The field 'id' must be a message's id.")
+    if kind == EDIT:
+        if not isinstance(frame["message"], str):
+            raise ClientError("INVALID_FIELD", "The field 'message' must be a string.")
+        return Frame(EDIT, id=message_id, message=check_message(frame["message"]))
+    if kind == REACT:
+        return Frame(REACT, id=message_id, emoji=check_emoji(frame["emoji"]))
+    return Frame(DELETE, id=message_id)
+
+
+def check_nonce(value):
+    """``value`` as sent, if it may be a client nonce: a str of 1 to
+    ``conf.NONCE_MAX_LENGTH`` characters, no control characters. Raises
+    ``ClientError("INVALID_FIELD")`` otherwise."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= conf.NONCE_MAX_LENGTH
+        or HANDLE_FORBIDDEN_RE.search(value)
+    ):
+        raise ClientError(
+            "INVALID_FIELD",
+            "The field 'nonce' must be a string of 1 to %d characters." % conf.NONCE_MAX_LENGTH,
+        )
+    return value
+
+
+def check_emoji(value):
+    """``value`` in its fully-qualified form (str), if it is one emoji:
+    exactly one emoji of the Unicode emoji data, as the ``emoji`` package
+    holds it (``emoji.is_emoji``: a single emoji character, keycap, flag,
+    modifier or ZWJ sequence, never two emoji or an emoji with text around
+    it). An unqualified form is given its emoji presentation selector
+    (``"❤"`` becomes ``"❤️"``), so the two count as one reaction.
+
+    Raises ``ClientError("NOT_AN_EMOJI")`` otherwise, for anything that is
+    not a str as well."""
+    if (
+        not isinstance(value, str)
+        or len(value) > EMOJI_MAX_LENGTH
+        or not emoji_data.is_emoji(value)
+    ):
+        raise ClientError("NOT_AN_EMOJI", "A reaction must be one emoji.")
+    qualified = emoji_data.emojize(emoji_data.demojize(value))
+    return qualified if emoji_data.is_emoji(qualified) else value
 
 
 def parse_chat_frame(content):

@@ -4,12 +4,13 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models import Q, Subquery, Value, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from chat import conf, presence
 from chat.exceptions import ClientError
-from chat.models import ReadMark, Room, RoomMembership
+from chat.models import Message, ReadMark, Room, RoomMembership
 
 
 def _signed_in(user):
@@ -89,8 +90,10 @@ class RoomSummary:
     sockets are ``online`` in it (int), its ``last_activity`` (the newest
     message's timestamp, an aware ``datetime``, or None for a room without
     messages), and ``unread``, for a signed-in user who has opened the
-    room, how many of its messages came after their read mark (int, 0 or
-    more); None otherwise."""
+    room, how many of its messages came after their read mark (int, 0 to
+    ``UNREAD_MAX``; a tombstone does not count, nor does an edit or a
+    reaction, which take a ``seq`` of the room's stream but are no new
+    message); None otherwise."""
 
     room: Room
     online: int
@@ -121,6 +124,22 @@ def readable_room(user, label):
     return room
 
 
+# The most unread messages the room list counts in one room: it shows
+# "1000 unread" for a room a reader left long ago, however many more lie
+# beyond, so that counting never visits more than this many rows a room.
+UNREAD_MAX = 1000
+
+# A room's unread messages for the room list: those after the reader's
+# mark, not deleted, read from the (room_id, seq) index and capped at
+# UNREAD_MAX rows; NULL without a mark. One scalar subquery of the list's
+# single query.
+_UNREAD_SQL = (
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {message} m WHERE m.room_id = {room}.id "
+    "AND m.seq > mark.seq AND m.deleted_at IS NULL LIMIT %s) AS beyond) "
+    "FROM {mark} mark WHERE mark.room_id = {room}.id AND mark.user_id = %s"
+)
+
+
 def room_list(user, page=1):
     """Page ``page`` (int, from 1; ``CHAT_ROOM_LIST_PAGE_SIZE`` rooms a page)
     of the rooms ``user`` (a Django user, or ``AnonymousUser``) may see, as
@@ -140,8 +159,10 @@ def room_list(user, page=1):
     page = max(1, page)
     rooms = readable_rooms(user).filter(last_activity__isnull=False)
     if user.is_authenticated:
-        mark = ReadMark.objects.filter(user=user, room=OuterRef("pk")).values("seq")[:1]
-        rooms = rooms.annotate(read_seq=Subquery(mark))
+        sql = _UNREAD_SQL.format(
+            message=Message._meta.db_table, mark=ReadMark._meta.db_table, room=Room._meta.db_table
+        )
+        rooms = rooms.annotate(unread=RawSQL(sql, (UNREAD_MAX, user.pk)))
     offset = (page - 1) * size
     # One more than the page tells whether another follows.
     rooms = list(rooms.order_by("-last_activity", "label")[offset : offset + size + 1])
@@ -153,19 +174,11 @@ def room_list(user, page=1):
             room=room,
             online=online.get(room.label, 0),
             last_activity=room.last_activity,
-            unread=_unread(room.last_seq, getattr(room, "read_seq", None)),
+            unread=getattr(room, "unread", None),
         )
         for room in rooms
     ]
     return RoomListPage(rooms=summaries, number=page, next=more, previous=page > 1)
-
-
-def _unread(last_seq, read_seq):
-    """How many messages lie beyond a read mark: None without a mark; never
-    below 0, since a client may report a ``seq`` beyond the room's last."""
-    if read_seq is None:
-        return None
-    return max(0, (last_seq or 0) - read_seq)
 
 
 def read_seq(user, room):
@@ -177,10 +190,32 @@ def read_seq(user, room):
     return ReadMark.objects.filter(user=user, room=room).values_list("seq", flat=True).first()
 
 
+def with_reactions(messages):
+    """``messages`` (a list of ``Message``), with the reactions of those
+    that changed read in one query, for ``as_dict``; none when none
+    changed (a message whose ``version`` is its ``seq`` has none)."""
+    changed = [m for m in messages if m.version != m.seq and not m.deleted]
+    if changed:
+        prefetch_related_objects(changed, "reactions")
+    return messages
+
+
+def messages_after_seq(room, after_seq, limit):
+    """Up to ``limit`` (int) messages of ``room`` whose ``version`` is
+    above ``after_seq`` (int): those posted or changed after the room's
+    event ``after_seq``, each in its current state (tombstones included),
+    in the order of their versions, as a list of ``Message`` (with their
+    ``upload`` and reactions, for ``as_dict``). docs/protocol.md,
+    "Keeping up". One query on the ``(room, version)`` index, and one for
+    the reactions of changed messages, if any."""
+    messages = room.messages.select_related("upload").filter(version__gt=after_seq)
+    return with_reactions(list(messages.order_by("version")[:limit]))
+
+
 def messages_after(room, after_id, limit):
     """Up to ``limit`` (int) messages of ``room`` with an id above
     ``after_id`` (int), oldest first, as a list of ``Message`` (with their
-    ``upload``, for ``as_dict``).
+    ``upload`` and reactions, for ``as_dict``), each in its current state.
 
     One query, on the ``(room, seq)`` index whatever ``after_id`` is: a
     room's ids rise with its ``seq`` (both are given under the room's
@@ -190,18 +225,20 @@ def messages_after(room, after_id, limit):
     messages = room.messages.select_related("upload")
     if after_id > 0:
         messages = messages.filter(seq__gt=_seq_at_or_below(room, after_id))
-    return list(messages.order_by("seq")[:limit])
+    return with_reactions(list(messages.order_by("seq")[:limit]))
 
 
 def messages_before(room, before_id, limit):
     """The last ``limit`` (int) messages of ``room`` with an id below
     ``before_id`` (int, or None for no bound), oldest first, as a list of
-    ``Message`` (with their ``upload``, for ``as_dict``). One query, on the
-    ``(room, seq)`` index, as ``messages_after``."""
+    ``Message`` (with their ``upload`` and reactions, for ``as_dict``),
+    each in its current state. One query, on the ``(room, seq)`` index, as
+    ``messages_after``, and one for the reactions of changed messages, if
+    any."""
     messages = room.messages.select_related("upload")
     if before_id is not None:
         messages = messages.filter(seq__lt=_seq_at_or_above(room, before_id))
-    return list(reversed(messages.order_by("-seq")[:limit]))
+    return with_reactions(list(reversed(messages.order_by("-seq")[:limit])))
 
 
 def _seq_at_or_below(room, message_id):

@@ -14,10 +14,12 @@ import logging
 import threading
 
 from django.db import Error, IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat import conf, revocation, selectors, webhooks
+from chat.conversations.rules import NOBODY, Actor
 from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
@@ -69,13 +71,16 @@ def _take_room_creation(client):
         )
 
 
-def say(label, handle, text, bot=False):
+def say(label, handle, text, bot=False, api_token=None):
     """Post ``text`` (str) as ``handle`` (str) in the room labelled
     ``label`` (str), from any Python code: a view, a management command, a
     shell, where no consumer runs. Validated, numbered, stored and
     broadcast exactly as a socket's chat message is: ``check_handle`` and
     ``check_message`` (the handle is stripped), then ``post_message``.
-    ``bot`` (bool) marks the message as a bot's (``Message.bot``).
+    ``bot`` (bool) marks the message as a bot's (``Message.bot``);
+    ``api_token`` (an ``ApiToken``, or None) is the bot's token, recorded
+    as the message's author so that the same token may edit and delete it
+    (added 2026-12-05).
 
     Returns the stored ``Message``. Raises ``ClientError``: ``NOT_FOUND``
     (status 404) for a room that does not exist, as it never creates one;
@@ -102,10 +107,21 @@ def say(label, handle, text, bot=False):
     for field, value in (("handle", handle), ("message", text)):
         if not isinstance(value, str):
             raise ClientError("INVALID_FIELD", "The field %r must be a string." % field)
-    return post_message(room, check_handle(handle), check_message(text), bot=bot)
+    author = Actor(api_token_id=api_token.pk) if api_token is not None else None
+    return post_message(room, check_handle(handle), check_message(text), bot=bot, author=author)
 
 
-def post_message(room, handle, text, bot=False, upload=None, guest=False):
+def post_message(
+    room,
+    handle,
+    text,
+    bot=False,
+    upload=None,
+    guest=False,
+    author=None,
+    nonce="",
+    reply_channel=None,
+):
     """Store a message in ``room`` (a ``Room``; only its ``pk`` and
     ``label`` are read) and broadcast ``Message.as_dict()`` to the room's
     Group, every member's socket.
@@ -115,45 +131,84 @@ def post_message(room, handle, text, bot=False, upload=None, guest=False):
     whose thumbnail is made, for an image's message, or None), and
     ``guest`` (bool: sent without a signed-in user, ``Message.guest``; the
     caller has checked the handle with ``identity.check_unregistered``).
-    Returns the
-    stored ``Message``. Raises ``django.db.Error`` when it cannot be stored,
-    in which case nothing was stored or sent; ``IntegrityError`` among them
-    when ``upload`` already has its message.
+    ``author`` (a ``chat.conversations.rules.Actor``, or None for nobody)
+    is recorded as the message's author (``Message.user``,
+    ``guest_author``, ``api_token``); an image's message, without one, has
+    its upload's sender.
+
+    ``nonce`` (str, "" for none; already validated) is the client's: the
+    broadcast carries it as ``"nonce"``. For an author with a user or a
+    guest id, the message is stored only if the room holds none of that
+    author with that nonce; if it does, nothing is stored or broadcast,
+    and that earlier message, in its current state and with the nonce, is
+    sent to ``reply_channel`` (a ``channels.Channel``, or None) alone and
+    returned, its ``repeated`` attribute True (False on a message stored
+    now). A bot's or nobody's nonce is echoed, not kept.
+
+    Returns the stored ``Message``. Raises ``django.db.Error`` when it
+    cannot be stored, in which case nothing was stored or sent;
+    ``IntegrityError`` among them when ``upload`` already has its message,
+    or when the room no longer exists.
 
     An ``upload`` is marked ``DONE`` in the transaction that stores its
     message, before the broadcast: a sender who sees the message and then
     asks for the job's status reads "done", and a job is done exactly when
     its message exists.
 
-    Messages of one room are numbered, stored and sent one at a time, under
-    the room's broadcast lock, so every member receives them in the same
-    order, the order of their ``seq`` (1, 2, 3, … with no gaps) and of their
-    ids. On PostgreSQL that takes two round trips in all
+    Messages of one room, and the changes to them
+    (``chat.conversations.changes``), are numbered, stored and sent one at
+    a time, under the room's broadcast lock, so every member receives them
+    in the same order, the order of their ``seq`` (1, 2, 3, … with no
+    gaps, taken from the room's counter, ``Room.last_seq``, by the
+    statement that stores the message) and, for messages, of their ids.
+    On PostgreSQL that takes two round trips in all, a nonce or not
     (``_store_numbered_postgresql``); elsewhere (SQLite, for ``runserver``)
     the ORM does it under a lock within the process.
     """
+    if author is None and upload is not None:
+        author = Actor(user_id=upload.user_id, guest_author=upload.guest_author)
+    author = author or NOBODY
+    key = author.nonce_key() if nonce else None
     if connection.vendor == "postgresql":
         try:
             with _storing(upload):
-                message = _store_numbered_postgresql(room, handle, text, bot, upload, guest)
-                _mark_done(upload)
-            _broadcast(room, message)
+                message = _store_numbered_postgresql(
+                    room, handle, text, bot, upload, guest, author, nonce, key
+                )
+                if not message.repeated:
+                    _mark_done(upload)
+            if not message.repeated:
+                _broadcast(room, message, nonce)
         finally:
-            _release_broadcast_lock(room)
-        webhooks.enqueue(room, message)
-        return message
-    with _local_broadcast_lock:
-        with _storing(upload):
-            last = room.messages.aggregate(last=Max("seq"))["last"] or 0
-            message = room.messages.create(
-                handle=handle, message=text, seq=last + 1, bot=bot, upload=upload, guest=guest
-            )
-            Room.objects.filter(pk=room.pk).update(
-                last_seq=message.seq, last_activity=message.timestamp
-            )
-            _mark_done(upload)
-        _broadcast(room, message)
+            release_broadcast_lock(room)
+    else:
+        with local_broadcast_lock:
+            with transaction.atomic():
+                message = _store_numbered_locally(
+                    room, handle, text, bot, upload, guest, author, nonce, key
+                )
+                if not message.repeated:
+                    _mark_done(upload)
+            if not message.repeated:
+                _broadcast(room, message, nonce)
+    if message.repeated:
+        return _answer_repeat(message.pk, nonce, reply_channel)
     webhooks.enqueue(room, message)
+    return message
+
+
+def _answer_repeat(message_id, nonce, reply_channel):
+    """The stored message ``message_id`` (int) that a nonce repeated, in
+    its current state, sent to ``reply_channel`` alone with ``nonce``."""
+    message = (
+        Message.objects.select_related("room", "upload")
+        .prefetch_related("reactions")
+        .get(pk=message_id)
+    )
+    message.repeated = True
+    if reply_channel is not None:
+        payload = dict(message.as_dict(), nonce=nonce)
+        reply_channel.send({"text": json.dumps(payload)}, immediately=True)
     return message
 
 
@@ -400,15 +455,19 @@ def revoke_api_token(name):
     return api_token
 
 
-def _store_numbered_postgresql(room, handle, text, bot, upload, guest):
-    """Take ``room``'s broadcast lock, then store the message numbered one
-    past the room's last and note it as the room's ``last_seq`` and
-    ``last_activity``, in one round trip; the lock stays held. Returns
-    the ``Message``.
+def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, nonce, key):
+    """Take ``room``'s broadcast lock, then take the room's next ``seq``
+    from its counter and store the message with it (its ``seq`` and
+    ``version``), noting its timestamp as the room's ``last_activity``, in
+    one round trip; the lock stays held. Returns the ``Message``, with
+    ``repeated`` True when ``key`` (a column and value, the author's
+    ``nonce_key``, or None) found an earlier message with ``nonce``: then
+    only its ``pk`` and ``seq`` are set, and nothing was stored.
 
     The two statements go as one query string, which PostgreSQL runs in
-    order: the insert starts, and takes its snapshot, only once the lock is
-    held, so it sees every message the lock's previous holder stored.
+    order: the data-modifying WITH starts, and takes its snapshot, only
+    once the lock is held, so it sees every event the lock's previous
+    holder stored.
     """
     message = Message(
         room=room,
@@ -418,25 +477,90 @@ def _store_numbered_postgresql(room, handle, text, bot, upload, guest):
         bot=bot,
         upload=upload,
         guest=guest,
+        nonce=nonce if key is not None else "",
+        **author.author_columns(),
     )
+    columns = [
+        room.pk,
+        handle,
+        text,
+        message.timestamp,
+        bot,
+        message.upload_id,
+        guest,
+        message.user_id,
+        message.guest_author,
+        message.api_token_id,
+        message.nonce,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _LOCK_AND_INSERT_SQL,
-            [
-                BROADCAST_LOCK_NAMESPACE,
-                room.pk,
-                room.pk,
-                handle,
-                text,
-                message.timestamp,
-                bot,
-                message.upload_id,
-                guest,
-                room.pk,
-            ],
-        )
-        message.pk, message.seq = cursor.fetchone()
+        if key is None:
+            cursor.execute(
+                _LOCK_AND_INSERT_SQL,
+                [BROADCAST_LOCK_NAMESPACE, room.pk, message.timestamp, room.pk, *columns],
+            )
+        else:
+            column, value = key
+            cursor.execute(
+                _LOCK_AND_INSERT_ONCE_SQL[column],
+                [
+                    BROADCAST_LOCK_NAMESPACE,
+                    room.pk,
+                    room.pk,
+                    value,
+                    nonce,
+                    message.timestamp,
+                    room.pk,
+                    *columns,
+                ],
+            )
+        row = cursor.fetchone()
+    if row is None:
+        raise IntegrityError("Room %s does not exist" % room.pk)
+    message.pk, message.seq, stored = row
+    message.version = message.seq
+    message.repeated = not stored
     return message
+
+
+def _store_numbered_locally(room, handle, text, bot, upload, guest, author, nonce, key):
+    """``_store_numbered_postgresql`` through the ORM, for a database that
+    serves one process (SQLite, ``runserver``): the caller holds
+    ``local_broadcast_lock`` and a transaction."""
+    if key is not None:
+        column, value = key
+        earlier = room.messages.filter(**{column: value, "nonce": nonce}).first()
+        if earlier is not None:
+            earlier.repeated = True
+            return earlier
+    timestamp = timezone.now()
+    seq = take_seq_locally(room, last_activity=timestamp)
+    message = room.messages.create(
+        handle=handle,
+        message=text,
+        timestamp=timestamp,
+        seq=seq,
+        version=seq,
+        bot=bot,
+        upload=upload,
+        guest=guest,
+        nonce=nonce if key is not None else "",
+        **author.author_columns(),
+    )
+    message.repeated = False
+    return message
+
+
+def take_seq_locally(room, **fields):
+    """Take ``room``'s next ``seq`` (int) from its counter through the ORM,
+    writing ``fields`` (e.g. ``last_activity``) on the room with it. For
+    a database that serves one process (SQLite, ``runserver``), called
+    under ``local_broadcast_lock`` in a transaction. Raises
+    ``IntegrityError`` when the room no longer exists."""
+    rooms = Room.objects.filter(pk=room.pk)
+    if not rooms.update(last_seq=Coalesce(F("last_seq"), 0) + 1, **fields):
+        raise IntegrityError("Room %s does not exist" % room.pk)
+    return rooms.values_list("last_seq", flat=True).get()
 
 
 def _storing(upload):
@@ -454,43 +578,70 @@ def _mark_done(upload):
         )
 
 
-def _broadcast(room, message):
+def _broadcast(room, message, nonce=""):
     # Sent now, not when the consumer returns (channels' default), so that
     # it goes out while the lock is held.
-    room.group.send({"text": json.dumps(message.as_dict())}, immediately=True)
+    payload = message.as_dict()
+    if nonce:
+        payload["nonce"] = nonce
+    room.group.send({"text": json.dumps(payload)}, immediately=True)
 
 
-# The first key of the PostgreSQL advisory locks taken by post_message; the
-# second is the room's id. An arbitrary constant ("chat" in ASCII) that keeps
-# these locks apart from any other advisory lock on the same database.
+# The first key of the PostgreSQL advisory locks taken by post_message and
+# by the changes to messages (chat.conversations.changes); the second is the
+# room's id. An arbitrary constant ("chat" in ASCII) that keeps these locks
+# apart from any other advisory lock on the same database.
 BROADCAST_LOCK_NAMESPACE = 0x63686174
 
-# Taking the lock and inserting the next message, in one query string.
+# Taking the lock and storing the next message, in one query string.
 # Session-level, so the lock outlives the insert's commit and spans the
 # broadcast; it is released when the holder's connection ends, if not before.
-# The room's last_seq and last_activity (the room list's order) are written
-# by the same statement, a data-modifying WITH, so they cost no round trip.
+# The room's counter is taken by the same statement, a data-modifying WITH
+# (numbered), whose UPDATE also notes the room's last_activity (the room
+# list's order); the INSERT reads the new seq from it, so a message and its
+# number are stored together or not at all.
 _MESSAGE_TABLE = Message._meta.db_table
 _ROOM_TABLE = Room._meta.db_table
+_MESSAGE_COLUMNS = (
+    "room_id, handle, message, timestamp, bot, upload_id, guest, "
+    "user_id, guest_author, api_token_id, nonce, seq, version"
+)
+_INSERT_NUMBERED = (
+    f"stored AS (INSERT INTO {_MESSAGE_TABLE} ({_MESSAGE_COLUMNS}) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, last_seq, last_seq FROM numbered "
+    "RETURNING id, seq) "
+)
 _LOCK_AND_INSERT_SQL = (
     "SELECT pg_advisory_lock(%s, %s); "
-    "WITH stored AS ("
-    f"INSERT INTO {_MESSAGE_TABLE} "
-    "(room_id, handle, message, timestamp, bot, upload_id, guest, seq) "
-    "SELECT %s, %s, %s, %s, %s, %s, %s, COALESCE(MAX(seq), 0) + 1 "
-    f"FROM {_MESSAGE_TABLE} WHERE room_id = %s "
-    "RETURNING id, seq, timestamp, room_id), "
-    f"noted AS (UPDATE {_ROOM_TABLE} SET last_seq = stored.seq, last_activity = stored.timestamp "
-    f"FROM stored WHERE {_ROOM_TABLE}.id = stored.room_id) "
-    "SELECT id, seq FROM stored"
+    "WITH numbered AS ("
+    f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
+    "WHERE id = %s RETURNING last_seq), " + _INSERT_NUMBERED + "SELECT id, seq, TRUE FROM stored"
 )
+# The same, for a message with a nonce: the statement first looks for the
+# author's earlier message with that nonce in the room (earlier, on the
+# partial unique index of that author's column), and numbers and stores
+# nothing if it finds one, whose id and seq it returns instead.
+_LOCK_AND_INSERT_ONCE_SQL = {
+    column: (
+        "SELECT pg_advisory_lock(%s, %s); "
+        "WITH earlier AS ("
+        f"SELECT id, seq FROM {_MESSAGE_TABLE} "
+        f"WHERE room_id = %s AND {column} = %s AND nonce = %s), "
+        "numbered AS ("
+        f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
+        "WHERE id = %s AND NOT EXISTS (SELECT 1 FROM earlier) RETURNING last_seq), "
+        + _INSERT_NUMBERED
+        + "SELECT id, seq, TRUE FROM stored UNION ALL SELECT id, seq, FALSE FROM earlier"
+    )
+    for column in ("user_id", "guest_author")
+}
 
 # The lock of rooms on databases other than PostgreSQL, which serve only one
 # process (runserver): a lock within the process is enough.
-_local_broadcast_lock = threading.Lock()
+local_broadcast_lock = threading.Lock()
 
 
-def _release_broadcast_lock(room):
+def release_broadcast_lock(room):
     """Release ``room``'s PostgreSQL broadcast lock. If the connection is
     broken, close it instead: PostgreSQL releases a session's locks when it
     ends. Returns None; never raises ``django.db.Error``."""

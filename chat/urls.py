@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_POST
 
 from chat import api, views
+from chat.conversations import views as conversation_views
 from chat.images import views as image_views
 
 account_patterns = [
@@ -17,6 +18,7 @@ account_patterns = [
 # The HTTP API for bots (chat/api.py): bearer tokens, JSON only.
 api_patterns = [
     path("rooms/<slug:label>/messages", api.room_messages, name="messages"),
+    path("rooms/<slug:label>/messages/<int:message_id>", api.room_message, name="message"),
 ]
 
 chat_patterns = [
@@ -26,6 +28,11 @@ chat_patterns = [
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/members/", views.room_members, name="members"),
     path("<slug:label>/messages", views.messages, name="messages"),
+    path(
+        "<slug:label>/messages/<int:message_id>/history",
+        conversation_views.history,
+        name="message_history",
+    ),
     path("<slug:label>/upload/", image_views.upload, name="upload"),
     path("<slug:label>/upload/<uuid:upload_id>/", image_views.upload_status, name="upload_status"),
     path(

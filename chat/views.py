@@ -294,21 +294,28 @@ def messages(request, label):
     Query parameters (all optional, non-negative integers):
     ``after=<id>`` gives the messages with an id above it, oldest first;
     ``before=<id>`` gives the last messages with an id below it, oldest first;
-    ``limit=<n>`` is the page size (default 100, at most 500). With neither
-    ``after`` nor ``before`` it gives the room's last messages.
+    ``after_seq=<n>`` (added 2026-12-05) gives the messages posted or
+    changed after the room's event ``n``, in the order of their
+    ``version`` (``selectors.messages_after_seq``);
+    ``limit=<n>`` is the page size (default 100, at most 500). With none
+    of ``after``, ``before`` and ``after_seq`` it gives the room's last
+    messages. Every message is in its current state: edited text,
+    reactions, tombstones.
 
     Returns ``{"messages": [Message.as_dict(), ...], "has_more": bool}``,
     where ``has_more`` says another page lies beyond this one in the
-    direction asked. A bad parameter gets 400 with ``{"error", "detail"}``;
+    direction asked. A bad parameter, or more than one of ``after``,
+    ``before`` and ``after_seq``, gets 400 with ``{"error", "detail"}``;
     an unknown room gets 404 ``NOT_FOUND`` with the same shape, and so does
     a room the request may not read (``selectors.can_read``).
     docs/protocol.md has the details.
     """
     after = _optional_int(request.GET, "after")
     before = _optional_int(request.GET, "before")
+    after_seq = _optional_int(request.GET, "after_seq")
     limit = _optional_int(request.GET, "limit")
-    if after is not None and before is not None:
-        raise ClientError("INVALID_PARAMETER", "Give 'after' or 'before', not both.")
+    if sum(bound is not None for bound in (after, before, after_seq)) > 1:
+        raise ClientError("INVALID_PARAMETER", "Give one of 'after', 'before' and 'after_seq'.")
     if limit is None:
         limit = PAGE_SIZE_DEFAULT
     if not 1 <= limit <= PAGE_SIZE_MAX:
@@ -316,7 +323,11 @@ def messages(request, label):
     room = selectors.readable_room(request.user, label)
 
     # One more than asked tells whether another page follows.
-    if after is not None:
+    if after_seq is not None:
+        page = selectors.messages_after_seq(room, after_seq, limit + 1)
+        has_more = len(page) > limit
+        page = page[:limit]
+    elif after is not None:
         page = selectors.messages_after(room, after, limit + 1)
         has_more = len(page) > limit
         page = page[:limit]

@@ -1,10 +1,12 @@
-"""Outgoing webhooks: every new message of a room with a ``webhook_url`` is
-POSTed there as signed JSON (docs/protocol.md, "Outgoing webhooks").
+"""Outgoing webhooks: every new message of a room with a ``webhook_url``,
+and since 2026-12-05 every edit and delete of one, is POSTed there as
+signed JSON (docs/protocol.md, "Outgoing webhooks").
 
 The path of one delivery:
 
 1. ``enqueue`` (called by ``chat.services.post_message`` after the
-   broadcast) stores a ``WebhookDelivery`` row, ``PENDING``, and sends
+   broadcast, and by ``chat.conversations.changes`` after an edit or a
+   delete) stores a ``WebhookDelivery`` row, ``PENDING``, and sends
    ``{"delivery": <id>}`` to the ``chat.webhook`` channel. A room without a
    webhook costs a look in a per-process cache and nothing else.
 2. ``deliver``, that channel's consumer in a worker, only queues the id on
@@ -140,10 +142,22 @@ def sign_timestamped(secret, body, timestamp):
     return "t=%d,v1=%s" % (timestamp, digest)
 
 
-def body_of(room, message):
-    """The delivery's body (bytes): the JSON of ``{"type": "message",
-    "room": <label>, "message": Message.as_dict()}``."""
-    payload = {"type": "message", "room": room.label, "message": message.as_dict()}
+def body_of(room, message, event=WebhookDelivery.MESSAGE):
+    """The delivery's body (bytes) for ``event`` (a ``WebhookDelivery``
+    event) of ``message``: the JSON of ``{"type": "message", "event":
+    "message", "room": <label>, "message": Message.as_dict()}`` for a new
+    message; for an edit or a delete (added 2026-12-05), ``"type":
+    "change"`` and ``"event": "edit"`` or ``"delete"``, so that a receiver
+    written before, which ignores types it does not know, never takes a
+    change for a new message. ``message`` is the message as it is when
+    the body is made: a delivery made after a delete carries the
+    tombstone, whatever its event."""
+    payload = {
+        "type": "message" if event == WebhookDelivery.MESSAGE else "change",
+        "event": event,
+        "room": room.label,
+        "message": message.as_dict(),
+    }
     return json.dumps(payload).encode("utf-8")
 
 
@@ -161,9 +175,10 @@ def webhook_url(room_id):
     return url
 
 
-def enqueue(room, message):
-    """Queue ``message`` (a stored ``Message``) for ``room``'s webhook, if
-    it has one: a ``WebhookDelivery`` row (``PENDING``) and
+def enqueue(room, message, event=WebhookDelivery.MESSAGE):
+    """Queue ``event`` (``WebhookDelivery.MESSAGE``, ``EDIT`` or
+    ``DELETE``) of ``message`` (a stored ``Message``) for ``room``'s
+    webhook, if it has one: a ``WebhookDelivery`` row (``PENDING``) and
     ``{"delivery": <id>}`` on ``chat.webhook``, sent once the row is
     committed. ``room`` is a ``Room``; only its ``pk`` is read, so the
     partial room of a channel session will do.
@@ -189,7 +204,7 @@ def enqueue(room, message):
         # failure here cannot spoil the caller's transaction.
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
-                room_id=room.pk, message_id=message.pk, url=url
+                room_id=room.pk, message_id=message.pk, url=url, event=event
             )
         # After the commit, so that the consumer finds the row; at once
         # when no transaction is open.
@@ -246,6 +261,7 @@ def attempt(delivery_id):
     """
     delivery = (
         WebhookDelivery.objects.select_related("room", "message__room", "message__upload")
+        .prefetch_related("message__reactions")
         .filter(pk=delivery_id)
         .first()
     )
@@ -268,7 +284,7 @@ def attempt(delivery_id):
     if not claimed:
         return None
     attempts = delivery.attempts + 1
-    body = body_of(delivery.room, delivery.message)
+    body = body_of(delivery.room, delivery.message, delivery.event)
     outcome = _post(delivery.url, body, delivery.room.webhook_secret, delivery_id)
     finished = timezone.now()
     fields = {"response_status": outcome.status, "error": outcome.error}

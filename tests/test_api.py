@@ -1,5 +1,6 @@
 """chat/api.py: the HTTP API for bots, ``/api/rooms/<label>/messages``."""
 
+import datetime
 import json
 
 import pytest
@@ -323,3 +324,120 @@ def test_an_addresss_invalid_token_bucket_refills_with_time():
     with pytest.raises(HttpClientError) as third:
         api.authenticate_within_limit(request, now=1001.5)
     assert third.value.code == "UNAUTHORIZED"
+
+
+# Editing and deleting a bot's own messages (added 2026-12-05)
+
+
+def change(client, method, label, message_id, secret, body=None):
+    """A PATCH or DELETE of ``/api/rooms/<label>/messages/<id>``."""
+    url = URL % label + "/%d" % message_id
+    data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+    return client.generic(
+        method,
+        url,
+        data or "",
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer %s" % secret,
+    )
+
+
+def bots_message(client, secret, text="sunny"):
+    answer = post(client, "lobby", {"handle": "weather", "message": text}, secret)
+    return Message.objects.get(pk=answer.json()["id"])
+
+
+def test_a_bot_edits_and_deletes_its_own_message_with_its_token(client):
+    room = make_room()
+    room.presence_group.add("member")
+    secret = make_token()
+    message = bots_message(client, secret)
+    assert message.api_token == ApiToken.objects.get()
+
+    edited = change(client, "PATCH", "lobby", message.pk, secret, {"message": "rainy"})
+    assert edited.status_code == 200
+    assert (edited.json()["message"], edited.json()["version"]) == ("rainy", 2)
+    assert edited.json() == Message.objects.get().as_dict()
+
+    deleted = change(client, "DELETE", "lobby", message.pk, secret)
+    assert deleted.status_code == 200
+    assert (deleted.json()["deleted"], deleted.json()["message"]) == (True, "")
+    assert Message.objects.get().deleted_at is not None
+    assert list(Message.objects.get().edits.all()) == []
+    assert Room.objects.get().last_seq == 3
+
+
+def test_another_tokens_message_or_a_persons_is_not_the_bots_to_change(client):
+    room = make_room()
+    mine, theirs = make_token("mine"), make_token("theirs")
+    message = bots_message(client, theirs)
+    persons = services.post_message(room, "ann", "hello")
+    for target in (message, persons):
+        for method, body in (("PATCH", {"message": "mine now"}), ("DELETE", None)):
+            answer = change(client, method, "lobby", target.pk, mine, body)
+            assert (answer.status_code, answer.json()["error"]) == (403, "NOT_YOURS")
+    assert list(Message.objects.values_list("message", "version")) == [
+        ("sunny", 1),
+        ("hello", 2),
+    ]
+
+
+@override_settings(CHAT_EDIT_WINDOW_SECONDS=60)
+def test_a_bots_edit_after_the_window_is_too_late(client):
+    make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    Message.objects.filter(pk=message.pk).update(
+        timestamp=message.timestamp - datetime.timedelta(seconds=61)
+    )
+    answer = change(client, "PATCH", "lobby", message.pk, secret, {"message": "late"})
+    assert (answer.status_code, answer.json()["error"]) == (403, "TOO_LATE")
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ("{not json", "INVALID_JSON"),
+        ("[]", "INVALID_FRAME"),
+        ({"message": "x", "handle": "y"}, "INVALID_FRAME"),
+        ({}, "MISSING_FIELD"),
+        ({"message": 5}, "INVALID_FIELD"),
+        ({"message": " "}, "MESSAGE_EMPTY"),
+        ({"message": "m" * 2001}, "MESSAGE_TOO_LONG"),
+    ],
+)
+def test_a_bad_edit_body_gets_400_and_changes_nothing(client, body, code):
+    make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    answer = change(client, "PATCH", "lobby", message.pk, secret, body)
+    assert (answer.status_code, answer.json()["error"]) == (400, code)
+    assert Message.objects.get().version == 1
+
+
+def test_a_message_of_another_room_or_deleted_is_not_found_and_a_private_room_is_no_room(client):
+    make_room()
+    other = make_room("other")
+    secret = make_token()
+    message = bots_message(client, secret)
+    change(client, "DELETE", "lobby", message.pk, secret)
+    elsewhere = services.say("other", "weather", "there", bot=True)
+    for label, target in (("lobby", message), ("lobby", elsewhere)):
+        answer = change(client, "DELETE", label, target.pk, secret)
+        assert (answer.status_code, answer.json()["error"]) == (404, "MESSAGE_NOT_FOUND")
+    other.private = True
+    other.save()
+    for label in ("other", "nowhere"):
+        answer = change(client, "DELETE", label, elsewhere.pk, secret)
+        assert (answer.status_code, answer.json()["error"]) == (404, "NOT_FOUND")
+
+
+def test_changing_a_message_needs_a_token_and_another_method_gets_405(client):
+    make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    url = URL % "lobby" + "/%d" % message.pk
+    assert client.delete(url).status_code == 401
+    answer = client.get(url, HTTP_AUTHORIZATION="Bearer %s" % secret)
+    assert (answer.status_code, answer["Allow"]) == (405, "PATCH, DELETE")
+    assert Message.objects.get().version == 1

@@ -159,6 +159,32 @@ def test_the_workers_cpu_is_none_when_no_worker_was_watched():
     assert report.workers_cpu_pct({"processes": {"daphne": 10.0}}) is None
 
 
+def test_the_changes_scenario_is_the_rooms_load_with_a_change_after_every_tenth_message():
+    changes, rooms = scenarios.SCENARIOS["changes"], scenarios.SCENARIOS["rooms"]
+    assert (changes.rooms, changes.members, changes.senders, changes.rate) == (
+        rooms.rooms,
+        rooms.members,
+        rooms.senders,
+        rooms.rate,
+    )
+    assert changes.change_every == 10
+    assert changes.conditions()["change_every"] == 10
+    assert rooms.conditions()["change_every"] is None
+
+
+def test_the_ledger_counts_a_change_frame_once_per_member_and_not_as_a_message():
+    result = client.LoadResult(run_id="abc", sockets=2)
+    ledger = client.Ledger(result, change_every=10)
+    member = client.Member(ledger, client.Room("r"), 0)
+    change = json.dumps(
+        {"type": "change", "change": "edit", "seq": 1, "object": {"id": 5, "seq": 1}}
+    )
+    ledger.on_frame(member, change, 0.0)
+    ledger.on_frame(member, change, 0.1)
+    assert (result.changes_delivered, result.duplicates) == (1, 1)
+    assert (result.delivered, result.foreign_frames) == (0, 0)
+
+
 def test_a_tiny_latency_run_against_the_running_split(split, tmp_path):
     output = tmp_path / "bench.jsonl"
     stdout = io.StringIO()
@@ -196,6 +222,30 @@ def test_a_tiny_latency_run_against_the_running_split(split, tmp_path):
     assert cells[0] == "latency"
     assert cells[5] == "{:,}".format(record["delivered"])
     assert cells[8] == "{:,.1f}".format(record["latency_ms"]["p50"])
+
+
+def test_a_tiny_changes_run_edits_and_reacts_through_named_members(split):
+    stdout = io.StringIO()
+    # Two senders at 2 messages/s each, and a change after every tenth:
+    # inside the per-socket rate limit this split keeps.
+    call_command(
+        "chatbench",
+        "--scenario=changes",
+        "--url=%s" % split.base_url,
+        "--rooms=1",
+        "--members=2",
+        "--duration=10",
+        "--rate=4",
+        "--drain=15",
+        "--no-progress",
+        stdout=stdout,
+    )
+
+    record = json.loads(stdout.getvalue())
+    assert_sane(record, members=2)
+    # Each sender sent 20 messages: an edit of its own after the 10th, a
+    # reaction to the other's after the 20th; every member got all four.
+    assert record["changes"] == {"sent": 4, "expected": 8, "delivered": 8, "delivered_pct": 100.0}
 
 
 @pytest.mark.integration

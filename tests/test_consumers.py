@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 
 from chat import presence, services
 from chat.consumers import FORMAT_KEY, SESSION_FORMAT
-from chat.identity import GUEST_NAME_SESSION_KEY, guest_name_in_use
+from chat.identity import GUEST_AUTHOR_SESSION_KEY, GUEST_NAME_SESSION_KEY, guest_name_in_use
 from chat.models import Message, ReadMark, Room, RoomMembership
 from chat.transport.ordering import NEXT_ORDER_KEY
 
@@ -614,3 +614,162 @@ class OlderReleaseDisconnectTests(IdentityTestCase):
             self.say(client, type="ping")
         self.assertEqual(client.receive(), {"close": 1012})
         self.assertEqual(presence.online_counts(["lobby"]), {"lobby": 0})
+
+
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+class ChangeFrameTests(IdentityTestCase):
+    """Edits, deletes and reactions over the socket (docs/protocol.md,
+    "Changing messages", added 2026-12-05)."""
+
+    def setUp(self):
+        super().setUp()
+        self.ann = User.objects.create_user("ann", password="x")
+        self.bob = User.objects.create_user("bob", password="x")
+
+    def drain(self, client):
+        frames = []
+        while (frame := client.receive()) is not None:
+            frames.append(frame)
+        return frames
+
+    def post(self, client, text="hello"):
+        self.say(client, message=text)
+        return Message.objects.latest("seq")
+
+    def test_an_edit_a_reaction_and_a_delete_reach_every_member_as_change_frames(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        bob, _ = self.connect(headers=session_cookie(self.bob))
+        message = self.post(ann, "helo")
+        self.drain(ann), self.drain(bob)
+
+        self.say(ann, type="edit", id=message.pk, message="hello")
+        self.say(bob, type="react", id=message.pk, emoji="👍")
+        self.say(ann, type="delete", id=message.pk)
+
+        for member in (ann, bob):
+            frames = self.drain(member)
+            self.assertEqual(
+                [(f["type"], f["change"], f["seq"]) for f in frames],
+                [("change", "edit", 2), ("change", "react", 3), ("change", "delete", 4)],
+            )
+            self.assertEqual(frames[0]["object"]["message"], "hello")
+            self.assertEqual(
+                frames[1]["object"]["reactions"],
+                [{"emoji": "👍", "count": 1, "handles": ["bob"]}],
+            )
+            self.assertEqual(
+                (frames[2]["object"]["deleted"], frames[2]["object"]["message"]), (True, "")
+            )
+        self.assertEqual(Message.objects.get().as_dict(), frames[2]["object"])
+
+    def test_a_seed_protocol_socket_hears_no_change_frame_until_it_sends_a_typed_frame(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        seed, _ = self.connect()
+        message = self.post(ann)
+        self.say(ann, type="edit", id=message.pk, message="edited")
+        self.say(ann, type="react", id=message.pk, emoji="🎉")
+        self.assertEqual([f["type"] for f in self.drain(seed)], ["message"])
+
+        self.say(seed, type="ping")
+        self.drain(seed)  # its roster and pong
+        self.say(ann, type="react", id=message.pk, emoji="🎉")
+        [frame] = self.drain(seed)
+        self.assertEqual((frame["type"], frame["change"], frame["seq"]), ("change", "react", 4))
+
+    def test_a_guest_is_the_author_of_what_they_wrote_and_edits_it(self):
+        gus, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        message = self.post(gus, "hi")
+        self.assertIsNotNone(message.guest_author)
+        self.say(gus, type="edit", id=message.pk, message="hi all")
+        self.drain(gus)
+        self.assertEqual(Message.objects.get().message, "hi all")
+
+    def test_a_guest_named_before_author_ids_is_given_one_in_their_session_at_connect(self):
+        cookie = session_cookie(guest_name="Gus")
+        key = cookie[0][1].decode().split("=", 1)[1]
+        self.assertNotIn(GUEST_AUTHOR_SESSION_KEY, SessionStore(key).load())
+        gus, _ = self.connect(headers=cookie)
+        author = SessionStore(key).load()[GUEST_AUTHOR_SESSION_KEY]
+        self.assertEqual(self.post(gus).guest_author.hex, author)
+        again, _ = self.connect(headers=cookie)
+        self.say(again, type="edit", id=Message.objects.get().pk, message="from my other tab")
+        self.assertEqual(Message.objects.get().message, "from my other tab")
+
+    def test_someone_elses_edit_or_delete_is_refused_to_them_alone_and_changes_nothing(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        bob, _ = self.connect(headers=session_cookie(self.bob))
+        gus, _ = self.connect(headers=session_cookie(guest_name="Gus"))
+        message = self.post(ann, "mine")
+        for member in (ann, bob, gus):
+            self.drain(member)
+        for stranger in (bob, gus):
+            self.say(stranger, type="edit", id=message.pk, message="yours now")
+            self.say(stranger, type="delete", id=message.pk)
+            self.assertEqual([f["error"] for f in self.drain(stranger)], ["NOT_YOURS", "NOT_YOURS"])
+        self.assertEqual(self.drain(ann), [])
+        stored = Message.objects.get()
+        self.assertEqual((stored.message, stored.version, stored.deleted_at), ("mine", 1, None))
+        self.assertEqual(Room.objects.get().last_seq, 1)
+
+    def test_a_socket_without_an_identity_is_told_to_sign_in_or_pick_a_name(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        seed, _ = self.connect()
+        message = self.post(ann)
+        for fields in (
+            {"type": "edit", "id": message.pk, "message": "x"},
+            {"type": "delete", "id": message.pk},
+            {"type": "react", "id": message.pk, "emoji": "👍"},
+        ):
+            self.say(seed, **fields)
+        errors = [f["error"] for f in self.drain(seed) if f["type"] == "error"]
+        self.assertEqual(errors, ["IDENTITY_REQUIRED"] * 3)
+        self.assertEqual(Message.objects.get().version, 1)
+
+    def test_a_message_elsewhere_deleted_or_made_up_is_not_found(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        other, _ = self.connect("other", headers=session_cookie(self.ann))
+        elsewhere = self.post(other)
+        gone = self.post(ann)
+        self.say(ann, type="delete", id=gone.pk)
+        self.drain(ann)
+        for message_id in (elsewhere.pk, gone.pk, 123456):
+            self.say(ann, type="edit", id=message_id, message="x")
+            self.assertEqual(ann.receive()["error"], "MESSAGE_NOT_FOUND")
+
+    def test_a_reaction_that_is_not_one_emoji_is_refused(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        message = self.post(ann)
+        self.drain(ann)
+        for emoji in ("thumbs up", "👍👍", ":+1:"):
+            self.say(ann, type="react", id=message.pk, emoji=emoji)
+            self.assertEqual(ann.receive()["error"], "NOT_AN_EMOJI")
+        self.assertFalse(Message.objects.get().reactions.exists())
+
+    def test_a_database_failure_during_a_change_gets_unavailable(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        message = self.post(ann)
+        self.drain(ann)
+        with mock.patch(
+            "chat.conversations.changes.edit", side_effect=OperationalError("host 10.0.0.5")
+        ):
+            self.say(ann, type="edit", id=message.pk, message="x")
+        error = ann.receive()
+        self.assertEqual(error["error"], "UNAVAILABLE")
+        self.assertNotIn("10.0.0.5", json.dumps(error))
+
+    def test_a_resent_nonce_is_stored_once_and_answered_to_the_sender_alone(self):
+        ann, _ = self.connect(headers=session_cookie(self.ann))
+        bob, _ = self.connect(headers=session_cookie(self.bob))
+        self.say(ann, message="hello", nonce="n-1")
+        self.say(ann, message="hello", nonce="n-1")
+        stored = Message.objects.get()
+        echo = dict(stored.as_dict(), nonce="n-1")
+        self.assertEqual(self.drain(ann), [echo, echo])
+        self.assertEqual(self.drain(bob), [echo])
+
+    def test_a_seed_clients_frames_without_a_nonce_are_each_stored(self):
+        seed, _ = self.connect()
+        self.say(seed, handle="sid", message="hello")
+        self.say(seed, handle="sid", message="hello")
+        self.assertEqual(Message.objects.count(), 2)
+        self.assertTrue(all("nonce" not in f for f in self.drain(seed)))

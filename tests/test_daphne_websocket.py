@@ -510,7 +510,8 @@ def test_the_factory_caps_messages_and_frames_at_the_protocols_longest_frame_in_
 
 @override_settings(CHAT_MESSAGE_MAX_LENGTH=100, CHAT_HANDLE_MAX_LENGTH=10)
 def test_the_cap_follows_the_message_limits():
-    assert payload_limits()["maxMessagePayloadSize"] == 4 * (12 * 110 + 200)
+    # The message, the handle and a nonce of 64 (conf.NONCE_MAX_LENGTH).
+    assert payload_limits()["maxMessagePayloadSize"] == 4 * (12 * (110 + 64) + 200)
 
 
 def test_a_message_over_the_cap_is_closed_with_1009_from_its_header():

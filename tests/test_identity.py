@@ -12,11 +12,14 @@ from chat.exceptions import ClientError
 from chat.identity import (
     ANONYMOUS,
     GUEST,
+    GUEST_AUTHOR_SESSION_KEY,
     GUEST_NAME_SESSION_KEY,
     USER,
     Identity,
     check_unregistered,
     clean_guest_name,
+    ensure_guest_author,
+    guest_author,
     guest_name_in_use,
     hold_guest_name,
     identify,
@@ -98,7 +101,8 @@ def test_a_guest_cannot_take_an_accounts_username_in_any_case(name):
 def test_a_guest_name_is_kept_in_the_session_where_identify_finds_it():
     session = {}
     set_guest_name(session, "bob")
-    assert session == {GUEST_NAME_SESSION_KEY: "bob"}
+    assert session[GUEST_NAME_SESSION_KEY] == "bob"
+    assert set(session) == {GUEST_NAME_SESSION_KEY, GUEST_AUTHOR_SESSION_KEY}
     assert identify(AnonymousUser(), session) == Identity(GUEST, "bob")
 
 
@@ -195,3 +199,23 @@ def test_the_migration_registers_the_users_that_existed_before_it():
     migration("guest_and_registered_handles").register_existing_users(django_apps, None)
 
     assert sorted(RegisteredHandle.objects.values_list("canonical", flat=True)) == ["ann", "bob"]
+
+
+def test_picking_a_name_gives_the_session_a_random_author_id_kept_across_names():
+    session = {}
+    set_guest_name(session, "gus")
+    author = session[GUEST_AUTHOR_SESSION_KEY]
+    assert len(author) == 32 and int(author, 16) >= 0
+    set_guest_name(session, "gustav")
+    assert session[GUEST_AUTHOR_SESSION_KEY] == author
+    other = {}
+    set_guest_name(other, "gus")
+    assert other[GUEST_AUTHOR_SESSION_KEY] != author
+
+
+def test_a_guest_named_before_author_ids_is_given_one_when_it_is_first_needed():
+    session = {GUEST_NAME_SESSION_KEY: "gus"}
+    assert guest_author(session) is None
+    author, made = ensure_guest_author(session)
+    assert made and guest_author(session) == author
+    assert ensure_guest_author(session) == (author, False)

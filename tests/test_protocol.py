@@ -7,6 +7,7 @@ from chat.exceptions import ClientError
 from chat.protocol import (
     Frame,
     canonical_handle,
+    check_emoji,
     check_handle,
     max_frame_length,
     parse_chat_frame,
@@ -179,3 +180,90 @@ def test_a_handle_with_a_format_character_is_refused(handle):
 def test_a_message_may_still_hold_format_characters():
     frame = parse_frame({"text": json.dumps({"handle": "ann", "message": "👩\u200d💻 ok"})})
     assert frame.message == "👩\u200d💻 ok"
+
+
+# Changing messages (added 2026-12-05)
+
+
+def test_the_change_frames_give_the_message_id_and_what_they_carry():
+    assert parse_frame(frame(type="edit", id=7, message=" new text ")) == Frame(
+        "edit", id=7, message=" new text "
+    )
+    assert parse_frame(frame(type="delete", id=7)) == Frame("delete", id=7)
+    assert parse_frame(frame(type="react", id=7, emoji="👍")) == Frame("react", id=7, emoji="👍")
+
+
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"type": "edit", "id": 7}, "MISSING_FIELD"),
+        ({"type": "edit", "message": "x"}, "MISSING_FIELD"),
+        ({"type": "delete"}, "MISSING_FIELD"),
+        ({"type": "react", "id": 7}, "MISSING_FIELD"),
+        ({"type": "delete", "id": 7, "handle": "ann"}, "INVALID_FRAME"),
+        ({"type": "react", "id": 7, "emoji": "👍", "nonce": "n"}, "INVALID_FRAME"),
+        ({"type": "delete", "id": "7"}, "INVALID_FIELD"),
+        ({"type": "delete", "id": 0}, "INVALID_FIELD"),
+        ({"type": "delete", "id": -1}, "INVALID_FIELD"),
+        ({"type": "delete", "id": 7.0}, "INVALID_FIELD"),
+        ({"type": "delete", "id": True}, "INVALID_FIELD"),
+        ({"type": "delete", "id": 2**31}, "INVALID_FIELD"),
+        ({"type": "edit", "id": 7, "message": ""}, "MESSAGE_EMPTY"),
+        ({"type": "edit", "id": 7, "message": "m" * 2001}, "MESSAGE_TOO_LONG"),
+        ({"type": "edit", "id": 7, "message": "bell \x07"}, "INVALID_FIELD"),
+        ({"type": "edit", "id": 7, "message": 5}, "INVALID_FIELD"),
+    ],
+)
+def test_a_refused_change_frame_raises_its_code(fields, code):
+    with pytest.raises(ClientError) as refused:
+        parse_frame(frame(**fields), handle="ann")
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "👍",
+        "👍🏽",  # a skin tone modifier
+        "👨\u200d👩\u200d👧",  # a ZWJ family
+        "🇫🇷",  # a flag: two regional indicators
+        "1️⃣",  # a keycap
+        "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # England's tag flag
+        "👩🏻\u200d❤️\u200d💋\u200d👨🏼",  # ten code points
+    ],
+)
+def test_one_emoji_of_any_kind_is_a_reaction(value):
+    assert check_emoji(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "a", "1", "#", ":)", "👍👍", "👍 ", " 👍", "👍a", "\u200d", "🇫", 5, None, ["👍"]]
+    + ["👍" * 40],
+)
+def test_anything_but_one_emoji_is_not_an_emoji(value):
+    with pytest.raises(ClientError) as refused:
+        check_emoji(value)
+    assert refused.value.code == "NOT_AN_EMOJI"
+
+
+def test_an_unqualified_emoji_is_the_same_reaction_as_its_emoji_presentation():
+    assert check_emoji("\u2764") == "\u2764\ufe0f" == check_emoji("\u2764\ufe0f")
+
+
+def test_a_chat_message_may_carry_a_nonce_and_nothing_else_new():
+    assert parse_frame(frame(handle="ann", message="hi", nonce="n-1")).nonce == "n-1"
+    assert parse_frame(frame(message="hi"), handle="ann").nonce == ""
+    for nonce in ["", "n" * 65, 5, None, "a\nb"]:
+        with pytest.raises(ClientError) as refused:
+            parse_frame(frame(message="hi", nonce=nonce), handle="ann")
+        assert refused.value.code == "INVALID_FIELD", nonce
+    assert len(parse_frame(frame(message="hi", nonce="n" * 64), handle="ann").nonce) == 64
+
+
+def test_the_frame_size_limit_admits_the_longest_frame_with_a_nonce_fully_escaped():
+    escaped = json.dumps(
+        {"handle": "😀" * 50, "message": "😀" * 2000, "nonce": "😀" * 64}, ensure_ascii=True
+    )
+    assert len(escaped) <= max_frame_length()
+    assert parse_frame({"text": escaped}).nonce == "😀" * 64

@@ -157,6 +157,31 @@ def test_the_room_list_never_counts_below_zero_unread():
         assert selectors.room_list(ann).rooms[0].unread == 0
 
 
+def test_the_room_list_counts_unread_messages_not_the_changes_to_them():
+    ann = User.objects.create_user("ann")
+    room = make_room()
+    messages = make_messages(room, 5)
+    ReadMark.objects.create(user=ann, room=room, seq=2)
+    # Three messages after the mark, one of them since deleted, and four
+    # edits and reactions that took seqs 6 to 9 of the room's stream.
+    messages[3].deleted_at = timezone.now()
+    messages[3].message = ""
+    messages[3].save()
+    Room.objects.filter(pk=room.pk).update(last_seq=9)
+    with online({}):
+        assert selectors.room_list(ann).rooms[0].unread == 2
+
+
+def test_the_room_list_counts_at_most_unread_max_messages_a_room(monkeypatch):
+    monkeypatch.setattr(selectors, "UNREAD_MAX", 3)
+    ann = User.objects.create_user("ann")
+    room = make_room()
+    make_messages(room, 6)
+    ReadMark.objects.create(user=ann, room=room, seq=0)
+    with online({}):
+        assert selectors.room_list(ann).rooms[0].unread == 3
+
+
 def test_the_room_list_has_no_unread_figures_for_someone_not_signed_in():
     make_messages(make_room(), 3)
     with online({}):

@@ -1,14 +1,20 @@
 import json
+import tempfile
+import uuid
 
 import pytest
 from channels import Channel
 from channels.test import ChannelTestCase
+from django.contrib.auth.models import User
+from django.db import IntegrityError
 from django.test import override_settings
+from django.utils import timezone
 
 from chat import services
+from chat.conversations.rules import Actor
 from chat.exceptions import ClientError, HttpClientError
-from chat.models import ApiToken, Message, Room, hash_api_token
-from tests.factories import make_room
+from chat.models import ApiToken, Message, Room, Upload, hash_api_token
+from tests.factories import make_room, make_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +228,124 @@ def test_post_message_notes_the_rooms_last_seq_and_activity():
     second = services.post_message(room, "ann", "two")
     room.refresh_from_db()
     assert (room.last_seq, room.last_activity) == (2, second.timestamp)
+
+
+class EventCounterTests(ChannelTestCase):
+    def test_a_message_takes_the_seq_after_the_rooms_counter_whatever_the_messages_say(self):
+        room = make_room()
+        services.post_message(room, "ann", "one")
+        # As after two changes to messages, which took seqs 2 and 3.
+        Room.objects.filter(pk=room.pk).update(last_seq=3)
+        message = services.post_message(room, "ann", "two")
+        self.assertEqual((message.seq, message.version), (4, 4))
+        room.refresh_from_db()
+        self.assertEqual(room.last_seq, 4)
+
+    def test_a_message_for_a_room_that_is_gone_is_refused_and_stores_nothing(self):
+        room = make_room()
+        gone = Room(pk=room.pk, label=room.label)
+        room.delete()
+        with self.assertRaises(IntegrityError):
+            services.post_message(gone, "ann", "anyone?")
+        self.assertFalse(Message.objects.exists())
+
+
+class AuthorTests(ChannelTestCase):
+    def test_each_kind_of_author_is_recorded_and_nobody_is_recorded_as_none(self):
+        room = make_room()
+        user = User.objects.create_user("ann")
+        guest = uuid.uuid4()
+        token, _ = services.create_api_token("weather")
+        by_user = services.post_message(room, "ann", "a", author=Actor(user=user))
+        by_guest = services.post_message(room, "gus", "b", author=Actor(guest_author=guest))
+        by_bot = services.say("lobby", "weather", "c", bot=True, api_token=token)
+        by_nobody = services.post_message(room, "seed", "d")
+        rows = {
+            m.message: (m.user_id, m.guest_author, m.api_token_id) for m in Message.objects.all()
+        }
+        self.assertEqual(
+            rows,
+            {
+                "a": (user.pk, None, None),
+                "b": (None, guest, None),
+                "c": (None, None, token.pk),
+                "d": (None, None, None),
+            },
+        )
+        self.assertEqual(
+            [m.pk for m in (by_user, by_guest, by_bot, by_nobody)],
+            list(Message.objects.order_by("seq").values_list("pk", flat=True)),
+        )
+
+    def test_an_images_message_has_its_uploads_sender_as_author(self):
+        room = make_room()
+        guest = uuid.uuid4()
+        with tempfile.TemporaryDirectory() as media, self.settings(MEDIA_ROOT=media):
+            upload = make_upload(
+                room, status=Upload.PROCESSING, thumbnail=b"png", guest_author=guest
+            )
+            message = services.post_message(room, "gus", "photo", upload=upload, guest=True)
+        self.assertEqual(Message.objects.get(pk=message.pk).guest_author, guest)
+
+
+@override_settings(CHAT_RATE_LIMIT_PER_MINUTE=0)
+class NonceTests(ChannelTestCase):
+    def setUp(self):
+        super().setUp()
+        self.room = make_room()
+        self.room.group.add("member")
+        self.ann = Actor(user=User.objects.create_user("ann"))
+
+    def frames(self, channel):
+        frames = []
+        while (frame := self.get_next_message(channel)) is not None:
+            frames.append(json.loads(frame.content["text"]))
+        return frames
+
+    def test_the_broadcast_of_a_message_with_a_nonce_carries_it(self):
+        stored = services.post_message(self.room, "ann", "hi", author=self.ann, nonce="n-1")
+        self.assertFalse(stored.repeated)
+        self.assertEqual(self.frames("member"), [dict(stored.as_dict(), nonce="n-1")])
+        self.assertNotIn("nonce", stored.as_dict())
+
+    def test_a_resend_with_the_same_nonce_stores_nothing_and_answers_the_sender_alone(self):
+        first = services.post_message(self.room, "ann", "hi", author=self.ann, nonce="n-1")
+        self.frames("member")
+        again = services.post_message(
+            self.room, "ann", "hi", author=self.ann, nonce="n-1", reply_channel=Channel("sender")
+        )
+        self.assertTrue(again.repeated)
+        self.assertEqual(again.pk, first.pk)
+        self.assertEqual(Message.objects.count(), 1)
+        self.assertEqual(self.frames("member"), [])
+        self.assertEqual(self.frames("sender"), [dict(first.as_dict(), nonce="n-1")])
+        self.room.refresh_from_db()
+        self.assertEqual(self.room.last_seq, 1)
+
+    def test_the_same_nonce_from_another_author_or_in_another_room_is_another_message(self):
+        bob = Actor(user=User.objects.create_user("bob"))
+        gus = Actor(guest_author=uuid.uuid4())
+        other = make_room("other")
+        for room, author in [(self.room, self.ann), (self.room, bob), (self.room, gus)]:
+            services.post_message(room, "x", "hi", author=author, nonce="same")
+        services.post_message(other, "x", "hi", author=self.ann, nonce="same")
+        self.assertEqual(Message.objects.count(), 4)
+
+    def test_a_nonce_of_nobody_or_of_a_bot_is_echoed_and_not_kept(self):
+        token, _ = services.create_api_token("bot")
+        for author in (None, Actor(api_token_id=token.pk)):
+            for _ in range(2):
+                message = services.post_message(self.room, "x", "hi", author=author, nonce="n")
+                self.assertFalse(message.repeated)
+        self.assertEqual(Message.objects.count(), 4)
+        self.assertEqual(set(Message.objects.values_list("nonce", flat=True)), {""})
+        self.assertEqual([f["nonce"] for f in self.frames("member")], ["n"] * 4)
+
+    def test_a_repeated_nonce_answers_with_the_messages_current_state(self):
+        first = services.post_message(self.room, "ann", "hi", author=self.ann, nonce="n-1")
+        Message.objects.filter(pk=first.pk).update(message="", deleted_at=timezone.now())
+        again = services.post_message(
+            self.room, "ann", "hi", author=self.ann, nonce="n-1", reply_channel=Channel("sender")
+        )
+        self.assertEqual(self.frames("sender")[0]["deleted"], True)
+        self.assertEqual(again.message, "")

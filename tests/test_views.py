@@ -8,7 +8,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from chat import conf
+from chat import conf, services
+from chat.conversations import changes
+from chat.conversations.rules import Actor
 from chat.forms import GuestNameForm
 from chat.identity import ANONYMOUS, GUEST, GUEST_NAME_SESSION_KEY, USER, Identity
 from chat.models import Message, ReadMark, Room, RoomMembership
@@ -81,6 +83,19 @@ def test_the_room_page_escapes_what_people_said(client):
     page = client.get("/lobby/").content.decode()
     assert "<img src=x" not in page and "<i>mallory" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_room_page_shows_each_message_formatted_as_its_frames_html(client):
+    room = make_room()
+    text = "**look**: `x < y`\n> <script>alert(1)</script>\nhttps://example.com/a"
+    message = room.messages.create(handle="ann", message=text, seq=1)
+
+    page = client.get("/lobby/").content.decode()
+
+    assert '<div class="text formatted">%s</div>' % message.as_dict()["html"] in page
+    assert "<strong>look</strong>" in page and "<code>x &lt; y</code>" in page
+    assert "<script>alert" not in page
+    assert 'href="https://example.com/a" target="_blank" rel="noopener noreferrer' in page
 
 
 def test_a_label_longer_than_the_limit_is_not_found(client):
@@ -477,3 +492,115 @@ def test_the_sites_own_paths_are_reserved_labels(client, label):
     assert client.post("/", {"label": label}).status_code == 400
     assert client.get("/%s/" % label).status_code == 404
     assert not Room.objects.exists()
+
+
+# Catching up by seq (added 2026-12-05)
+
+
+def changed_room():
+    """The room ``lobby`` after seven events: ann posts 1, 2, 3 and 4
+    (seqs 1 to 4), edits 1 (5), bob reacts to 3 (6), ann deletes 2 (7).
+    Returns the room and its messages by text."""
+    room = make_room()
+    ann, bob = Actor(user=make_user("ann")), Actor(user=make_user("bob"))
+    posted = {n: services.post_message(room, "ann", "m%d" % n, author=ann) for n in (1, 2, 3, 4)}
+    changes.edit(room, ann, posted[1].pk, "m1, edited")
+    changes.react(room, bob, posted[3].pk, "👍", "bob")
+    changes.delete(room, ann, posted[2].pk)
+    return room, posted
+
+
+def current(message):
+    return (
+        Message.objects.select_related("room", "upload")
+        .prefetch_related("reactions")
+        .get(pk=message.pk)
+        .as_dict()
+    )
+
+
+def test_the_messages_endpoint_gives_what_changed_after_a_seq_ordered_by_version(client):
+    _, posted = changed_room()
+    page = client.get("/lobby/messages", {"after_seq": 4}).json()
+    assert page == {
+        "messages": [current(posted[1]), current(posted[3]), current(posted[2])],
+        "has_more": False,
+    }
+    assert [m["version"] for m in page["messages"]] == [5, 6, 7]
+    assert page["messages"][0]["message"] == "m1, edited"
+    assert page["messages"][1]["reactions"] == [{"emoji": "👍", "count": 1, "handles": ["bob"]}]
+    assert page["messages"][2] == {
+        **{k: page["messages"][2][k] for k in ("type", "id", "seq", "timestamp", "handle")},
+        "version": 7,
+        "deleted": True,
+        "message": "",
+    }
+
+
+def test_catching_up_by_seq_from_zero_gives_every_message_once_in_its_current_state(client):
+    _, posted = changed_room()
+    seen, after, pages = {}, 0, 0
+    while True:
+        page = client.get("/lobby/messages", {"after_seq": after, "limit": 2}).json()
+        pages += 1
+        for message in page["messages"]:
+            seen[message["id"]] = message
+            after = message.get("version", message["seq"])
+        if not page["has_more"]:
+            break
+    assert pages == 2
+    assert after == 7
+    assert seen == {m.pk: current(m) for m in posted.values()}
+    assert "m2" not in str(seen)
+
+
+def test_every_catch_up_gives_messages_in_their_current_state_and_no_deleted_text(client):
+    _, posted = changed_room()
+    by_id = client.get("/lobby/messages", {"after": 0}).json()["messages"]
+    latest = client.get("/lobby/messages").json()["messages"]
+    assert by_id == latest == [current(posted[n]) for n in (1, 2, 3, 4)]
+    assert by_id[1]["deleted"] is True and by_id[1]["message"] == ""
+
+
+def test_the_catch_up_reads_the_reactions_of_changed_messages_only(
+    client, django_assert_num_queries
+):
+    room = make_room()
+    messages = make_messages(room, 5)
+    # The room and the page: no query for reactions...
+    with django_assert_num_queries(2):
+        assert len(client.get("/lobby/messages", {"after_seq": 0}).json()["messages"]) == 5
+    changes.react(room, Actor(user=make_user("bob")), messages[2].pk, "👍", "bob")
+    changes.react(room, Actor(user=make_user("cat")), messages[4].pk, "👍", "cat")
+    # ...and one for all the changed messages' reactions.
+    with django_assert_num_queries(3):
+        page = client.get("/lobby/messages", {"after_seq": 0}).json()["messages"]
+    assert [m.get("reactions", [{}])[0].get("count") for m in page] == [None, None, None, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"after_seq": "-1"},
+        {"after_seq": "x"},
+        {"after_seq": "1", "after": "1"},
+        {"after_seq": "1", "before": "1"},
+    ],
+)
+def test_the_messages_endpoint_refuses_a_bad_after_seq_or_two_bounds(client, query):
+    make_room()
+    response = client.get("/lobby/messages", query)
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_PARAMETER"
+
+
+@pytest.mark.parametrize("who", ["stranger", "guest", "non-member"])
+def test_catching_up_by_seq_in_a_private_room_answers_others_as_for_no_room(client, who):
+    make_messages(make_private_room(members=[make_user("ann")]), 3)
+    if who == "guest":
+        client.post("/lobby/name/", {"name": "gus"})
+    elif who == "non-member":
+        client.force_login(make_user("mallory"))
+    response = client.get("/club/messages", {"after_seq": 0})
+    assert response.status_code == 404
+    assert response.json()["error"] == "NOT_FOUND"

@@ -25,6 +25,8 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from chat import services, webhooks
+from chat.conversations import changes
+from chat.conversations.rules import Actor
 from chat.models import Room, WebhookDelivery
 from tests.factories import make_room
 from tests.services import free_port, wait_for
@@ -330,6 +332,7 @@ def test_a_2xx_answer_delivers_the_signed_message_once():
     [(headers, body)] = receiver.requests
     assert json.loads(body) == {
         "type": "message",
+        "event": "message",
         "room": "hooked",
         "message": delivery.message.as_dict(),
     }
@@ -805,3 +808,60 @@ def test_the_admin_saves_a_public_https_webhook_url(client, admin_user, producti
     assert page.status_code == 302
     room = Room.objects.get(label="hooked")
     assert (room.webhook_url, len(room.webhook_secret)) == ("https://hooks.example.com/in", 64)
+
+
+# Edits and deletes (added 2026-12-05)
+
+
+@pytest.mark.django_db
+def test_an_edit_and_a_delete_are_delivered_as_changes_with_their_event():
+    user = User.objects.create_user("ann")
+    author = Actor(user=user)
+    with Receiver() as receiver:
+        room = hooked_room(receiver.url)
+        message = services.post_message(room, "ann", "helo", author=author)
+        changes.edit(room, author, message.pk, "hello")
+        events = list(WebhookDelivery.objects.order_by("pk").values_list("event", flat=True))
+        assert events == ["message", "edit"]
+        for delivery in WebhookDelivery.objects.order_by("pk"):
+            assert webhooks.attempt(delivery.pk) is None
+        changes.delete(room, author, message.pk)
+        delete = WebhookDelivery.objects.get(event=WebhookDelivery.DELETE)
+        assert webhooks.attempt(delete.pk) is None
+
+    bodies = [json.loads(body) for _, body in receiver.requests]
+    assert [(b["type"], b["event"]) for b in bodies] == [
+        ("message", "message"),
+        ("change", "edit"),
+        ("change", "delete"),
+    ]
+    assert bodies[1]["message"]["message"] == "hello"
+    assert bodies[1]["message"]["version"] == 2
+    assert bodies[2]["message"]["deleted"] is True
+    assert bodies[2]["message"]["message"] == ""
+    for headers, body in receiver.requests:
+        assert signature_ok(room.webhook_secret, headers, body)
+
+
+@pytest.mark.django_db
+def test_a_reaction_is_not_delivered():
+    author = Actor(user=User.objects.create_user("ann"))
+    with Receiver() as receiver:
+        room = hooked_room(receiver.url)
+        message = services.post_message(room, "ann", "hello", author=author)
+        changes.react(room, author, message.pk, "👍", "ann")
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_delivery_made_after_a_delete_carries_the_tombstone_whatever_its_event():
+    author = Actor(user=User.objects.create_user("ann"))
+    with Receiver() as receiver:
+        room = hooked_room(receiver.url)
+        message = services.post_message(room, "ann", "oops, a password", author=author)
+        changes.delete(room, author, message.pk)
+        first = WebhookDelivery.objects.get(event=WebhookDelivery.MESSAGE)
+        assert webhooks.attempt(first.pk) is None
+    [(_, body)] = receiver.requests
+    assert b"password" not in body
+    assert json.loads(body)["message"]["deleted"] is True

@@ -57,12 +57,14 @@ SWEEP_EVERY_S = 5
 FAILED_DETAIL = "Could not process image."
 
 
-def accept_upload(room, handle, file, info, caption, user=None):
+def accept_upload(room, handle, file, info, caption, user=None, guest_author=None):
     """Store an image sent to ``room`` (a ``Room``) by ``handle`` (str), and
     queue its thumbnail job. ``file`` is the uploaded file (a Django
     ``UploadedFile``), already checked by ``imaging.inspect``, whose
     ``ImageInfo`` is ``info``; ``caption`` (str) becomes the message's text;
-    ``user`` is the signed-in sender or None.
+    ``user`` is the signed-in sender or None, ``guest_author`` a named
+    guest's author id (str, ``chat.identity.guest_author``) or None: the
+    image's message is stored with them as its author.
 
     Returns the saved ``Upload`` (``PENDING``). The original goes to
     Django's default storage under a name of the server's making, without
@@ -76,6 +78,7 @@ def accept_upload(room, handle, file, info, caption, user=None):
         room=room,
         handle=handle,
         user=user if user is not None and user.is_authenticated else None,
+        guest_author=guest_author,
         caption=caption,
         image_format=info.format,
         size=original.size,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from chat import conf, selectors
 from chat.exceptions import ClientError, HttpClientError, json_client_errors
-from chat.identity import check_unregistered, identify
+from chat.identity import GUEST, check_unregistered, ensure_guest_author, identify
 from chat.images import imaging, thumbnails
 from chat.models import Upload
 from chat.protocol import check_handle, check_message
@@ -87,7 +87,9 @@ def upload(request, label):
     if not caption.strip():
         caption = _caption_from_name(image.name)
     try:
-        accepted = thumbnails.accept_upload(room, handle, image, info, caption, request.user)
+        accepted = thumbnails.accept_upload(
+            room, handle, image, info, caption, request.user, _guest_author(request, who)
+        )
     except db.Error:
         raise ClientError(
             "UNAVAILABLE", "The image could not be stored; try again.", status=503
@@ -121,6 +123,15 @@ def _find_upload(request, label, upload_id):
     if upload is None or not selectors.can_read(request.user, upload.room):
         raise ClientError("NOT_FOUND", "No such upload.", status=404)
     return upload
+
+
+def _guest_author(request, who):
+    """A named guest's author id (str) for an upload from ``request`` whose
+    identity is ``who``, made and kept in the session if it holds none;
+    None for anyone else."""
+    if who.kind != GUEST:
+        return None
+    return ensure_guest_author(request.session)[0]
 
 
 def _uploader(request):

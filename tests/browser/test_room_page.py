@@ -309,6 +309,77 @@ def test_the_room_page_never_scrolls_sideways_even_with_long_words(
     )
 
 
+@pytest.mark.parametrize("width", [360, 1400])
+def test_the_history_shows_a_clickable_link_a_code_block_with_its_layout_and_a_quote(
+    browser, split, split_env, width
+):
+    label, elsewhere = unique_label("format"), unique_label("elsewhere")
+    address = "%s/%s/" % (split.base_url, elsewhere)
+    code = "def f(x):\n    return [\n        x,  # %s\n    ]" % ("long " * 60)
+    send_from_a_worker(
+        dict(os.environ, **split_env),
+        label,
+        [
+            "the other room is at %s, **see you** there" % address,
+            "```\n%s\n```" % code,
+            "> *quoted*",
+        ],
+    )
+
+    page = open_room(browser, split, label, width=width, height=740)
+
+    link = page.find_element(By.CSS_SELECTOR, "#messages .formatted a")
+    assert (link.text, link.get_attribute("target")) == (address, "_blank")
+    assert link.get_attribute("rel") == "noopener noreferrer nofollow ugc"
+    assert page.find_element(By.CSS_SELECTOR, "#messages .formatted strong").text == "see you"
+    block = page.find_element(By.CSS_SELECTOR, "#messages .formatted pre > code")
+    assert block.get_attribute("textContent") == code + "\n"
+    pre = page.find_element(By.CSS_SELECTOR, "#messages .formatted pre")
+    assert pre.value_of_css_property("white-space") == "pre"
+    # The long line scrolls inside the block; the page never scrolls sideways.
+    assert page.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth;", pre)
+    assert fits_the_width(page)
+    assert page.execute_script(
+        "var s = document.getElementById('scroller'); return s.scrollWidth <= s.clientWidth;"
+    )
+    quote = page.find_element(By.CSS_SELECTOR, "#messages .formatted blockquote em")
+    assert quote.text == "quoted"
+
+    link.click()
+
+    wait_until(page, lambda driver: len(driver.window_handles) == 2)
+    page.switch_to.window(page.window_handles[1])
+    wait_until(page, lambda driver: driver.current_url == address)
+
+
+def test_no_payload_in_the_history_runs_script_or_loads_anything(browser, split, split_env):
+    label = unique_label("xss-history")
+    mark = "document.body.dataset.pwned='yes'"
+    payloads = [
+        '<img src=x onerror="%s">' % mark,
+        '**<svg onload="%s">**' % mark,
+        '> <iframe src="javascript:%s"></iframe>' % mark,
+        "[click](javascript:%s)" % mark,
+        "<javascript:%s>" % mark,
+        "![x](https://127.0.0.1:9/x.png)",
+        "`<script>%s</script>`" % mark,
+        "```\n<style>body{display:none}</style>\n```",
+        '<a href="javascript:%s">x</a> <form action="javascript:%s"><button>go</button></form>'
+        % (mark, mark),
+    ]
+    send_from_a_worker(dict(os.environ, **split_env), label, payloads)
+
+    page = open_room(browser, split, label)
+
+    for tag in ("img", "svg", "iframe", "script", "style", "form", "button"):
+        assert page.find_elements(By.CSS_SELECTOR, "#messages " + tag) == []
+    hrefs = [a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "#messages a")]
+    assert hrefs == ["https://127.0.0.1:9/x.png"]
+    assert page.find_elements(By.CSS_SELECTOR, "#messages [style], #messages [src]") == []
+    assert page.find_element(By.TAG_NAME, "body").get_attribute("data-pwned") is None
+    assert page.find_element(By.TAG_NAME, "body").is_displayed()
+
+
 def test_a_private_room_is_not_found_by_a_guest_or_a_non_member_and_opens_no_socket(
     browser, split, split_env
 ):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from PIL import Image
 
 from chat import services
+from chat.identity import GUEST_AUTHOR_SESSION_KEY
 from chat.images import thumbnails
 from chat.models import Message, Upload
 from tests.factories import make_room
@@ -158,9 +159,9 @@ class UploadFlowTests(ChannelTestCase):
         seen = []
         broadcast = services._broadcast
 
-        def recording_broadcast(room, message):
+        def recording_broadcast(room, message, *nonce):
             seen.append(Upload.objects.get().status)
-            broadcast(room, message)
+            broadcast(room, message, *nonce)
 
         with mock.patch.object(services, "_broadcast", recording_broadcast):
             run_next_job(self)
@@ -294,3 +295,24 @@ class UploadAdminTests(ChannelTestCase):
 
         self.assertEqual(Upload.objects.get().status, Upload.PENDING)
         self.get_next_message(thumbnails.THUMBNAIL_CHANNEL, require=True)
+
+
+class UploadAuthorTests(ChannelTestCase):
+    def test_an_images_message_has_the_guest_who_sent_it_as_its_author(self):
+        make_room()
+        client = Client()
+        client.post("/lobby/name/", {"name": "gus"})
+        author = client.session[GUEST_AUTHOR_SESSION_KEY]
+        client.post("/lobby/upload/", {"image": image_file()})
+        run_next_job(self)
+        message = Message.objects.get()
+        self.assertEqual((message.handle, message.guest_author.hex), ("gus", author))
+
+    def test_an_images_message_has_the_signed_in_user_who_sent_it_as_its_author(self):
+        make_room()
+        user = get_user_model().objects.create_user("bea")
+        client = Client()
+        client.force_login(user)
+        client.post("/lobby/upload/", {"image": image_file()})
+        run_next_job(self)
+        self.assertEqual(Message.objects.get().user, user)

@@ -131,7 +131,9 @@ def test_every_message_sent_over_a_socket_reaches_the_webhook_signed(lenient_spl
     delivered = sorted(
         (json.loads(body) for [body] in bodies.values()), key=lambda d: d["message"]["seq"]
     )
-    assert delivered == [{"type": "message", "room": label, "message": m} for m in received]
+    assert delivered == [
+        {"type": "message", "event": "message", "room": label, "message": m} for m in received
+    ]
 
 
 def test_an_endpoint_that_sleeps_does_not_delay_the_room(lenient_split, lenient_env):
