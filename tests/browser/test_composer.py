@@ -1,7 +1,9 @@
 """The room page's composer and what surrounds it, in headless Chromium
 against the real split: the length counter and the refusal past the
-limit, errors that go with the connection, one name for a guest, where
-focus starts, and the unread count in a hidden tab's title.
+limit, messages written while disconnected (queued, sent once each with
+a nonce), refusals that can be sent again or taken back, errors that go
+with the connection, one name for a guest, where focus starts, and the
+unread count in a hidden tab's title.
 
 Pictures at a phone's width (360 px) and a desk's (1,400 px) are saved in
 the test's own directory (pytest's ``tmp_path``)."""
@@ -13,10 +15,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from bench.chat_client import stored_messages, unique_label
+from bench.split import running
 from tests.browser.pages import (
     chatting_as,
     fits_the_width,
     pick_guest_name,
+    say,
     send_from_a_worker,
     shown_texts,
     unique_name,
@@ -67,9 +71,16 @@ def counter(page):
     )
 
 
-def stored(env, label):
-    """Room ``label``'s stored messages: ``(handle, message)`` pairs, oldest first."""
-    return stored_messages(env["DATABASE_URL"], label, columns=("handle", "message"))
+def pending(page):
+    """The reader's messages on their way, as #outbox shows them: dicts of
+    ``text``, ``state`` (``queued``, ``sent`` or ``refused``), what the
+    item ``says`` of it, and whether its Retry and Edit buttons show."""
+    return page.execute_script(
+        "return Array.from(document.querySelectorAll('#outbox li'), li => ({"
+        "  text: li.querySelector('.text').textContent, state: li.dataset.state,"
+        "  says: li.querySelector('.pending-state').textContent,"
+        "  actions: li.querySelector('.pending-actions').offsetParent !== null}));"
+    )
 
 
 def error_line(page):
@@ -80,6 +91,11 @@ def error_line(page):
 
 def focused_id(page):
     return page.switch_to.active_element.get_attribute("id")
+
+
+def stored(env, label):
+    """Room ``label``'s stored messages: ``(handle, message)`` pairs, oldest first."""
+    return stored_messages(env["DATABASE_URL"], label, columns=("handle", "message"))
 
 
 def save(page, directory, name):
@@ -125,7 +141,7 @@ def test_a_counter_shows_near_the_limit_and_nothing_past_it_is_sent(
     page.find_element(By.ID, "message").send_keys(Keys.ENTER)
     page.find_element(By.CSS_SELECTOR, "#chatform button[type=submit]").click()
     assert len(composer_text(page)) == 2500
-    assert sent_frames(page, "message") == []
+    assert sent_frames(page, "message") == [] and pending(page) == []
 
     # The server counts code points: 2,000 emoji are 2,000 characters.
     write(page, GRIN * 2000)
@@ -137,6 +153,124 @@ def test_a_counter_shows_near_the_limit_and_nothing_past_it_is_sent(
     assert stored(split_env, label) == [(name, GRIN * 2000)]
     write(page, GRIN * 2001)
     assert counter(page)["why"] == "Too long to send: 1 character over the limit of 2,000."
+
+
+# ---- Written while disconnected ---------------------------------------------
+
+
+def test_messages_written_while_disconnected_are_sent_once_each_when_it_is_back(
+    browser, split_env, tmp_path
+):
+    # A split of its own, so stopping its Daphne disturbs no other test.
+    with running(split_env, workers=1) as own:
+        label = unique_label("offline")
+        name = unique_name("ann")
+        page = open_page(browser, own.base_url, label, PHONE, name=name)
+        say(page, "before")
+        wait_for_text(page, "before")
+
+        own.kill(own.web)
+        wait_until_connected(page, False)
+        say(page, "first while away")
+        say(page, "second while away")
+
+        assert [(item["text"], item["says"]) for item in pending(page)] == [
+            ("first while away", "sending…"),
+            ("second while away", "sending…"),
+        ]
+        assert shown_texts(page) == ["before"]
+        assert error_line(page) == (
+            "Not connected; your message will be sent when the connection is back."
+        )
+        save(page, tmp_path, "offline-360")
+        own.start_web()
+        own.wait_ready()
+        wait_until_connected(page)
+
+        texts = ["before", "first while away", "second while away"]
+        wait_until(page, lambda driver: shown_texts(driver) == texts and pending(driver) == [])
+        # The error was about the connection, which is back: no stale
+        # "not connected" under a green "Connected".
+        assert error_line(page) is None
+        assert page.find_element(By.ID, "status").text == "Connected"
+        assert stored(own.env, label) == [(name, text) for text in texts]
+        nonces = [frame["nonce"] for frame in sent_frames(page, "message")]
+        assert len(set(nonces)) == 3
+        page.refresh()
+        wait_until_connected(page)
+        assert shown_texts(page) == texts
+
+
+# Drops the message frames that echo a nonce on the page's current socket,
+# counting them in window.lostEchoes, as if their answers were lost.
+LOSE_ECHOES = """
+var socket = window.sockets[window.sockets.length - 1];
+var deliver = socket.onmessage;
+window.lostEchoes = 0;
+socket.onmessage = function (event) {
+  if (JSON.parse(event.data).nonce) {
+    window.lostEchoes += 1;
+    return;
+  }
+  deliver.call(this, event);
+};
+"""
+
+
+def test_a_message_whose_echo_was_lost_is_sent_again_and_stored_once(browser, split, split_env):
+    label = unique_label("lost")
+    name = unique_name("ann")
+    page = open_page(browser, split.base_url, label, name=name)
+    page.execute_script(LOSE_ECHOES)
+
+    say(page, "are you there?")
+    wait_until(page, lambda driver: driver.execute_script("return window.lostEchoes;") == 1)
+    assert [item["says"] for item in pending(page)] == ["sending…"]
+    page.execute_script("window.sockets[window.sockets.length - 1].close();")
+
+    # Sent again on the next socket, with the same nonce; the server
+    # answers with the message it stored the first time.
+    wait_until(page, lambda driver: pending(driver) == [])
+    first, again = sent_frames(page, "message")
+    assert (
+        first == again == {"type": "message", "message": "are you there?", "nonce": first["nonce"]}
+    )
+    assert shown_texts(page) == ["are you there?"]
+    assert stored(split_env, label) == [(name, "are you there?")]
+
+
+# ---- Refused messages ---------------------------------------------------------
+
+
+def test_a_refused_message_says_why_and_can_be_sent_again_or_taken_back(
+    browser, split, split_env, tmp_path
+):
+    label = unique_label("refused")
+    page = open_page(browser, split.base_url, label, PHONE, name=unique_name("ann"))
+    # A control character: the page lets it through, the server refuses it.
+    write(page, "ring \u0007 the bell")
+    page.find_element(By.ID, "message").send_keys(Keys.ENTER)
+
+    reason = "The message contains characters that are not allowed."
+    refused = {"text": "ring \u0007 the bell", "state": "refused", "actions": True}
+    wait_until(page, lambda driver: [i["state"] for i in pending(driver)] == ["refused"])
+    assert pending(page) == [dict(refused, says="Not sent: " + reason)]
+    assert error_line(page) == reason
+    assert composer_text(page) == ""
+    save(page, tmp_path, "refused-360")
+
+    page.find_element(By.CSS_SELECTOR, "#outbox .retry").click()
+    wait_until(page, lambda driver: len(sent_frames(driver, "message")) == 2)
+    wait_until(page, lambda driver: [i["state"] for i in pending(driver)] == ["refused"])
+    first, again = sent_frames(page, "message")
+    assert first["nonce"] == again["nonce"]
+
+    page.find_element(By.CSS_SELECTOR, "#outbox .edit").click()
+    assert pending(page) == []
+    assert composer_text(page) == "ring \u0007 the bell"
+    assert focused_id(page) == "message"
+    assert error_line(page) is None
+    assert shown_texts(page) == [] and stored(split_env, label) == []
 
 
 # ---- Errors that go with the connection -------------------------------------
@@ -195,7 +329,7 @@ def test_a_visitor_picks_one_name_once_before_sending(browser, split, tmp_path, 
     # Asked for a name; nothing sent yet.
     assert "Pick a name" in error_line(page)
     assert page.switch_to.active_element.get_attribute("name") == "name"
-    assert sent_frames(page, "message") == []
+    assert sent_frames(page, "message") == [] and pending(page) == []
     save(page, tmp_path, "asked-for-a-name-%d" % width)
     name = unique_name("gwen")
     page.switch_to.active_element.send_keys(name, Keys.ENTER)

@@ -1,6 +1,8 @@
 // The composer (#chatform): the message box, which grows with what is
-// typed, sends on Enter and tells the room the reader is typing; and its
-// counter near the server's length limit, past which nothing is sent.
+// typed, sends on Enter and tells the room the reader is typing; its
+// counter near the server's length limit, past which nothing is sent; and
+// the messages sent, through the Outbox, each with a nonce, queued while
+// the socket is down and sent once it is back.
 //
 // A visitor without a name picks one with the guest-name form (#guestform)
 // before sending: the composer asks for it, and what was typed goes with
@@ -22,13 +24,14 @@ export class Composer {
   // `.too-long`), and `guestForm` and `guestNameInput` (#guestform and its
   // name field, or null for a reader who has a name). `maxLength`: the
   // server's CHAT_MESSAGE_MAX_LENGTH, in code points. `label`: the room's.
-  // `connection`: the Connection frames go through. `status`: the page's
+  // `connection`: the Connection frames go through. `outbox`: the
+  // page's Outbox; `pending`: its Pending view. `status`: the page's
   // Status. `pane`: the Pane, taken to the newest message on sending.
   // `typingIntervalMs`: the least time between two {"type": "typing"}
   // frames.
   constructor({
     form, messageInput, sendButton, counter, guestForm, guestNameInput, maxLength, label,
-    connection, status, pane, typingIntervalMs
+    connection, outbox, pending, status, pane, typingIntervalMs
   }) {
     this.form = form;
     this.messageInput = messageInput;
@@ -39,6 +42,8 @@ export class Composer {
     this.maxLength = maxLength;
     this.draftKey = DRAFT_KEY + label;
     this.connection = connection;
+    this.outbox = outbox;
+    this.pending = pending;
     this.status = status;
     this.pane = pane;
     this.typingIntervalMs = typingIntervalMs;
@@ -46,9 +51,6 @@ export class Composer {
     // Set when a visitor without a name asked to send: what they typed is
     // sent once they have picked one.
     this.sendOnceNamed = false;
-    // A message to send as soon as the socket opens (the draft of a
-    // visitor who asked to send it, and has now picked a name), or null.
-    this.queued = null;
 
     messageInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -117,9 +119,6 @@ export class Composer {
     this.measure();
     if (!this.messageInput.value.trim()) {
       this.sendOnceNamed = false;
-    // A message to send as soon as the socket opens (the draft of a
-    // visitor who asked to send it, and has now picked a name), or null.
-    this.queued = null;
     }
     if (!this.named || !this.messageInput.value.trim() ||
         Date.now() - this.typingSentAt < this.typingIntervalMs) {
@@ -142,15 +141,10 @@ export class Composer {
       this.sendOnceNamed = true;
       return;
     }
-    if (!this.connection.open) {
-      this.status.showError("Not connected yet; your message was not sent.", {connection: true});
-      return;
-    }
-    this.status.clearError();
-    this.connection.send({type: "message", message: text});
     this.messageInput.value = "";
     this.fit();
     this.measure();
+    this.send(text);
     this.focus();
     // Whoever speaks wants to see the answer.
     this.pane.showNewest();
@@ -162,11 +156,49 @@ export class Composer {
     this.guestNameInput.focus();
   }
 
-  // A socket has opened: the message waiting for it goes.
-  flush() {
-    if (this.queued !== null && this.connection.send({type: "message", message: this.queued})) {
-      this.queued = null;
+  // Queue `text` (str) as a message and send what can go now.
+  send(text) {
+    this.outbox.add(text);
+    this.flush();
+    if (!this.connection.open && this.connection.opens > 0) {
+      this.status.showError(
+        "Not connected; your message will be sent when the connection is back.",
+        {connection: true}
+      );
     }
+  }
+
+  // Send the queued messages, if the socket is open; called on sending,
+  // and by the entry module when a socket opens.
+  flush() {
+    if (this.connection.open) {
+      this.outbox.flush((frame) => this.connection.send(frame));
+    }
+    this.pending.update();
+  }
+
+  // Retry on a refused message: sent again, with its nonce.
+  retry(nonce) {
+    if (this.outbox.retry(nonce)) {
+      this.status.clearError();
+      this.flush();
+    }
+  }
+
+  // Edit on a refused message: back into the box, before whatever is
+  // being typed there.
+  takeBack(nonce) {
+    const entry = this.outbox.remove(nonce);
+    if (!entry) {
+      return;
+    }
+    this.pending.update();
+    this.status.clearError();
+    const typed = this.messageInput.value;
+    this.messageInput.value = typed ? entry.text + "\n" + typed : entry.text;
+    this.fit();
+    this.measure();
+    this.focus();
   }
 
   // The guest-name form is being sent: keep what is typed for the page
@@ -200,7 +232,7 @@ export class Composer {
       return;
     }
     if (draft.send === true && this.named && !measure(draft.text, this.maxLength).over) {
-      this.queued = draft.text;
+      this.send(draft.text);
       return;
     }
     this.messageInput.value = draft.text;

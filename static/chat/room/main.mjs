@@ -4,8 +4,10 @@
 // /<label>/messages endpoint to catch up on whatever the socket missed, so
 // every message the room stored is shown once, in order. Around that it
 // keeps the roster and the typing line from the presence frames, sends the
-// heartbeat, and, for a signed-in reader, the read marks; a hidden tab
-// counts what came in its title.
+// heartbeat, and, for a signed-in reader, the read marks; what the reader
+// writes goes through an outbox, each message with a nonce, shown pending
+// until the room echoes it back; and a hidden tab counts what came in its
+// title.
 //
 // Each module does one job; this one finds the page's elements and wires
 // the modules together.
@@ -14,6 +16,8 @@ import {Composer} from "./composer.mjs";
 import {Connection} from "./connection.mjs";
 import {History} from "./history.mjs";
 import {Timeline} from "./keeping-up.mjs";
+import {Outbox, randomNonce} from "./outbox.mjs";
+import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage, showTimes} from "./render.mjs";
 import {Roster} from "./roster.mjs";
@@ -70,10 +74,25 @@ function start(page, list) {
     handlers: {
       message: (frame) => {
         roster.stopTyping(frame.handle);
+        // One of this page's own messages, echoed with its nonce (live, or
+        // as the answer to sending it again).
+        const own = typeof frame.nonce === "string" && outbox.echoed(frame.nonce);
+        if (own) {
+          ownIds.add(Number(frame.id));
+        }
         history.receive(frame);
+        if (own) {
+          pending.echoed(frame.nonce, frame.id);
+          pending.update();
+        }
       },
-      // What a socket answered no longer holds once another opens.
-      error: (frame) => status.showError(frame.detail || frame.error, {connection: true}),
+      error: (frame) => {
+        // What a socket answered no longer holds once another opens.
+        status.showError(frame.detail || frame.error, {connection: true});
+        if (outbox.refused(frame)) {
+          pending.update();
+        }
+      },
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
       leave: (frame) => roster.onLeave(frame),
@@ -89,7 +108,11 @@ function start(page, list) {
       }
     },
     onCheck: () => history.check(),
-    onClose: () => roster.clearTyping(),
+    onClose: () => {
+      roster.clearTyping();
+      outbox.disconnected();
+      pending.update();
+    },
     onLeave: () => readMarks.send(true)
   });
   const history = new History({
@@ -110,6 +133,17 @@ function start(page, list) {
     timeline,
     send: (frame) => connection.send(frame)
   });
+  const outbox = new Outbox(randomNonce);
+  // The ids of this page's own messages echoed back: not counted as unread.
+  const ownIds = new Set();
+  const pending = new Pending({
+    list: element("outbox"),
+    messages: list,
+    outbox,
+    myHandle,
+    onRetry: (nonce) => composer.retry(nonce),
+    onEdit: (nonce) => composer.takeBack(nonce)
+  });
   const form = element("chatform");
   const guestForm = element("guestform");  // only for a visitor without a name
   const composer = new Composer({
@@ -122,6 +156,8 @@ function start(page, list) {
     maxLength: Number(data.messageMaxLength) || 2000,
     label: list.dataset.label,
     connection,
+    outbox,
+    pending,
     status,
     pane,
     typingIntervalMs: Number(data.typingIntervalMs) || 2000
@@ -140,7 +176,10 @@ function start(page, list) {
   // The next message in sequence, live or caught up.
   function showNewest(message) {
     pane.addNewest(render(message));
-    tabTitle.arrived();
+    pending.shown(message.id);
+    if (!ownIds.has(Number(message.id))) {
+      tabTitle.arrived();
+    }
     if (message.image) {
       uploads.imageArrived();
     }
