@@ -839,6 +839,26 @@ class ChangeAccessTests(IdentityTestCase):
         for client in (in_club, in_other, watcher):
             self.assertEqual(self.drain(client), [])
 
+    def test_a_stranger_a_guest_and_a_non_member_change_nothing_in_a_private_room(self):
+        self.private_room(self.ann)
+        member, _ = self.connect("club", session_cookie(self.ann))
+        self.say(member, label="club", message="for members only")
+        secret = Message.objects.get()
+        self.drain(member)
+        Room.objects.create(label="lobby", name="lobby")
+        before = self.state()
+        for headers in ([], session_cookie(guest_name="Gus"), session_cookie(self.bob)):
+            refused = WSClient(ordered=True)
+            refused.send("websocket.connect", {"headers": ORIGIN + headers}, path="/chat/club/")
+            with self.assertRaises(DenyConnection):
+                refused.consume("websocket.connect", check_accept=False)
+            self.assertEqual(self.try_every_change(refused, secret.pk, "club"), ["NOT_JOINED"] * 3)
+            # From a room they may read, the message is one they cannot find.
+            elsewhere, _ = self.connect(headers=headers)
+            self.assertEqual(self.try_every_change(elsewhere, secret.pk), ["MESSAGE_NOT_FOUND"] * 3)
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.drain(member), [])
+
     def test_a_member_removed_while_their_socket_stays_open_changes_nothing(self):
         room = self.private_room(self.ann, self.bob)
         ann, _ = self.connect("club", session_cookie(self.ann))
