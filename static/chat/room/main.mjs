@@ -75,8 +75,12 @@ function start(page, list) {
       message: (frame) => {
         roster.stopTyping(frame.handle);
         // One of this page's own messages, echoed with its nonce (live, or
-        // as the answer to sending it again).
-        const own = typeof frame.nonce === "string" && outbox.echoed(frame.nonce);
+        // as the answer to sending it again). The echo goes to the whole
+        // room, so a nonce is matched only on a message in the reader's own
+        // name: another socket that repeats a nonce it saw stores its own
+        // message, which must not pass for this reader's.
+        const own = typeof frame.nonce === "string" && frame.handle === myHandle &&
+          !frame.bot && outbox.echoed(frame.nonce);
         if (own) {
           ownIds.add(Number(frame.id));
         }
