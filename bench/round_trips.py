@@ -21,7 +21,7 @@ up with psutil) and to a hop:
                           re-reads it
 ``worker_store``          PostgreSQL: the lock and the insert, the unlock
 ``worker_group_send``     the broadcast: send_group.lua
-``worker_other``          anything else a worker sends
+``worker_other``          anything else a worker sends, to either
 ``daphne_out``            Daphne takes the broadcast for its members' sockets
 ``daphne_other``          anything else Daphne sends
 ``unattributed``          a connection no watched process holds any more
@@ -31,7 +31,7 @@ Not counted, and reported apart as ``background``: the heartbeats (their
 keys), the presence flusher (its scripts and keys, and its frames to the
 presence Group), the workers' job and webhook sweeps, and a receive loop
 that woke because its BLPOP timed out (the connection's next command came
-``blpop_timeout`` seconds later). Lookups that a cache of the chat's own
+``IDLE_GAP_SHARE`` of ``blpop_timeout`` or more later). Lookups that a cache of the chat's own
 answers most of the time (a room's webhook URL, an anonymous handle's
 check) are counted apart as ``cached_lookups``. Anything not recognised is
 counted, never left out.
@@ -49,7 +49,6 @@ import asyncio
 import codecs
 import contextlib
 import hashlib
-import logging
 import os
 import re
 import socket
@@ -57,7 +56,7 @@ import statistics
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,8 +65,6 @@ import redis
 
 from bench import services, sweep
 from bench.chat_client import ChatClient, unique_label
-
-logger = logging.getLogger(__name__)
 
 # The record's scenario name.
 SCENARIO = "round-trips"
@@ -519,19 +516,25 @@ def postgresql_kind(text):
     return squeezed[:60], "worker_other"
 
 
-@dataclass
 class Tally:
-    """Counts by hop and label (``hops``: dict of hop to ``Counter``), and
-    the same per message (``per_message``: one ``Counter`` of hop per
-    message)."""
+    """The counts of one section for ``messages`` (int) messages: by hop
+    and label (``hops``, a dict of hop to ``Counter``), and by hop for each
+    message (``per_message``, a list of ``Counter``)."""
 
-    hops: dict = field(default_factory=lambda: defaultdict(Counter))
-    per_message: list = field(default_factory=list)
+    def __init__(self, messages):
+        self.hops = defaultdict(Counter)
+        self.per_message = [Counter() for _ in range(messages)]
 
     def add(self, hop, label, message):
+        """Count one ``label`` (str) in ``hop`` (str), for ``message`` (its
+        index, int), or for none (None: before the first was sent)."""
         self.hops[hop][label] += 1
         if message is not None:
             self.per_message[message][hop] += 1
+
+    def total(self):
+        """Everything counted (int)."""
+        return sum(sum(counter.values()) for counter in self.hops.values())
 
 
 def _per_message(counter, messages):
@@ -552,9 +555,7 @@ def redis_section(commands, processes_by_port, scripts, prefix, messages, blpop_
 
     ``processes_by_port`` maps client ports to report names
     (``client_ports``); ``messages`` (int) is how many were sent."""
-    hot, inside = Tally(), Tally()
-    hot.per_message = [Counter() for _ in range(messages)]
-    inside.per_message = [Counter() for _ in range(messages)]
+    hot, inside = Tally(messages), Tally(messages)
     background, background_in_scripts = Counter(), 0
     idle = idle_wakeups(commands, blpop_timeout)
     mark = re.compile(rb"^%s:(\d+)$" % re.escape(SCENARIO.encode()))
@@ -587,8 +588,7 @@ def redis_section(commands, processes_by_port, scripts, prefix, messages, blpop_
             background[label] += 1
         else:
             hot.add(hop, label, message)
-    counted = sum(sum(counter.values()) for counter in hot.hops.values())
-    in_scripts = sum(sum(counter.values()) for counter in inside.hops.values())
+    counted, in_scripts = hot.total(), inside.total()
     by_command = Counter()
     for counter in hot.hops.values():
         for label, count in counter.items():
@@ -622,8 +622,7 @@ def postgresql_section(statements, processes_by_port, marks, messages):
     (the ``Statement``s of the window), with ``marks`` (the
     ``time.monotonic()`` at which each message was sent, a list of float)
     and ``processes_by_port`` as in ``redis_section``."""
-    hot, cached, background = Tally(), Counter(), Counter()
-    hot.per_message = [Counter() for _ in range(messages)]
+    hot, cached, background = Tally(messages), Counter(), Counter()
     for statement in statements:
         role = role_of(processes_by_port.get(statement.client_port))
         if role == BENCH:
@@ -641,7 +640,7 @@ def postgresql_section(statements, processes_by_port, marks, messages):
             hop = "unattributed"
         message = sum(1 for at in marks if at <= statement.at) - 1
         hot.add(hop, kind, message if message >= 0 else None)
-    counted = sum(sum(counter.values()) for counter in hot.hops.values())
+    counted = hot.total()
     return {
         "per_message": round(counted / messages, 3),
         "hops": {

@@ -1,8 +1,9 @@
 """The services a booted split needs: a scratch PostgreSQL database and a
-key prefix of its own in Redis, both removed afterwards, plus the one copy
-of what the benchmark and the test suite both ask of them: where they are
-by default, a free port, and the messages stored per room. The test
-suite's fixtures (``tests/services.py``) import these.
+key prefix of its own in Redis, both removed afterwards, or a throwaway
+``redis-server`` of its own, plus the one copy of what the benchmark and
+the test suite both ask of them: where they are by default, a free port,
+and the messages stored per room. The test suite's fixtures
+(``tests/services.py``) import these.
 """
 
 import contextlib
