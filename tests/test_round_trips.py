@@ -5,6 +5,8 @@ split is tests/integration/test_round_trips.py."""
 
 import contextlib
 import hashlib
+import io
+import json
 
 import psycopg2
 import pytest
@@ -154,3 +156,58 @@ def test_the_monitor_sees_a_scripts_own_commands_after_it():
 def test_counting_round_trips_refuses_what_it_cannot_count(arguments, refusal):
     with pytest.raises(CommandError, match=refusal):
         call_command("chatbench", "--count-round-trips", *arguments)
+
+
+def test_a_window_is_counted_per_message_and_hop_and_printed_by_table(tmp_path):
+    ports = {1000: "chatbench", 1001: "daphne", 1002: "worker.1"}
+    daphne, worker, bench = ("127.0.0.1:%d" % port for port in (1001, 1002, 1000))
+    session = "asgi:session:1:django.contrib.sessions.cachechn0123"
+    commands = [
+        command("INFO", "commandstats", client=bench),
+        command("ECHO", "round-trips:0", client=bench),
+        command(*evalsha(scripts.lua_send, "asgi:b", "asgi:websocket.receive"), client=daphne),
+        command("RPUSH", "asgi:websocket.receive", "asgi:b", client="lua"),
+        command("GET", session, client=worker),
+        command("ZRANGEBYSCORE", "asgi:presence:due", "-inf", "1", client=worker),
+        command(*evalsha(scripts.lua_send_group, "asgi::group:chat.r", "asgi:c"), client=worker),
+        command("RPUSH", "asgi:daphne.response.x!", "asgi:c|1", client="lua"),
+        command("RPUSH", "asgi:daphne.response.x!", "asgi:c|2", client="lua"),
+        command("ECHO", "round-trips:1", client=bench),
+        command("GET", session, client=worker),
+        command("INFO", "commandstats", client=bench),
+    ]
+    redis = round_trips.redis_section(
+        commands, ports, round_trips.script_names(), PREFIX, messages=2, blpop_timeout=5
+    )
+    assert redis["per_message"] == 2.0
+    assert redis["hops"] == {
+        "daphne_in": {"EVALSHA send.lua": 0.5},
+        "worker_session": {"GET": 1.0},
+        "worker_group_send": {"EVALSHA send_group.lua": 0.5},
+    }
+    assert redis["spread"] == {"min": 1, "median": 2.0, "max": 3}
+    assert redis["in_scripts"] == {
+        "per_message": 1.5,
+        "hops": {"daphne_in": {"RPUSH": 0.5}, "worker_group_send": {"RPUSH": 1.0}},
+    }
+    assert redis["background"] == {"presence flusher: ZRANGEBYSCORE": 1}
+
+    statements = [
+        round_trips.Statement(1.5, 1002, chat_services._LOCK_AND_INSERT_SQL),
+        round_trips.Statement(1.6, 1002, 'SELECT "chat_room"."webhook_url" FROM "chat_room" x'),
+        round_trips.Statement(2.5, 1002, "SELECT pg_advisory_unlock(1, 2)"),
+        round_trips.Statement(2.6, 1000, "SELECT count(*) FROM chat_message"),
+    ]
+    postgresql = round_trips.postgresql_section(statements, ports, [1.0, 2.0], messages=2)
+    assert postgresql["hops"] == {"worker_store": {"lock and store": 0.5, "unlock": 0.5}}
+    assert postgresql["cached_lookups"] == {"webhook URL lookup": 1}
+
+    record = {"scenario": "round-trips", "sent": 2, "workers": 1, "layer": "chat"}
+    record.update(redis=redis, postgresql=postgresql)
+    recorded = tmp_path / "counts.jsonl"
+    recorded.write_text(json.dumps(record) + "\n")
+    table = io.StringIO()
+    call_command("chatbench", "--table=%s" % recorded, stdout=table)
+    assert "| Daphne in | Redis | EVALSHA send.lua | 0.5 | RPUSH 0.5 |" in table.getvalue()
+    assert "| worker: store | PostgreSQL | unlock | 0.5 | |" in table.getvalue()
+    assert "| all | Redis | EVALSHA 1, GET 1 | **2** | 1.5 |" in table.getvalue()
