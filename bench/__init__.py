@@ -14,11 +14,14 @@ Modules, one job each:
 - ``report``: raw results and samples into the JSON record.
 - ``plots``: the PNG figures.
 - ``runner``: ties them together; ``run_benchmark`` is the Python API.
+- ``round_trips``: what one chat message costs in Redis commands and PostgreSQL
+  round trips, hop by hop (``--count-round-trips``).
 
 And what the test suite shares with it:
 
 - ``split``: the Procfile's processes as children, and a production-like environment.
-- ``services``: default service URLs, free ports, scratch databases, stored messages.
+- ``services``: default service URLs, free ports, scratch databases, throwaway
+  redis-servers, stored messages.
 - ``keeping_up``: the client side of docs/protocol.md "Keeping up", as a state machine.
 - ``stock_settings``: the settings of the side-by-side runs on stock asgi_redis.
 

@@ -1,14 +1,18 @@
 """The services a booted split needs: a scratch PostgreSQL database and a
-key prefix of its own in Redis, both removed afterwards, plus the one copy
-of what the benchmark and the test suite both ask of them: where they are
-by default, a free port, and the messages stored per room. The test
-suite's fixtures (``tests/services.py``) import these.
+key prefix of its own in Redis, both removed afterwards, or a throwaway
+``redis-server`` of its own, plus the one copy of what the benchmark and
+the test suite both ask of them: where they are by default, a free port,
+and the messages stored per room. The test suite's fixtures
+(``tests/services.py``) import these.
 """
 
 import contextlib
 import logging
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -196,3 +200,63 @@ def wait_for_empty_queues(url, prefix, timeout):
             )
             return False
         time.sleep(0.2)
+
+
+def wait_for(check, timeout, what):
+    """Call ``check()`` until it returns a true value, and return that value.
+
+    ``timeout`` is in seconds. Raises ``TimeoutError`` naming ``what`` if it
+    never does; exceptions from ``check`` count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as error:  # noqa: BLE001 - any failure means "not yet"
+            last_error = error
+        else:
+            if result:
+                return result
+        time.sleep(0.05)
+    raise TimeoutError("%s not ready after %.0f s (last error: %r)" % (what, timeout, last_error))
+
+
+def redis_is_up(url):
+    """True when a Redis server answers PING at ``url``."""
+    try:
+        return redis.StrictRedis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port, keeping nothing on disk.
+
+    ``url`` is its ``redis://`` URL (database 0). ``stop()`` kills it;
+    ``start()`` starts it again on the same port (for restart tests).
+    """
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+        self.process = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not on the PATH")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", tempfile.gettempdir()],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: redis_is_up(self.url), 10, "redis-server on port %d" % self.port)
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

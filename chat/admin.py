@@ -4,6 +4,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import revocation, webhooks
+from chat.conversations import changes
+from chat.conversations.rules import Actor
+from chat.exceptions import ClientError
 from chat.images import thumbnails
 from chat.models import (
     ApiToken,
@@ -146,25 +149,55 @@ class ReactionInline(RecordInline):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """Messages, with their edit history and reactions as read-only inlines.
-    Their author, ``seq``, ``version`` and state are shown, not edited:
-    edits and deletes go through the room's stream
-    (chat.conversations.changes), which numbers them and tells the room."""
+    Every field is shown, none edited, and none added here: a message's
+    text, handle, room and author change only through the room's stream
+    (chat.conversations.changes), which numbers the change, keeps the text
+    before and tells the room, so staff cannot make anyone seem to have
+    said what they did not.
+
+    Deleting (the page's button or the list's action) leaves a tombstone
+    through ``changes.delete``, as staff's moderation on the socket does:
+    its text, history, reactions, upload and image files go, the room is
+    told, and staff delete only in the rooms they may read
+    (``selectors.can_read``); a message they may not delete is left as it
+    is and named in an error. Deleting a room still deletes its messages
+    outright."""
 
     list_display = ("room", "handle", "bot", "guest", "message", "timestamp", "deleted_at")
     list_filter = ("room", "bot", "guest")
     search_fields = ("handle", "message")
     raw_id_fields = ("room", "user", "api_token", "upload")
-    readonly_fields = (
-        "seq",
-        "version",
-        "user",
-        "guest_author",
-        "api_token",
-        "nonce",
-        "edited_at",
-        "deleted_at",
-    )
     inlines = [MessageEditInline, ReactionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def delete_model(self, request, obj):
+        """Leave ``obj`` as a tombstone, deleted by the staff member."""
+        self._tombstone(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        """Leave each message of ``queryset`` as a tombstone, as ``delete_model``."""
+        self._tombstone(request, queryset.select_related("room"))
+
+    def _tombstone(self, request, messages_to_delete):
+        moderator = Actor(user=request.user)
+        refused = []
+        for message in messages_to_delete:
+            try:
+                changes.delete(message.room, moderator, message.pk)
+            except ClientError as error:
+                refused.append("%s (%s)" % (message.pk, error.code))
+        if refused:
+            self.message_user(
+                request,
+                "Not deleted: message(s) %s. Staff delete messages only in rooms they may "
+                "read, and a tombstone cannot be deleted again." % ", ".join(refused),
+                messages.ERROR,
+            )
 
 
 @admin.register(ReadMark)

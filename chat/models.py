@@ -331,7 +331,9 @@ class Message(models.Model):
         ]
 
     def __str__(self):
-        return "[{timestamp}] {handle}: {message}".format(**self.as_dict())
+        # No text: the admin's log keeps this string for good (its
+        # object_repr), and a deleted message's text must not outlive it.
+        return "message %s by %s (seq %s)" % (self.pk, self.handle, self.seq)
 
     def save(self, *args, **kwargs):
         """Save the message; one without a ``version`` gets its ``seq``."""

@@ -10,21 +10,22 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import psycopg2
 import pytest
-import redis
 
 # The services' default URLs, the free-port, scratch-database and Redis
 # prefix helpers are the benchmark's (the dev-only app ``bench``); the tests
 # share that one copy.
 from bench.services import (  # noqa: F401 - re-exported for the fixtures
+    RedisServer,
     default_postgres_url,
     default_redis_url,
     delete_redis_prefix,
     free_port,
+    redis_is_up,
     scratch_database,
+    wait_for,
 )
 
 
@@ -36,66 +37,6 @@ def unavailable(reason):
     if os.environ.get("CI"):
         pytest.fail("%s (a missing service is a failure under CI)" % reason)
     pytest.skip(reason)
-
-
-def wait_for(check, timeout, what):
-    """Call ``check()`` until it returns a true value, and return that value.
-
-    ``timeout`` is in seconds. Raises ``TimeoutError`` naming ``what`` if it
-    never does; exceptions from ``check`` count as "not yet".
-    """
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except Exception as error:  # noqa: BLE001 - any failure means "not yet"
-            last_error = error
-        else:
-            if result:
-                return result
-        time.sleep(0.05)
-    raise TimeoutError("%s not ready after %.0f s (last error: %r)" % (what, timeout, last_error))
-
-
-def redis_is_up(url):
-    """True when a Redis server answers PING at ``url``."""
-    try:
-        return redis.StrictRedis.from_url(url, socket_timeout=2).ping()
-    except redis.RedisError:
-        return False
-
-
-class RedisServer:
-    """A throwaway ``redis-server`` on a free port, keeping nothing on disk.
-
-    ``url`` is its ``redis://`` URL (database 0). ``stop()`` kills it;
-    ``start()`` starts it again on the same port (for restart tests).
-    """
-
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.url = "redis://127.0.0.1:%d/0" % self.port
-        self.process = None
-
-    def start(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server is not on the PATH")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", tempfile.gettempdir()],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(lambda: redis_is_up(self.url), 10, "redis-server on port %d" % self.port)
-        return self
-
-    def stop(self):
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 def find_redis():

@@ -441,3 +441,62 @@ def test_changing_a_message_needs_a_token_and_another_method_gets_405(client):
     answer = client.get(url, HTTP_AUTHORIZATION="Bearer %s" % secret)
     assert (answer.status_code, answer["Allow"]) == (405, "PATCH, DELETE")
     assert Message.objects.get().version == 1
+
+
+def test_an_edit_keeps_the_bots_handle_its_mark_and_its_author(client):
+    make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    answer = change(client, "PATCH", "lobby", message.pk, secret, {"message": "rainy"})
+    assert answer.status_code == 200
+    stored = Message.objects.get()
+    assert (stored.handle, stored.bot, stored.guest, stored.user, stored.api_token) == (
+        "weather",
+        True,
+        False,
+        None,
+        message.api_token,
+    )
+    assert (answer.json()["handle"], answer.json()["bot"]) == ("weather", True)
+
+
+def test_a_revoked_token_changes_nothing_it_posted(client):
+    make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    services.revoke_api_token("bot")
+    for method, body in (("PATCH", {"message": "late"}), ("DELETE", None)):
+        answer = change(client, method, "lobby", message.pk, secret, body)
+        assert (answer.status_code, answer.json()["error"]) == (401, "UNAUTHORIZED")
+    assert list(Message.objects.values_list("message", "version", "deleted_at")) == [
+        ("sunny", 1, None)
+    ]
+
+
+def test_a_bot_changes_nothing_in_a_private_room_even_its_own_with_a_members_cookie(client):
+    room = make_room()
+    secret = make_token()
+    message = bots_message(client, secret)
+    member = User.objects.create_user("ann")
+    RoomMembership.objects.create(room=room, user=member, role=RoomMembership.OWNER)
+    room.private = True
+    room.save()
+    client.force_login(member)
+    for method, body in (("PATCH", {"message": "secret"}), ("DELETE", None)):
+        answer = change(client, method, "lobby", message.pk, secret, body)
+        assert (answer.status_code, answer.json()["error"]) == (404, "NOT_FOUND")
+    assert list(Message.objects.values_list("message", "version", "deleted_at")) == [
+        ("sunny", 1, None)
+    ]
+    assert Room.objects.get().last_seq == 1
+
+
+@pytest.mark.parametrize("message_id", [2**31, 2**63, 10**30])
+def test_an_id_no_message_can_have_is_not_found(client, message_id):
+    make_room()
+    secret = make_token()
+    bots_message(client, secret)
+    for method, body in (("PATCH", {"message": "x"}), ("DELETE", None)):
+        answer = change(client, method, "lobby", message_id, secret, body)
+        assert (answer.status_code, answer.json()["error"]) == (404, "MESSAGE_NOT_FOUND")
+    assert Message.objects.get().version == 1

@@ -3,6 +3,7 @@ chat/conversations/rules.py, the one place every path asks."""
 
 import datetime
 import uuid
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
@@ -139,7 +140,43 @@ def test_an_inactive_owner_or_staff_member_moderates_nothing(people):
     for name in ("owner", "staff"):
         people[name].is_active = False
         people[name].save()
-        assert refusal(Actor(user_id=people[name].pk), message, DELETE) == "NOT_YOURS"
+        assert refusal(Actor(user_id=people[name].pk), message, DELETE) == "IDENTITY_REQUIRED"
+        assert refusal(Actor(user_id=people[name].pk), message, READ_HISTORY) == "NOT_ALLOWED"
+
+
+def test_an_author_deactivated_or_deleted_since_their_socket_opened_acts_as_nobody(people):
+    room = room_of(people)
+    message = message_in(room, user=people["author"])
+    author = Actor(user_id=people["author"].pk)
+    assert refusal(author, message, EDIT) is None
+    people["author"].is_active = False
+    people["author"].save()
+    for action in (EDIT, DELETE, REACT):
+        assert refusal(Actor(user_id=people["author"].pk), message, action) == "IDENTITY_REQUIRED"
+    # A deleted user's messages are nobody's; their id still names nobody.
+    gone = people["member"].pk
+    mine = message_in(room, user=people["member"])
+    people["member"].delete()
+    mine.refresh_from_db()
+    for action in (EDIT, DELETE, REACT):
+        assert refusal(Actor(user_id=gone), mine, action) == "IDENTITY_REQUIRED"
+
+
+@override_settings(CHAT_EDIT_WINDOW_SECONDS=600)
+def test_the_edit_window_is_measured_on_the_servers_clock_and_includes_its_last_instant(people):
+    message = message_in(room_of(people), user=people["author"])
+    author = Actor(user=people["author"])
+    end = message.timestamp + datetime.timedelta(seconds=600)
+    assert refusal(author, message, EDIT, now=end) is None
+    assert refusal(author, message, EDIT, now=end + datetime.timedelta(microseconds=1)) == (
+        "TOO_LATE"
+    )
+    # Without a time given, the rule reads the server's clock: nothing a
+    # client sends names a time (the edit frame has no such field).
+    with mock.patch("django.utils.timezone.now", return_value=end):
+        assert refusal(author, message, EDIT) is None
+    with mock.patch("django.utils.timezone.now", return_value=end + datetime.timedelta(seconds=1)):
+        assert refusal(author, message, EDIT) == "TOO_LATE"
 
 
 def test_anyone_with_an_identity_reacts_and_nobody_without_one(people):

@@ -131,3 +131,12 @@ def test_the_admin_shows_a_messages_edit_history_and_reactions_read_only(client)
     assert "a first draft" in page and "🎉" in page
     assert 'name="edits-0-text"' not in page
     assert 'name="reactions-0-emoji"' not in page
+
+
+@pytest.mark.parametrize("message_id", [0, 2**31, 2**63, 10**30])
+def test_an_id_no_message_can_have_is_not_found(client, message_id):
+    make_room()
+    client.force_login(User.objects.create_user("staff", is_staff=True))
+    answer = client.get("/lobby/messages/%d/history" % message_id)
+    assert answer.status_code == 404
+    assert answer.json()["error"] == "MESSAGE_NOT_FOUND"

@@ -606,6 +606,21 @@ def test_catching_up_by_seq_in_a_private_room_answers_others_as_for_no_room(clie
     assert response.json()["error"] == "NOT_FOUND"
 
 
+@pytest.mark.parametrize("value", ["1.5", "1e3", "+1", " 1", "0x1", "٣", "１", "9" * 19, ""])
+def test_catching_up_by_seq_refuses_anything_but_a_plain_non_negative_integer(client, value):
+    changed_room()
+    response = client.get("/lobby/messages", {"after_seq": value})
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_PARAMETER"
+
+
+def test_catching_up_by_seq_past_the_rooms_last_event_gives_nothing(client):
+    changed_room()
+    for after in (7, 2**31, "9" * 18):
+        page = client.get("/lobby/messages", {"after_seq": after}).json()
+        assert page == {"messages": [], "has_more": False}
+
+
 # Permalinks and where the page opens (added 2026-12-05)
 
 

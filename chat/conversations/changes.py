@@ -35,6 +35,7 @@ from chat import conf, services, webhooks
 from chat.conversations import rules
 from chat.exceptions import ClientError
 from chat.models import Message, MessageEdit, Reaction, Room, Upload, WebhookDelivery
+from chat.protocol import SEQ_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,11 @@ def _changeable(room, actor, message_id, action, now):
     """``room``'s message ``message_id`` with its room and upload, if
     ``actor`` may do ``action`` to it; raises ``rules.check_change``'s
     ``ClientError`` otherwise, ``MESSAGE_NOT_FOUND`` for a message of
-    another room or none."""
+    another room or none, or an id no message can have (an HTTP path's
+    ``<int:…>`` is any size; past ``protocol.SEQ_MAX`` SQLite cannot
+    even compare it)."""
+    if not 1 <= message_id <= SEQ_MAX:
+        raise rules.message_not_found()
     message = (
         Message.objects.select_related("room", "upload")
         .filter(pk=message_id, room_id=room.pk)

@@ -177,7 +177,9 @@ def check_change(actor, message, action, now=None):
     In this order: ``MESSAGE_NOT_FOUND`` (404) when the actor may not read
     the room (``selectors.can_read``) or the message is deleted; for
     ``READ_HISTORY``, ``NOT_ALLOWED`` (403) unless the actor moderates the
-    room (``moderates``); ``IDENTITY_REQUIRED`` (403) for nobody; then,
+    room (``moderates``); ``IDENTITY_REQUIRED`` (403) for nobody, and for
+    a user deactivated or deleted since their socket opened, who acts as
+    nobody (``Actor.user``); then,
     for ``EDIT``, ``NOT_YOURS`` (403) unless the actor is its author and
     ``TOO_LATE`` (403) past the edit window; for ``DELETE``, ``NOT_YOURS``
     unless the actor is its author or moderates the room; for ``REACT``,
@@ -196,7 +198,7 @@ def check_change(actor, message, action, now=None):
                 "NOT_ALLOWED", "Only the room's owners and staff can read this.", status=403
             )
         return None
-    if not actor.is_identified:
+    if not actor.is_identified or (actor.user_id is not None and actor.user is None):
         raise identity_required()
     if action == EDIT:
         if not is_author(actor, message):

@@ -55,12 +55,9 @@ def open_room(browser, split, label, **size):
     return page
 
 
-def say(page, handle, text):
-    """Send ``text`` from the composer; ``handle`` goes in the per-message
-    name field, which a page with a server-set handle does not have (None)."""
-    if handle is not None:
-        page.find_element(By.ID, "handle").clear()
-        page.find_element(By.ID, "handle").send_keys(handle)
+def say(page, text):
+    """Send ``text`` from the composer, under the name the page chats as (a
+    page without one is asked to pick one first: ``pick_guest_name``)."""
     page.find_element(By.ID, "message").send_keys(text)
     page.find_element(By.CSS_SELECTOR, "#chatform button[type=submit]").click()
 
@@ -99,8 +96,11 @@ def chatting_as(page):
 
 def pick_guest_name(page, name):
     """Pick ``name`` in the room page's guest form and wait for the room to
-    come back speaking as it."""
-    page.find_element(By.CSS_SELECTOR, "#guestform input[name=name]").send_keys(name)
+    come back speaking as it. The field is emptied first: after a refused
+    name it holds that name."""
+    field = page.find_element(By.CSS_SELECTOR, "#guestform input[name=name]")
+    field.clear()
+    field.send_keys(name)
     page.find_element(By.CSS_SELECTOR, "#guestform button[type=submit]").click()
     wait_until(page, lambda driver: chatting_as(driver) == name)
     wait_until_connected(page)

@@ -165,11 +165,16 @@ canvas.toBlob(function (blob) {
 """
 
 
-def open_room_recording_uploads(browser, split, label, fake=False, **size):
+def open_room_recording_uploads(browser, split, label, fake=False, name=None, **size):
+    """A new browser on room ``label``'s page, recording its uploads
+    (``RECORD_UPLOADS``, answered by the page itself with ``fake``), with
+    the guest name ``name`` picked unless it is None."""
     page = browser(**size)
     page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_UPLOADS})
     page.get("%s/%s/" % (split.base_url, label))
     wait_until_connected(page)
+    if name is not None:
+        pick_guest_name(page, name)
     if fake:
         page.execute_script("window.fakeUploads = true;")
     return page
@@ -205,11 +210,11 @@ def error_shown(page):
 
 def test_an_attached_image_appears_in_both_pages_and_after_a_reload(browser, split, tmp_path):
     label = unique_label("image")
-    ann = open_room_recording_uploads(browser, split, label)
+    ann_name = unique_name("ann")
+    ann = open_room_recording_uploads(browser, split, label, name=ann_name)
     bob = open_room(browser, split, label)
     picture = write_png(tmp_path / "harbour.png", 640, 320)
 
-    ann.find_element(By.ID, "handle").send_keys("ann")
     ann.find_element(By.ID, "message").send_keys("the harbour at dawn")
     attach_image(ann, picture)
 
@@ -224,16 +229,17 @@ def test_an_attached_image_appears_in_both_pages_and_after_a_reload(browser, spl
         width, height = int(image["width"]), int(image["height"])
         assert 0 < width <= 480 and abs(width - 2 * height) <= 2
         handles = [h.text for h in page.find_elements(By.CSS_SELECTOR, "#messages .handle")]
-        assert handles == ["ann"]
+        assert handles == [ann_name]
     assert fetch_status(bob, image["href"]) == [200, "image/png"]
     # The caption was taken from the composer, and the job's item has gone.
     assert ann.find_element(By.ID, "message").get_attribute("value") == ""
     wait_until(ann, lambda driver: upload_items(driver) == [])
     assert not ann.find_element(By.ID, "uploads").is_displayed()
-    # An anonymous page names the sender; the token came from the page's form.
+    # The sender is the page's guest, named by the server, not by a field;
+    # the token came from the page's form.
     (sent,) = [r for r in upload_requests(ann) if r["method"] == "POST"]
     assert sent["path"] == "/%s/upload/" % label
-    assert sorted(sent["fields"]) == ["handle", "image", "message"]
+    assert sorted(sent["fields"]) == ["image", "message"]
     assert sent["csrf"] and sent["csrf"] == csrf_field(ann)
     # The browser reported the file's progress as it went, up to all of it.
     assert sent["progress"] and sent["progress"][-1] == 1
@@ -327,9 +333,10 @@ def upload_progress(page):
 
 
 def test_an_image_being_sent_shows_how_much_has_gone(browser, split, tmp_path):
-    page = open_room_recording_uploads(browser, split, unique_label("progress"), fake=True)
+    page = open_room_recording_uploads(
+        browser, split, unique_label("progress"), fake=True, name=unique_name("ann")
+    )
     page.execute_script("window.holdUploads = true;")
-    page.find_element(By.ID, "handle").send_keys("ann")
 
     attach_image(page, write_png(tmp_path / "mountain.png"))
 
@@ -352,8 +359,9 @@ def test_an_image_being_sent_shows_how_much_has_gone(browser, split, tmp_path):
 
 
 def test_a_failed_job_is_shown_with_the_servers_reason_and_can_be_retried(browser, split, tmp_path):
-    page = open_room_recording_uploads(browser, split, unique_label("retry"), fake=True)
-    page.find_element(By.ID, "handle").send_keys("ann")
+    page = open_room_recording_uploads(
+        browser, split, unique_label("retry"), fake=True, name=unique_name("ann")
+    )
 
     attach_image(page, write_png(tmp_path / "sunset.png"))
 
@@ -440,11 +448,12 @@ def test_a_broken_image_fails_in_its_job_and_a_retry_asks_the_server_again(
 
 
 def test_a_job_that_cannot_be_retried_offers_only_to_dismiss_it(browser, split, tmp_path):
-    page = open_room_recording_uploads(browser, split, unique_label("noretry"), fake=True)
+    page = open_room_recording_uploads(
+        browser, split, unique_label("noretry"), fake=True, name=unique_name("ann")
+    )
     page.execute_script(
         "window.fakeJob = {status: 'failed', retryable: false, error: 'Could not process image.'};"
     )
-    page.find_element(By.ID, "handle").send_keys("ann")
 
     attach_image(page, write_png(tmp_path / "broken.png"))
 
@@ -462,8 +471,10 @@ def test_an_anonymous_page_asks_for_a_name_before_sending_an_image(browser, spli
     attach_image(page, write_png(tmp_path / "nameless.png"))
 
     wait_until(page, expected_conditions.visibility_of_element_located((By.ID, "error")))
-    assert "name" in page.find_element(By.ID, "error").text
-    assert page.switch_to.active_element == page.find_element(By.ID, "handle")
+    assert "Pick a name" in page.find_element(By.ID, "error").text
+    assert page.switch_to.active_element == page.find_element(
+        By.CSS_SELECTOR, "#guestform input[name=name]"
+    )
     assert upload_requests(page) == []
 
 

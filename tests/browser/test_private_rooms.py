@@ -65,7 +65,7 @@ def test_an_owner_adds_a_member_who_then_sees_the_room_on_the_list(browser, spli
     owner.find_element(By.CSS_SELECTOR, ".new-room button[type=submit]").click()
     wait_until_connected(owner)
     assert owner.current_url.endswith("/%s/" % label)
-    say(owner, None, "welcome to the plans")
+    say(owner, "welcome to the plans")
     wait_for_text(owner, "welcome to the plans")
 
     # Not a member yet: the room's address finds nothing.

@@ -170,7 +170,7 @@ def test_a_room_with_an_image_is_photographed(browser, own_split, tmp_path, scre
     ann.find_element(By.ID, "message").send_keys("Here it is, from the pier")
     attach_image(ann, harbour_png(tmp_path / "harbour.png"))
     wait_for_loaded_images(bob, 1)
-    say(bob, None, "Wow. Can I use it for the newsletter?")
+    say(bob, "Wow. Can I use it for the newsletter?")
     wait_for_text(ann, "Wow. Can I use it for the newsletter?")
     wait_for_loaded_images(ann, 1)
     # The job's item beside the composer goes once the image shows.

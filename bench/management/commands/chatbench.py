@@ -17,9 +17,9 @@ DEV_REQUIREMENTS = frozenset({"aiohttp", "numpy", "matplotlib", "psutil", "tqdm"
 DEV_REQUIREMENTS_FILE = "requirements-dev.txt"
 
 try:
-    from bench import plots, scenarios, sweep, tables
-    from bench.report import write_line
-    from bench.runner import BenchOptions, run_benchmark
+    from bench import plots, round_trips, scenarios, sweep, tables
+    from bench.report import append_to_file, write_line
+    from bench.runner import BenchOptions, raise_fd_limit, run_benchmark, tqdm_progress
     from bench.split import ProcessFailed
 except ImportError as error:
     if (error.name or "").split(".")[0] not in DEV_REQUIREMENTS:
@@ -181,6 +181,20 @@ class Command(BaseCommand):
             "(by default each pings once on joining, as the room page does)",
         )
         parser.add_argument(
+            "--count-round-trips",
+            action="store_true",
+            help="instead of scenarios, count the Redis commands and PostgreSQL round trips "
+            "one chat message costs, hop by hop, on a split booted with W workers (--workers "
+            "or --sweep; default 2) against a redis-server of its own",
+        )
+        parser.add_argument(
+            "--messages",
+            type=int,
+            default=round_trips.DEFAULT_MESSAGES,
+            metavar="N",
+            help="messages counted by --count-round-trips (default %(default)s)",
+        )
+        parser.add_argument(
             "--table",
             metavar="FILE",
             help="print the runs recorded in FILE (as --output writes it) as a Markdown "
@@ -194,9 +208,17 @@ class Command(BaseCommand):
                 records = tables.read_records(options["table"])
             except (OSError, ValueError) as error:
                 raise CommandError(str(error)) from error
-            self.stdout.write(tables.markdown_table(records), ending="")
+            counts = [r for r in records if r.get("scenario") == round_trips.SCENARIO]
+            runs = [r for r in records if r.get("scenario") != round_trips.SCENARIO]
+            if runs or not counts:
+                self.stdout.write(tables.markdown_table(runs), ending="")
+            for record in counts:
+                self.stdout.write(round_trips.markdown_table(record), ending="")
             if options["plot"]:
-                plots.write_record_plots(options["plot"], records)
+                plots.write_record_plots(options["plot"], runs)
+            return
+        if options["count_round_trips"]:
+            self.count_round_trips(options)
             return
         worker_counts = options["sweep"] or ([options["workers"]] if options["workers"] else [])
         url = options["url"]
@@ -234,6 +256,52 @@ class Command(BaseCommand):
         try:
             run_benchmark(bench, emit=lambda record: write_line(record, self.stdout))
         except (ValueError, ProcessFailed) as error:
+            raise CommandError(str(error)) from error
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def count_round_trips(self, options):
+        """``--count-round-trips``: one record per worker count,
+        as a JSON line on stdout (and in ``--output``), and its per-hop
+        table on stderr."""
+        if options["url"]:
+            raise CommandError("--count-round-trips boots a split of its own; drop --url.")
+        if options["redis_url"]:
+            raise CommandError(
+                "--count-round-trips starts a redis-server of its own to watch; drop --redis-url."
+            )
+        if options["messages"] < 1:
+            raise CommandError("--messages must be at least 1.")
+        if options["layer"] != ["chat"]:
+            raise CommandError(
+                "--count-round-trips counts the chat's layer only: stock asgi_redis's Daphne "
+                "opens a connection for every message, which cannot be put down to a hop."
+            )
+        worker_counts = options["sweep"] or [options["workers"] or 2]
+        if any(count < 1 for count in worker_counts):
+            raise CommandError("Worker counts must be at least 1.")
+        raise_fd_limit()
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        try:
+            for workers in worker_counts:
+                bar = None
+                if not options["no_progress"]:
+                    bar = tqdm_progress(options["messages"], "round trips, W=%d" % workers)
+                try:
+                    record = round_trips.count_round_trips(
+                        workers,
+                        options["messages"],
+                        options["postgres_url"],
+                        progress=bar.update if bar else None,
+                    )
+                finally:
+                    if bar is not None:
+                        bar.close()
+                write_line(record, self.stdout)
+                if options["output"]:
+                    append_to_file(record, options["output"])
+                self.stderr.write(round_trips.markdown_table(record), ending="")
+        except (ValueError, ProcessFailed, TimeoutError, FileNotFoundError) as error:
             raise CommandError(str(error)) from error
         finally:
             signal.signal(signal.SIGTERM, previous)

@@ -30,6 +30,8 @@ export class Connection {
     this.reconnectTimer = null;
     // Set once the server has closed the socket for good (a members-only room).
     this.refused = false;
+    // How many sockets have opened so far.
+    this.opens = 0;
 
     // A page left for another may be kept, frozen, for the Back button, and
     // its socket with it: the reader would stay in the roster, and the read
@@ -76,7 +78,9 @@ export class Connection {
     this.socket = socket;
     socket.onopen = () => {
       this.backoff.reset();
+      this.opens += 1;
       this.status.set("Connected");
+      this.status.connected();
       document.body.dataset.connected = "true";
       this.checkTimer = window.setInterval(() => this.onCheck(), checkPeriod());
       this.pingTimer = window.setInterval(() => {

@@ -2,9 +2,13 @@
 // docs/protocol.md describes what it speaks: one WebSocket to
 // /chat/<label>/, reconnected with backoff when it drops, and the
 // /<label>/messages endpoint to catch up on whatever the socket missed, so
-// every message the room stored is shown once, in order. Around that it
-// keeps the roster and the typing line from the presence frames, sends the
-// heartbeat, and, for a signed-in reader, the read marks.
+// every message and every change to one is shown once, in order. Around
+// that it keeps the roster and the typing line from the presence frames,
+// sends the heartbeat, and, for a signed-in reader, the read marks; what
+// the reader writes goes through an outbox, each message with a nonce,
+// shown pending until the room echoes it back; what they do to a message
+// (react, edit, delete) goes out from its menu; older messages load as
+// they scroll up; and a hidden tab counts what came in its title.
 //
 // Each module does one job; this one finds the page's elements and wires
 // the modules together.
@@ -15,11 +19,14 @@ import {Connection} from "./connection.mjs";
 import {History} from "./history.mjs";
 import {Timeline} from "./keeping-up.mjs";
 import {MessageList} from "./message-list.mjs";
+import {Outbox, randomNonce} from "./outbox.mjs";
+import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
+import {TabTitle} from "./tab-title.mjs";
 import {Uploads} from "./uploads.mjs";
 
 function start(page, list) {
@@ -58,6 +65,7 @@ function start(page, list) {
     jumpButton: element("jump"),
     onScroll: () => {
       readMarks.soon();
+      tabTitle.seen();
       history.maybeShowOlder();
     },
     onJump: () => composer.focus()
@@ -77,10 +85,30 @@ function start(page, list) {
     handlers: {
       message: (frame) => {
         roster.stopTyping(frame.handle);
+        // One of this page's own messages, echoed with its nonce (live, or
+        // as the answer to sending it again). The echo goes to the whole
+        // room, so a nonce is matched only on a message in the reader's own
+        // name: another socket that repeats a nonce it saw stores its own
+        // message, which must not pass for this reader's.
+        const own = typeof frame.nonce === "string" && frame.handle === myHandle &&
+          !frame.bot && outbox.echoed(frame.nonce);
+        if (own) {
+          ownIds.add(Number(frame.id));
+        }
         history.receive(frame);
+        if (own) {
+          pending.echoed(frame.nonce, frame.id);
+          pending.update();
+        }
       },
       change: (frame) => history.receive(frame),
-      error: (frame) => status.showError(frame.detail || frame.error),
+      error: (frame) => {
+        // What a socket answered no longer holds once another opens.
+        status.showError(frame.detail || frame.error, {connection: true});
+        if (outbox.refused(frame)) {
+          pending.update();
+        }
+      },
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
       leave: (frame) => roster.onLeave(frame),
@@ -88,6 +116,7 @@ function start(page, list) {
     },
     onOpen: () => {
       history.sync();
+      composer.flush();
       readMarks.soon();
       if (!identityKind) {
         // A socket without an identity hears presence once it sends a typed frame.
@@ -95,7 +124,11 @@ function start(page, list) {
       }
     },
     onCheck: () => history.check(),
-    onClose: () => roster.clearTyping(),
+    onClose: () => {
+      roster.clearTyping();
+      outbox.disconnected();
+      pending.update();
+    },
     onLeave: () => readMarks.send(true)
   });
   const actions = new Actions({
@@ -132,16 +165,36 @@ function start(page, list) {
     timeline,
     send: (frame) => connection.send(frame)
   });
+  const outbox = new Outbox(randomNonce);
+  // The ids of this page's own messages echoed back: not counted as unread.
+  const ownIds = new Set();
+  const pending = new Pending({
+    list: element("outbox"),
+    messages: list,
+    outbox,
+    myHandle,
+    onRetry: (nonce) => composer.retry(nonce),
+    onEdit: (nonce) => composer.takeBack(nonce)
+  });
   const form = element("chatform");
+  const guestForm = element("guestform");  // only for a visitor without a name
   const composer = new Composer({
     form,
     messageInput: element("message"),
-    handleInput: element("handle"),  // absent with a server-set handle
+    sendButton: form.querySelector("button[type=submit]"),
+    counter: element("counter"),
+    guestForm,
+    guestNameInput: guestForm && guestForm.querySelector("input[name=name]"),
+    maxLength: Number(data.messageMaxLength) || 2000,
+    label: list.dataset.label,
     connection,
+    outbox,
+    pending,
     status,
     pane,
     typingIntervalMs: Number(data.typingIntervalMs) || 2000
   });
+  const tabTitle = new TabTitle({doc: document, isSeen: () => pane.following});
   const uploads = new Uploads({
     form,
     attachButton: element("attach"),
@@ -155,6 +208,10 @@ function start(page, list) {
   // A message first shown, live or caught up, in its place by seq.
   function showNew(message) {
     pane.addNewest(() => messageList.add(render(message)));
+    pending.shown(message.id);
+    if (!ownIds.has(Number(message.id))) {
+      tabTitle.arrived();
+    }
     if (message.image) {
       uploads.imageArrived();
     }
@@ -176,6 +233,7 @@ function start(page, list) {
   pane.start(list.querySelector("li.message.highlighted"), element("unread"),
     list.dataset.hasNewer === "true");
   history.maybeShowOlder();
+  composer.start();
   connection.connect();
 }
 

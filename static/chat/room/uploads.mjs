@@ -338,10 +338,6 @@ export class Uploads {
     if (caption) {
       body.append("message", caption);
     }
-    const handleInput = this.composer.handleInput;
-    if (handleInput) {
-      body.append("handle", handleInput.value);
-    }
     return postWithProgress(this.uploadUrl, body, this.csrfToken(), (fraction) => upload.sent(fraction))
       .then((response) => {
         if (response.ok) {
@@ -366,15 +362,12 @@ export class Uploads {
       return;
     }
     const composer = this.composer;
-    const handleInput = composer.handleInput;
     const messageInput = composer.messageInput;
     this.status.clearError();
-    if (handleInput && !handleInput.value.trim()) {
-      this.status.showError("Type a name for this message before sending an image.");
-      handleInput.focus();
+    if (!composer.named) {
+      composer.askForName("Pick a name first, then send the image again.");
       return;
     }
-    composer.rememberHandle();
     const caption = messageInput.value.trim() ? messageInput.value : "";
     messageInput.value = "";
     composer.fit();
