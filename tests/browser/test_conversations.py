@@ -108,7 +108,7 @@ def test_an_edit_from_the_menu_shows_edited_in_the_other_window(browser, split):
     label = unique_label("edit")
     ann, _ = signed_in_room(browser, split, label)
     bob, _ = guest_room(browser, split, label)
-    say(ann, None, "the plan is in teh usual place")
+    say(ann, "the plan is in teh usual place")
     wait_for_text(bob, "the plan is in teh usual place")
 
     menu = open_menu(ann, item(ann, "the plan is in teh usual place"))
@@ -131,7 +131,7 @@ def test_an_edit_from_the_menu_shows_edited_in_the_other_window(browser, split):
         assert edited.text == "(edited)"
         assert edited.get_attribute("title").startswith("Edited ")
     # Someone else's message offers no Edit or Delete, to a reader who may not.
-    say(bob, None, "from a guest")
+    say(bob, "from a guest")
     wait_for_text(ann, "from a guest")
     menu = open_menu(ann, item(ann, "from a guest"))
     assert [node.text for node in menu.find_elements(By.CSS_SELECTOR, ".menu-item")] == [
@@ -149,8 +149,8 @@ def test_an_edit_from_the_menu_shows_edited_in_the_other_window(browser, split):
 def test_arrow_up_in_the_empty_composer_edits_the_last_message_and_escape_cancels(browser, split):
     label = unique_label("arrow")
     ann, _ = signed_in_room(browser, split, label)
-    say(ann, None, "first")
-    say(ann, None, "second")
+    say(ann, "first")
+    say(ann, "second")
     wait_for_text(ann, "second")
     composer = ann.find_element(By.ID, "message")
 
@@ -180,8 +180,8 @@ def test_a_message_deleted_from_the_menu_is_a_tombstone_in_the_other_window(brow
     label = unique_label("delete")
     ann, _ = signed_in_room(browser, split, label)
     bob, _ = guest_room(browser, split, label)
-    say(ann, None, "posted in the wrong room")
-    say(ann, None, "this one stays")
+    say(ann, "posted in the wrong room")
+    say(ann, "this one stays")
     wait_for_text(bob, "this one stays")
 
     menu = open_menu(ann, item(ann, "posted in the wrong room"))
@@ -207,7 +207,7 @@ def test_a_reaction_shows_its_count_in_the_other_window_and_who_reacted_on_focus
     label = unique_label("react")
     ann, ann_name = signed_in_room(browser, split, label)
     bob, bob_name = guest_room(browser, split, label)
-    say(ann, None, "lunch at noon?")
+    say(ann, "lunch at noon?")
     wait_for_text(bob, "lunch at noon?")
 
     menu = open_menu(ann, item(ann, "lunch at noon?"))
@@ -494,9 +494,9 @@ def test_the_room_with_changes_is_photographed(browser, split, split_env, tmp_pa
     )
     ann, _ = signed_in_room(browser, split, label, width=width, height=height)
     bob, _ = guest_room(browser, split, label, width=800, height=600)
-    say(ann, None, "Thanks, reading it now")
-    say(ann, None, "Posted in teh wrong room")
-    say(ann, None, "Looks good to me")
+    say(ann, "Thanks, reading it now")
+    say(ann, "Posted in teh wrong room")
+    say(ann, "Looks good to me")
     wait_for_text(bob, "Looks good to me")
 
     ann.find_element(By.ID, "message").send_keys(Keys.ARROW_UP)
