@@ -53,8 +53,10 @@ def test_three_clients_see_each_other_come_and_go_and_a_seed_client_is_unchanged
     assert ann.receive_until(is_message)[-1]["handle"] == "carl"
     frame = seed.receive()
     assert (frame["type"], frame["handle"], frame["message"]) == ("message", "carl", "still here")
-    # Every key it knew, plus only the 2026-12-04 addition: it is no member.
-    assert set(frame) == {"type", "id", "seq", "timestamp", "handle", "message", "guest"}
+    # Every key it knew, plus only the dated additions: `guest` (2026-12-04,
+    # it is no member) and `html` (2026-12-05, the text formatted).
+    assert set(frame) == {"type", "id", "seq", "timestamp", "handle", "message", "guest", "html"}
+    assert frame["html"] == "<p>still here</p>"
     assert frame["guest"] is True
 
     # A guest's handle is their name, whatever the frame says.
