@@ -89,11 +89,14 @@ class ChatClient:
     test with ``TimeoutError`` instead of hanging it.
     """
 
+    # The socket's path; %s is the label.
+    PATH = "/chat/%s/"
+
     def __init__(self, split, label, timeout=30, origin=None, session_key=None):
         options = {"cookie": "sessionid=%s" % session_key} if session_key else {}
         self.timeout = timeout
         self.socket = websocket.create_connection(
-            split.ws_url("/chat/%s/" % label),
+            split.ws_url(self.PATH % label if "%s" in self.PATH else self.PATH),
             timeout=timeout,
             origin=origin or split.base_url,
             **options,
@@ -195,6 +198,25 @@ class ChatClient:
 
     def close(self):
         self.socket.close()
+
+
+class StreamClient(ChatClient):
+    """One signed-in user's ``/stream/`` socket (chat/stream.py): the same
+    reads as ``ChatClient``, on ``/stream/``; ``label`` is not used."""
+
+    PATH = "/stream/"
+
+    def __init__(self, split, timeout=30, origin=None, session_key=None):
+        super().__init__(split, None, timeout=timeout, origin=origin, session_key=session_key)
+
+    def rooms_until(self, done, timeout=60):
+        """Receive ``rooms`` payloads (dict) until ``done(payload)`` is true
+        for one; returns every payload received (list). Raises
+        ``TimeoutError`` after ``timeout`` seconds."""
+        frames = self.receive_until(
+            lambda frame: frame.get("stream") == "rooms" and done(frame["payload"]), timeout
+        )
+        return [frame["payload"] for frame in frames if frame.get("stream") == "rooms"]
 
 
 def stored_messages(database_url, label, columns=("id", "handle", "message")):

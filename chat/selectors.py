@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, Subquery, Value, prefetch_related_objects
+from django.db.models import F, Q, Subquery, Value, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
@@ -278,3 +278,52 @@ def _seq_at_or_above(room, message_id):
     own = room.messages.filter(pk=message_id).values("seq")[:1]
     oldest_above = room.messages.filter(pk__gte=message_id).order_by("seq").values("seq")[:1]
     return Coalesce(Subquery(own), Subquery(oldest_above), Value(2**31))
+
+
+# The most rooms a user's live counts (chat/live_counts/) follow: the most
+# recently active first.
+STREAM_ROOMS_MAX = 100
+
+# A room's unread messages for the live counts: those after the reader's
+# mark (all of them without one, for a member who never opened the room),
+# not deleted, capped at UNREAD_MAX rows, on the (room_id, seq) index.
+_STREAM_UNREAD_SQL = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM {message} m WHERE m.room_id = {room}.id "
+    "AND m.deleted_at IS NULL AND m.seq > COALESCE((SELECT mark.seq FROM {mark} mark "
+    "WHERE mark.room_id = {room}.id AND mark.user_id = %s), 0) LIMIT %s) AS beyond"
+)
+
+
+def followed_rooms(user):
+    """The rooms whose live counts ``user`` (a signed-in Django user)
+    follows, as a list of ``Room`` with an ``unread`` attribute (int, 0 to
+    ``UNREAD_MAX``): the rooms they may read (``readable_rooms``) where
+    they have a read mark or a membership, the most recently active first
+    (rooms without messages last), then by label; at most
+    ``STREAM_ROOMS_MAX``. What ``/`` lists for them, plus the private rooms
+    they were added to but have not opened. One query; none for someone
+    not signed in, who follows nothing."""
+    if not _signed_in(user):
+        return []
+    sql = _STREAM_UNREAD_SQL.format(
+        message=Message._meta.db_table, mark=ReadMark._meta.db_table, room=Room._meta.db_table
+    )
+    marked = ReadMark.objects.filter(user=user).values("room")
+    joined = RoomMembership.objects.filter(user=user).values("room")
+    rooms = (
+        readable_rooms(user)
+        .filter(Q(pk__in=marked) | Q(pk__in=joined))
+        .annotate(unread=RawSQL(sql, (user.pk, UNREAD_MAX)))
+        .order_by(F("last_activity").desc(nulls_last=True), "label")
+    )
+    return list(rooms[:STREAM_ROOMS_MAX])
+
+
+def followers(room_id):
+    """The ids (set of int) of the users who follow room ``room_id`` (int)
+    in their live counts, or may: those with a read mark or a membership
+    there. A superset: whether each may still read the room is asked again
+    by ``followed_rooms``, when their counts are computed."""
+    marked = ReadMark.objects.filter(room_id=room_id).values_list("user_id", flat=True)
+    joined = RoomMembership.objects.filter(room_id=room_id).values_list("user_id", flat=True)
+    return set(marked.union(joined))

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from chat import conf, revocation, selectors, webhooks
+from chat import conf, live_counts, revocation, selectors, webhooks
 from chat.conversations.rules import NOBODY, Actor
 from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Message, ReadMark, Room, RoomMembership, Upload
@@ -194,6 +194,7 @@ def post_message(
     if message.repeated:
         return _answer_repeat(message.pk, nonce, reply_channel)
     webhooks.enqueue(room, message)
+    live_counts.room_changed(room.pk)
     return message
 
 
@@ -220,13 +221,18 @@ def mark_read(user_id, room, seq):
     ``django.db.Error`` when the database cannot be reached."""
     marks = ReadMark.objects.filter(user_id=user_id, room_id=room.pk)
     if marks.filter(seq__lt=seq).update(seq=seq):
+        live_counts.user_changed(user_id)
         return
     try:
         with transaction.atomic():
-            ReadMark.objects.get_or_create(user_id=user_id, room_id=room.pk, defaults={"seq": seq})
+            _, created = ReadMark.objects.get_or_create(
+                user_id=user_id, room_id=room.pk, defaults={"seq": seq}
+            )
     except IntegrityError:
         # Another socket of the same user created it meanwhile.
-        marks.filter(seq__lt=seq).update(seq=seq)
+        created = marks.filter(seq__lt=seq).update(seq=seq)
+    if created:
+        live_counts.user_changed(user_id)
 
 
 def label_taken():

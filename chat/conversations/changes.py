@@ -31,7 +31,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import conf, services, webhooks
+from chat import conf, live_counts, services, webhooks
 from chat.conversations import rules
 from chat.exceptions import ClientError
 from chat.models import Message, MessageEdit, Reaction, Room, Upload, WebhookDelivery
@@ -90,6 +90,7 @@ def delete(room, actor, message_id, now=None):
     params = {"message": message.pk, "now": now}
     tombstone = _in_stream(room, message.pk, DELETE, _DELETE_SQL, params, _delete_locally)
     webhooks.enqueue(room, tombstone, event=WebhookDelivery.DELETE)
+    live_counts.room_changed(room.pk)
     for name in tombstone.deleted_files:
         try:
             default_storage.delete(name)

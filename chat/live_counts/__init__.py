@@ -1,0 +1,221 @@
+"""Live counts: each signed-in user's rooms, their unread counts and last
+activity, pushed to the user's ``/stream/`` sockets (chat/stream.py) on
+its ``rooms`` stream when they change. docs/protocol.md ("The /stream/
+socket") is the contract and docs/architecture.md ("Live counts") the
+design. In short:
+
+- Events only mark things due: a message stored or deleted in a room
+  (``room_changed``) marks the room; a read mark that moved
+  (``user_changed``) marks the user. Each costs one Redis round trip in
+  the request or consumer that caused it, whatever the room's size.
+- A flusher thread in each worker process (``start_flusher``) claims due
+  rooms and marks their followers who have a socket due, then claims due
+  users and sends each one's changed rooms to the Group
+  ``stream.user.<id>`` (``group_name``).
+- A room or a user claimed is quiet for ``WINDOW_MS``: a change within
+  that window makes it due when the window ends, not before. So a socket
+  gets at most one flush a second however busy its rooms are, and the
+  last change is always flushed (trailing): a count is never left stale
+  once activity stops. A flush reads the numbers from the database when
+  it runs, so it carries the latest ones.
+
+The state lives in Redis when ``REDIS_URL`` is set, else in process memory
+(``runserver``). Access is decided by ``selectors.followed_rooms``, which
+asks ``selectors.readable_rooms`` at every flush.
+"""
+
+import json
+import logging
+import threading
+import time
+
+from channels import Group
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from chat import conf, periodic, selectors
+from chat.live_counts.stores import LocalStore, RedisStore
+from chat.models import iso_time
+
+logger = logging.getLogger(__name__)
+
+# The stream's name on the /stream/ socket (docs/protocol.md).
+STREAM = "rooms"
+# Least time between two flushes of one user's sockets, and between two
+# fan-outs of one room, in ms: docs/protocol.md promises at most one flush
+# a second per socket.
+WINDOW_MS = 1000
+# How often the flusher looks for due rooms and users, in seconds: a change
+# waits at most this long past its due time.
+FLUSH_EVERY_S = 0.2
+# The most rooms, and users, one flusher step claims (a bound on one step's
+# time; the rest stay due for the next step or another worker).
+TAKE_MAX = 500
+
+_store = None
+_store_lock = threading.Lock()
+
+
+def store():
+    """The process's store: a ``RedisStore`` on the channel sessions' Redis
+    when there is a Redis, else a ``LocalStore``."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            if settings.USE_REDIS:
+                from django_redis import get_redis_connection
+
+                _store = RedisStore(
+                    get_redis_connection("channel_sessions"),
+                    settings.CHANNEL_LAYER_PREFIX + "counts:",
+                    WINDOW_MS,
+                    conf.get("CHAT_CHANNEL_SESSION_SECONDS"),
+                )
+            else:
+                _store = LocalStore(WINDOW_MS)
+        return _store
+
+
+def reset_store():
+    """Forget the process's store (for tests that change settings)."""
+    global _store
+    with _store_lock:
+        _store = None
+
+
+def now_ms():
+    """The current time in ms since the epoch (int)."""
+    return int(time.time() * 1000)
+
+
+def group_name(user_id):
+    """The Group name (str) of the ``/stream/`` sockets of the user
+    ``user_id`` (int): ``stream.user.<id>``. No room's Group starts with
+    ``stream.`` (they are ``chat.<label>…``)."""
+    return "stream.user.%d" % user_id
+
+
+def group(user_id):
+    """The ``channels.Group`` of ``group_name(user_id)``."""
+    return Group(group_name(user_id))
+
+
+def mention_counts(user, rooms):
+    """Mentions of ``user`` not yet read, per room: ``{room_id: int}`` for
+    ``rooms`` (list of ``Room``), or None while the chat does not count
+    mentions, in which case payloads leave ``mentions`` out.
+
+    The one place the live counts learn about mentions."""
+    return None
+
+
+def payloads(user):
+    """The ``rooms`` stream's payloads for ``user`` (a Django user), one
+    per room they follow (``selectors.followed_rooms``), as a dict
+    ``{label: payload}``; each payload is a dict: ``label`` (str),
+    ``name`` (str), ``unread`` (int), ``mentions`` (int, when the chat
+    counts mentions) and ``last_activity`` (ISO 8601 str in UTC, or None).
+    One query, plus the mentions'."""
+    rooms = selectors.followed_rooms(user)
+    mentions = mention_counts(user, rooms)
+    result = {}
+    for room in rooms:
+        payload = {"label": room.label, "name": room.name, "unread": room.unread}
+        if mentions is not None:
+            payload["mentions"] = mentions.get(room.pk, 0)
+        payload["last_activity"] = iso_time(room.last_activity) if room.last_activity else None
+        result[room.label] = payload
+    return result
+
+
+def frame(payload):
+    """The reply-channel message (dict) carrying ``payload`` on the
+    ``rooms`` stream: ``{"text": '{"stream": "rooms", "payload": …}'}``."""
+    return {"text": json.dumps({"stream": STREAM, "payload": payload})}
+
+
+def room_changed(room_id):
+    """Note that room ``room_id`` (int) gained or lost a message: its
+    followers' counts are flushed within a second. Never raises: a
+    failure is logged, and the counts catch up at the next change."""
+    _touch("rooms", [room_id], online_only=False)
+
+
+def user_changed(user_id):
+    """Note that the user ``user_id``'s (int) counts changed (their read
+    mark moved, they joined or left a room): flushed within a second if
+    they have a ``/stream/`` socket. Never raises, as ``room_changed``."""
+    _touch("users", [user_id], online_only=True)
+
+
+def _touch(kind, ids, online_only):
+    try:
+        store().touch(kind, ids, now_ms(), online_only=online_only)
+    except Exception:  # noqa: BLE001 - a count must never fail a message
+        logger.warning("Could not note a change of %s %s for live counts", kind, ids, exc_info=True)
+
+
+def connect(user, reply_channel):
+    """Add the socket ``reply_channel`` (a ``channels.Channel``) of
+    ``user`` (a signed-in Django user) to their Group and send it the
+    snapshot: one frame per room they follow. Raises what the store and
+    the database raise."""
+    group(user.pk).add(reply_channel)
+    store().connect(user.pk, reply_channel.name)
+    # Not immediately: inside the connect consumer, after its accept.
+    for payload in payloads(user).values():
+        reply_channel.send(frame(payload))
+
+
+def disconnect(user_id, reply_channel):
+    """Take the socket out of its user's Group and the store."""
+    group(user_id).discard(reply_channel)
+    store().disconnect(user_id, reply_channel.name)
+
+
+def flush_user(user_id):
+    """Send the user ``user_id``'s (int) sockets a frame for each room
+    whose payload changed since their last flush, and one with ``"gone":
+    true`` for each room they no longer follow (they lost it, say).
+    Returns the number of frames sent (int)."""
+    counts = store()
+    if not counts.is_online(user_id):
+        return 0
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    current = {} if user is None else payloads(user)
+    before = counts.sent(user_id)
+    changed = {}
+    for label, payload in current.items():
+        encoded = json.dumps(payload, sort_keys=True)
+        if before.get(label) != encoded:
+            changed[label] = encoded
+    gone = [label for label in before if label not in current]
+    target = group(user_id)
+    for label in changed:
+        target.send(frame(current[label]), immediately=True)
+    for label in gone:
+        target.send(frame({"label": label, "gone": True}), immediately=True)
+    if changed or gone:
+        counts.record_sent(user_id, changed, gone)
+    return len(changed) + len(gone)
+
+
+def flush_due(now=None):
+    """Fan out each due room to its followers who have a socket, then
+    flush each due user. ``now`` in ms (default: the clock). Returns the
+    number of frames sent (int)."""
+    now = now_ms() if now is None else now
+    counts = store()
+    for room_id in counts.take("rooms", now, TAKE_MAX):
+        counts.touch("users", selectors.followers(room_id), now, online_only=True)
+    sent = 0
+    for user_id in counts.take("users", now, TAKE_MAX):
+        sent += flush_user(user_id)
+    return sent
+
+
+def start_flusher():
+    """Start this process's flusher thread, once (``chat.periodic``),
+    flushing due rooms and users every ``FLUSH_EVERY_S``. Called when a
+    worker starts (``worker_ready``). Returns the thread."""
+    return periodic.start("live-counts-flusher", flush_due, FLUSH_EVERY_S)
