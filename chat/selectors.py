@@ -319,11 +319,11 @@ def followed_rooms(user):
     return list(rooms[:STREAM_ROOMS_MAX])
 
 
-def followers(room_id):
-    """The ids (set of int) of the users who follow room ``room_id`` (int)
-    in their live counts, or may: those with a read mark or a membership
-    there. A superset: whether each may still read the room is asked again
-    by ``followed_rooms``, when their counts are computed."""
-    marked = ReadMark.objects.filter(room_id=room_id).values_list("user_id", flat=True)
-    joined = RoomMembership.objects.filter(room_id=room_id).values_list("user_id", flat=True)
+def followers(label):
+    """The ids (set of int) of the users who follow the room labelled
+    ``label`` (str) in their live counts, or may: those with a read mark or
+    a membership there. A superset: whether each may still read the room is
+    asked again by ``followed_rooms``, when their counts are computed."""
+    marked = ReadMark.objects.filter(room__label=label).values_list("user_id", flat=True)
+    joined = RoomMembership.objects.filter(room__label=label).values_list("user_id", flat=True)
     return set(marked.union(joined))

@@ -194,7 +194,7 @@ def post_message(
     if message.repeated:
         return _answer_repeat(message.pk, nonce, reply_channel)
     webhooks.enqueue(room, message)
-    live_counts.room_changed(room.pk)
+    live_counts.room_changed(room.label)
     return message
 
 

@@ -90,7 +90,7 @@ def delete(room, actor, message_id, now=None):
     params = {"message": message.pk, "now": now}
     tombstone = _in_stream(room, message.pk, DELETE, _DELETE_SQL, params, _delete_locally)
     webhooks.enqueue(room, tombstone, event=WebhookDelivery.DELETE)
-    live_counts.room_changed(room.pk)
+    live_counts.room_changed(room.label)
     for name in tombstone.deleted_files:
         try:
             default_storage.delete(name)

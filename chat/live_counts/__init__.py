@@ -4,9 +4,9 @@ its ``rooms`` stream when they change. docs/protocol.md ("The /stream/
 socket") is the contract and docs/architecture.md ("Live counts") the
 design. In short:
 
-- Events only mark things due: a message stored or deleted in a room
-  (``room_changed``) marks the room; a read mark that moved
-  (``user_changed``) marks the user. Each costs one Redis round trip in
+- Events only mark things due: a message stored or deleted in a room,
+  or a presence frame sent to it (``room_changed``), marks the room; a
+  read mark that moved (``user_changed``) marks the user. Each costs one Redis round trip in
   the request or consumer that caused it, whatever the room's size.
 - A flusher thread in each worker process (``start_flusher``) claims due
   rooms and marks their followers who have a socket due, then claims due
@@ -33,7 +33,7 @@ from channels import Group
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from chat import conf, periodic, selectors
+from chat import conf, periodic, presence, selectors
 from chat.live_counts.stores import LocalStore, RedisStore
 from chat.models import iso_time
 
@@ -114,16 +114,24 @@ def payloads(user):
     per room they follow (``selectors.followed_rooms``), as a dict
     ``{label: payload}``; each payload is a dict: ``label`` (str),
     ``name`` (str), ``unread`` (int), ``mentions`` (int, when the chat
-    counts mentions) and ``last_activity`` (ISO 8601 str in UTC, or None).
-    One query, plus the mentions'."""
+    counts mentions), ``last_activity`` (ISO 8601 str in UTC, or None) and
+    ``online`` (int, sockets in the room; left out when presence cannot be
+    read). One query, one presence read, plus the mentions'."""
     rooms = selectors.followed_rooms(user)
     mentions = mention_counts(user, rooms)
+    try:
+        online = presence.online_counts([room.label for room in rooms]) if rooms else {}
+    except Exception:  # noqa: BLE001 - counts without presence beat none
+        logger.warning("Could not read presence for live counts", exc_info=True)
+        online = None
     result = {}
     for room in rooms:
         payload = {"label": room.label, "name": room.name, "unread": room.unread}
         if mentions is not None:
             payload["mentions"] = mentions.get(room.pk, 0)
         payload["last_activity"] = iso_time(room.last_activity) if room.last_activity else None
+        if online is not None:
+            payload["online"] = online.get(room.label, 0)
         result[room.label] = payload
     return result
 
@@ -134,11 +142,12 @@ def frame(payload):
     return {"text": json.dumps({"stream": STREAM, "payload": payload})}
 
 
-def room_changed(room_id):
-    """Note that room ``room_id`` (int) gained or lost a message: its
-    followers' counts are flushed within a second. Never raises: a
-    failure is logged, and the counts catch up at the next change."""
-    _touch("rooms", [room_id], online_only=False)
+def room_changed(label):
+    """Note that the room labelled ``label`` (str) gained or lost a
+    message, or someone came or went: its followers' counts are flushed
+    within a second. Never raises: a failure is logged, and the counts
+    catch up at the next change."""
+    _touch("rooms", [label], online_only=False)
 
 
 def user_changed(user_id):
@@ -206,8 +215,8 @@ def flush_due(now=None):
     number of frames sent (int)."""
     now = now_ms() if now is None else now
     counts = store()
-    for room_id in counts.take("rooms", now, TAKE_MAX):
-        counts.touch("users", selectors.followers(room_id), now, online_only=True)
+    for label in counts.take("rooms", now, TAKE_MAX):
+        counts.touch("users", selectors.followers(label), now, online_only=True)
     sent = 0
     for user_id in counts.take("users", now, TAKE_MAX):
         sent += flush_user(user_id)

@@ -4,7 +4,8 @@ channel layer, or, for ``runserver`` without Redis, the process's memory.
 Both stores answer the same calls. The state, by kind (``"rooms"`` or
 ``"users"``) and id (an int, a room's or a user's primary key):
 
-- due: id → when its flush is due (ms since the epoch);
+- due: id → when its flush is due (ms since the epoch); a room's id is
+  its label (str), a user's their primary key (int);
 - quiet: ids flushed less than ``window_ms`` ago, each until its window
   ends, so that a change in that window is due when the window ends
   (a trailing flush) and never sooner;
@@ -15,7 +16,8 @@ Both stores answer the same calls. The state, by kind (``"rooms"`` or
 
 The Redis keys are ``<prefix>due:<kind>``, ``<prefix>quiet:<kind>:<id>``,
 ``<prefix>online``, ``<prefix>sockets:<user id>`` and
-``<prefix>sent:<user id>``: ids are digits, so no two keys can collide.
+``<prefix>sent:<user id>``: a user id is digits and a label cannot
+contain ``:`` (``conf.LABEL_RE``), so no two keys can collide.
 Each call is one round trip; ``touch`` and ``take`` are Lua scripts, so
 that two workers can never both take the same id.
 """
@@ -29,20 +31,24 @@ import threading
 TOUCH_LUA = """
 if KEYS[3] ~= "" and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local wait = redis.call('PTTL', KEYS[2])
-if wait < 0 then wait = 0 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + wait, ARGV[1])
+local due = tonumber(ARGV[2])
+local quiet_until = tonumber(redis.call('GET', KEYS[2]) or 0)
+if quiet_until > due then due = quiet_until end
+redis.call('ZADD', KEYS[1], due, ARGV[1])
 return 1
 """
 
 # take: KEYS[1] the kind's due set; ARGV: now (ms), most ids, window (ms),
 # the quiet keys' prefix. Claims the ids due by now and starts their
-# windows; returns them.
+# windows: each quiet key holds when its window ends (ms), and expires a
+# window after that.
 TAKE_LUA = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local window = tonumber(ARGV[3])
+local quiet_until = string.format('%d', tonumber(ARGV[1]) + window)
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('SET', ARGV[4] .. id, '1', 'PX', tonumber(ARGV[3]))
+  redis.call('SET', ARGV[4] .. id, quiet_until, 'PX', 2 * window)
 end
 return ids
 """
@@ -68,7 +74,7 @@ class RedisStore:
         return self.prefix + ":".join(str(part) for part in parts)
 
     def touch(self, kind, ids, now, online_only=False):
-        """Make each of ``ids`` (iterable of int) of ``kind`` due now, or
+        """Make each of ``ids`` (iterable of int or str) of ``kind`` due now, or
         when its window ends; with ``online_only``, only the users with a
         socket. Returns how many became due (int)."""
         online = self._key("online") if online_only else ""
@@ -84,12 +90,14 @@ class RedisStore:
 
     def take(self, kind, now, limit):
         """Claim up to ``limit`` (int) ids of ``kind`` due by ``now`` (ms),
-        starting their windows; returns them (list of int)."""
+        starting their windows; returns them (list of int for users, of
+        str for rooms)."""
         ids = self._take(
             keys=[self._key("due", kind)],
             args=[now, limit, self.window_ms, self._key("quiet", kind) + ":"],
         )
-        return [int(ident) for ident in ids]
+        ids = [ident.decode("utf8") for ident in ids]
+        return [int(ident) for ident in ids] if kind == "users" else ids
 
     def connect(self, user_id, reply_channel):
         """Note the socket ``reply_channel`` (str) of ``user_id`` (int)."""

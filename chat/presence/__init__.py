@@ -28,7 +28,7 @@ import time
 
 from django.conf import settings
 
-from chat import conf, periodic
+from chat import conf, live_counts, periodic
 from chat.models import Room
 from chat.presence.stores import LocalStore, RedisStore
 from chat.transport import heartbeat_key
@@ -167,6 +167,8 @@ def flush_due(now=None):
         frame = change_frame(*taken)
         if frame is not None:
             _send_to_room(label, frame)
+            # Who is online changed: the room lists and sidebars follow.
+            live_counts.room_changed(label)
             sent += 1
     return sent
 

@@ -1,0 +1,182 @@
+"""Live counts: the coalescing stores (Redis and in-process, held to the
+same behaviour), the rooms a user follows, and what a flush sends."""
+
+import json
+from unittest import mock
+
+import pytest
+import redis
+from django.contrib.auth.models import AnonymousUser, User
+
+from chat import live_counts, selectors
+from chat.live_counts.stores import LocalStore, RedisStore
+from chat.models import ReadMark, Room, RoomMembership
+from tests.factories import make_messages, make_room
+
+WINDOW = 1000
+T0 = 1_000_000  # ms
+
+
+@pytest.fixture(params=["redis", "local"])
+def store(request):
+    if request.param == "local":
+        return LocalStore(WINDOW)
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    return RedisStore(redis.StrictRedis.from_url(url), prefix + "counts:", WINDOW, 60)
+
+
+def test_a_room_touched_in_quiet_is_due_at_once_and_taken_once(store):
+    assert store.touch("rooms", ["lobby"], T0) == 1
+    assert store.touch("rooms", ["lobby"], T0 + 1) == 0
+    assert store.take("rooms", T0, 10) == ["lobby"]
+    assert store.take("rooms", T0, 10) == []
+
+
+def test_a_change_within_the_window_is_due_when_the_window_ends_never_lost(store):
+    store.touch("rooms", ["lobby"], T0)
+    store.take("rooms", T0, 10)
+    for offset in (100, 200, 900):
+        store.touch("rooms", ["lobby"], T0 + offset)
+    assert store.take("rooms", T0 + 999, 10) == []
+    # The trailing flush: one, once the window is over.
+    assert store.take("rooms", T0 + 1000, 10) == ["lobby"]
+    assert store.take("rooms", T0 + 5000, 10) == []
+
+
+def test_only_users_with_a_socket_become_due(store):
+    store.connect(7, "daphne.response.a!1")
+    assert store.touch("users", [7, 8], T0, online_only=True) == 1
+    assert store.take("users", T0, 10) == [7]
+    store.disconnect(7, "daphne.response.a!1")
+    assert not store.is_online(7)
+    assert store.touch("users", [7], T0 + 5000, online_only=True) == 0
+
+
+def test_a_user_stays_online_until_their_last_socket_goes(store):
+    store.connect(7, "daphne.response.a!1")
+    store.connect(7, "daphne.response.a!2")
+    store.disconnect(7, "daphne.response.a!1")
+    assert store.is_online(7)
+    store.disconnect(7, "daphne.response.a!2")
+    assert not store.is_online(7)
+
+
+def test_what_was_sent_is_recorded_and_forgotten_at_a_new_socket(store):
+    store.connect(7, "daphne.response.a!1")
+    store.record_sent(7, {"lobby": '{"unread": 1}', "attic": "{}"}, [])
+    store.record_sent(7, {}, ["attic"])
+    assert store.sent(7) == {"lobby": '{"unread": 1}'}
+    # A new socket's snapshot is newer than what the others were sent: the
+    # next flush sends every room to all of them.
+    store.connect(7, "daphne.response.a!2")
+    assert store.sent(7) == {}
+
+
+def test_the_take_is_bounded(store):
+    store.touch("users", list(range(1, 21)), T0)
+    assert len(store.take("users", T0, 5)) == 5
+    assert len(store.take("users", T0, 50)) == 15
+
+
+@pytest.mark.django_db
+def test_a_user_follows_the_readable_rooms_they_marked_or_joined_and_nothing_else():
+    ann = User.objects.create_user("ann")
+    lobby, attic, cellar, hall = (make_room(n) for n in ("lobby", "attic", "cellar", "hall"))
+    make_messages(lobby, 3)
+    ReadMark.objects.create(user=ann, room=lobby, seq=1)
+    Room.objects.filter(pk__in=[attic.pk, cellar.pk]).update(private=True)
+    RoomMembership.objects.create(user=ann, room=attic)
+    # A mark left in a private room she is no longer a member of.
+    ReadMark.objects.create(user=ann, room=cellar, seq=0)
+    rooms = {room.label: room.unread for room in selectors.followed_rooms(ann)}
+    assert rooms == {"lobby": 2, "attic": 0}
+    assert selectors.followed_rooms(AnonymousUser()) == []
+    assert selectors.followers("cellar") == {ann.pk}
+    assert selectors.followers("hall") == set()
+
+
+@pytest.mark.django_db
+def test_a_member_who_never_opened_a_private_room_has_all_of_it_unread():
+    ann = User.objects.create_user("ann")
+    attic = make_room("attic")
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    RoomMembership.objects.create(user=ann, room=attic)
+    make_messages(attic, 4)
+    assert [room.unread for room in selectors.followed_rooms(ann)] == [4]
+
+
+@pytest.fixture
+def local_counts():
+    with mock.patch.object(live_counts, "_store", LocalStore(WINDOW)):
+        yield live_counts.store()
+
+
+@pytest.mark.django_db
+def test_a_flush_sends_only_the_rooms_that_changed_and_a_gone_room(local_counts):
+    ann = User.objects.create_user("ann")
+    lobby, attic = make_room("lobby"), make_room("attic")
+    make_messages(lobby, 2)
+    ReadMark.objects.create(user=ann, room=lobby, seq=0)
+    ReadMark.objects.create(user=ann, room=attic, seq=0)
+    local_counts.connect(ann.pk, "daphne.response.a!1")
+    sent = []
+    with mock.patch.object(live_counts, "group") as group:
+        group.return_value.send.side_effect = lambda message, **_: sent.append(message)
+        assert live_counts.flush_user(ann.pk) == 2
+        assert live_counts.flush_user(ann.pk) == 0
+        ReadMark.objects.filter(user=ann, room=lobby).update(seq=2)
+        assert live_counts.flush_user(ann.pk) == 1
+        Room.objects.filter(pk=attic.pk).update(private=True)
+        assert live_counts.flush_user(ann.pk) == 1
+    frames = [json.loads(message["text"]) for message in sent]
+    assert all(frame["stream"] == "rooms" for frame in frames)
+    payloads = [frame["payload"] for frame in frames]
+    assert {p["label"]: p["unread"] for p in payloads[:2]} == {"lobby": 2, "attic": 0}
+    assert payloads[2]["label"] == "lobby" and payloads[2]["unread"] == 0
+    assert payloads[3] == {"label": "attic", "gone": True}
+    group.assert_called_with(ann.pk)
+
+
+@pytest.mark.django_db
+def test_a_flush_for_a_user_without_a_socket_or_deactivated_sends_nothing(local_counts):
+    ann = User.objects.create_user("ann")
+    lobby = make_room("lobby")
+    ReadMark.objects.create(user=ann, room=lobby, seq=0)
+    with mock.patch.object(live_counts, "group") as group:
+        assert live_counts.flush_user(ann.pk) == 0
+        local_counts.connect(ann.pk, "daphne.response.a!1")
+        User.objects.filter(pk=ann.pk).update(is_active=False)
+        assert live_counts.flush_user(ann.pk) == 0
+    group.return_value.send.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_a_message_marks_the_room_and_the_flush_reaches_its_followers_with_a_socket(local_counts):
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("bob")
+    lobby = make_room("lobby")
+    for user in (ann, bob):
+        ReadMark.objects.create(user=user, room=lobby, seq=0)
+    local_counts.connect(ann.pk, "daphne.response.a!1")
+    live_counts.room_changed("lobby")
+    with mock.patch.object(live_counts, "flush_user", return_value=1) as flush_user:
+        assert live_counts.flush_due(now=live_counts.now_ms() + 10) == 1
+    flush_user.assert_called_once_with(ann.pk)
+
+
+def test_the_payload_leaves_mentions_out_while_the_chat_does_not_count_them():
+    assert live_counts.mention_counts(None, []) is None
+
+
+def test_a_store_failure_never_fails_the_event_that_caused_it():
+    broken = mock.Mock()
+    broken.touch.side_effect = redis.ConnectionError("down")
+    with mock.patch.object(live_counts, "_store", broken):
+        live_counts.room_changed("lobby")
+        live_counts.user_changed(7)
+
+
+def test_group_names_of_two_users_cannot_collide_with_each_other_or_a_room():
+    assert live_counts.group_name(1) == "stream.user.1"
+    assert live_counts.group_name(1) != live_counts.group_name(11)
+    assert not live_counts.group_name(1).startswith("chat.")
