@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from chat import conf, selectors, services
+from chat import conf, live_counts, selectors, services
 from chat.conversations import rules
 from chat.exceptions import ClientError, HttpClientError, json_client_errors
 from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
@@ -238,7 +238,9 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200, at=
     ``MemberForm`` for an owner, else None); ``read_seq`` (int, the
     ``seq`` of a signed-in user's read mark here, or None); and
     ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
-    (int, ms)."""
+    (int, ms); ``sidebar_rooms``, for a signed-in user, the rooms they
+    follow as ``live_counts.payloads`` gives them (a list of dict), else
+    None."""
     who = identify(request.user, request.session)
     read_seq = selectors.read_seq(request.user, room)
     history, has_older, has_newer = _history(room, at, read_seq)
@@ -278,6 +280,9 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200, at=
         "ping_interval_ms": conf.PING_INTERVAL_MS,
         "typing_interval_ms": conf.TYPING_INTERVAL_MS,
         "read_interval_ms": conf.READ_INTERVAL_MS,
+        "sidebar_rooms": (
+            list(live_counts.payloads(request.user).values()) if who.kind == USER else None
+        ),
     }
     return render(request, "chat/room.html", context, status=status)
 

@@ -17,6 +17,7 @@ import {Actions} from "./actions.mjs";
 import {Composer} from "./composer.mjs";
 import {Connection} from "./connection.mjs";
 import {History} from "./history.mjs";
+import {followRooms} from "./live-counts.mjs";
 import {Timeline} from "./keeping-up.mjs";
 import {MessageList} from "./message-list.mjs";
 import {Outbox, randomNonce} from "./outbox.mjs";
@@ -24,6 +25,7 @@ import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
+import {Sidebar} from "./sidebar.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
 import {TabTitle} from "./tab-title.mjs";
@@ -235,6 +237,19 @@ function start(page, list) {
   history.maybeShowOlder();
   composer.start();
   connection.connect();
+
+  // A signed-in reader's rooms, live over /stream/.
+  const nav = element("sidebar");
+  if (nav) {
+    const sidebar = new Sidebar({
+      nav,
+      list: element("sidebar-rooms"),
+      button: element("rooms-menu"),
+      badge: element("rooms-menu-count"),
+      current: data.label
+    });
+    followRooms((payload) => sidebar.update(payload));
+  }
 }
 
 const page = document.getElementById("room");

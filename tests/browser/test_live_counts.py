@@ -1,0 +1,138 @@
+"""The sidebar of the reader's rooms and the live room list, kept up to
+date over the /stream/ socket, in headless Chromium against the real
+split."""
+
+import os
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from bench.chat_client import unique_label
+from tests.browser.pages import (
+    fits_the_width,
+    send_from_a_worker,
+    sign_up,
+    unique_name,
+    wait_for_text,
+    wait_until,
+    wait_until_connected,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def sidebar_unread(page, label):
+    """The unread count the sidebar shows for room ``label`` (int; 0 when
+    hidden), or None when the room is not in the sidebar."""
+    return page.execute_script(
+        "var item = document.querySelector('#sidebar-rooms li[data-label=\"' + arguments[0] + '\"]');"
+        "if (!item) return null;"
+        "var count = item.querySelector('.unread');"
+        "return count.hidden ? 0 : Number(count.textContent.trim().split(' ')[0]);",
+        label,
+    )
+
+
+def list_unread(page, label):
+    return page.execute_script(
+        "var item = document.querySelector('.rooms li[data-label=\"' + arguments[0] + '\"] .unread');"
+        "return item ? Number(item.dataset.unread) : null;",
+        label,
+    )
+
+
+def open_and_read(page, split, label, text):
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    wait_for_text(page, text)
+
+
+def test_the_sidebars_count_rises_from_another_window_and_clears_when_the_room_is_read(
+    browser, split, split_env
+):
+    env = dict(os.environ, **split_env)
+    here, there = unique_label("here"), unique_label("there")
+    send_from_a_worker(env, there, ["first"])
+    send_from_a_worker(env, here, ["hi"])
+    first = browser()
+    sign_up(first, split, unique_name("sid"))
+    open_and_read(first, split, there, "first")
+    open_and_read(first, split, here, "hi")
+    wait_until(first, lambda page: sidebar_unread(page, there) == 0)
+
+    # Another window (another reader) writes in the other room.
+    second = browser()
+    second.get("%s/%s/" % (split.base_url, there))
+    wait_until_connected(second)
+    send_from_a_worker(env, there, ["one", "two"])
+    wait_until(first, lambda page: sidebar_unread(page, there) == 2)
+    # The menu button counts them too (shown on a narrow screen).
+    assert first.find_element(By.ID, "rooms-menu-count").get_attribute("data-count") == "2"
+
+    # Switching rooms from the sidebar: the room is read there, and its
+    # count clears in the sidebar of the first room's page, in a third tab.
+    watcher = browser()
+    watcher.get(first.current_url)
+    for cookie in first.get_cookies():
+        watcher.add_cookie(cookie)
+    watcher.get("%s/%s/" % (split.base_url, here))
+    wait_until_connected(watcher)
+    wait_until(watcher, lambda page: sidebar_unread(page, there) == 2)
+    first.find_element(By.CSS_SELECTOR, '#sidebar-rooms li[data-label="%s"] a' % there).click()
+    wait_until_connected(first)
+    wait_for_text(first, "two")
+    assert first.find_elements(By.ID, "sidebar")
+    wait_until(watcher, lambda page: sidebar_unread(page, there) == 0)
+
+
+def test_the_room_list_updates_its_unread_counts_live(browser, split, split_env):
+    env = dict(os.environ, **split_env)
+    label = unique_label("listed")
+    send_from_a_worker(env, label, ["before"])
+    page = browser()
+    sign_up(page, split, unique_name("lisa"))
+    open_and_read(page, split, label, "before")
+    page.get(split.base_url + "/")
+    wait_until(page, lambda driver: list_unread(driver, label) == 0)
+    send_from_a_worker(env, label, ["after 1", "after 2", "after 3"])
+    # No reload: the count comes over /stream/.
+    wait_until(page, lambda driver: list_unread(driver, label) == 3)
+
+
+def test_at_360_px_the_sidebar_folds_behind_a_menu_button(browser, split, split_env):
+    env = dict(os.environ, **split_env)
+    label, other = unique_label("narrow"), unique_label("elsewhere")
+    send_from_a_worker(env, other, ["over there"])
+    send_from_a_worker(env, label, ["right here"])
+    page = browser(width=360, height=740)
+    sign_up(page, split, unique_name("nia"))
+    open_and_read(page, split, other, "over there")
+    open_and_read(page, split, label, "right here")
+    sidebar = page.find_element(By.ID, "sidebar")
+    menu = page.find_element(By.ID, "rooms-menu")
+    assert menu.is_displayed()
+    assert not sidebar.is_displayed()
+    menu.click()
+    wait_until(page, lambda driver: sidebar.is_displayed())
+    assert menu.get_attribute("aria-expanded") == "true"
+    wait_until(page, lambda driver: sidebar_unread(driver, other) == 0)
+    assert fits_the_width(page)
+    page.save_screenshot("/tmp/stream-sidebar-360.png")
+    menu.click()
+    wait_until(page, lambda driver: not sidebar.is_displayed())
+
+
+def test_at_1400_px_the_sidebar_is_a_column_beside_the_room(browser, split, split_env):
+    env = dict(os.environ, **split_env)
+    label, other = unique_label("wide"), unique_label("next-door")
+    send_from_a_worker(env, other, ["next door"])
+    send_from_a_worker(env, label, ["wide room"])
+    page = browser(width=1400, height=900)
+    sign_up(page, split, unique_name("wanda"))
+    open_and_read(page, split, other, "next door")
+    open_and_read(page, split, label, "wide room")
+    assert page.find_element(By.ID, "sidebar").is_displayed()
+    assert not page.find_element(By.ID, "rooms-menu").is_displayed()
+    send_from_a_worker(env, other, ["psst"])
+    wait_until(page, lambda driver: sidebar_unread(driver, other) == 1)
+    page.save_screenshot("/tmp/stream-sidebar-1400.png")
