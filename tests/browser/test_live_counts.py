@@ -25,7 +25,8 @@ def sidebar_unread(page, label):
     """The unread count the sidebar shows for room ``label`` (int; 0 when
     hidden), or None when the room is not in the sidebar."""
     return page.execute_script(
-        "var item = document.querySelector('#sidebar-rooms li[data-label=\"' + arguments[0] + '\"]');"
+        "var item = document.querySelector("
+        "'#sidebar-rooms li[data-label=\"' + arguments[0] + '\"]');"
         "if (!item) return null;"
         "var count = item.querySelector('.unread');"
         "return count.hidden ? 0 : Number(count.textContent.trim().split(' ')[0]);",
@@ -35,7 +36,8 @@ def sidebar_unread(page, label):
 
 def list_unread(page, label):
     return page.execute_script(
-        "var item = document.querySelector('.rooms li[data-label=\"' + arguments[0] + '\"] .unread');"
+        "var item = document.querySelector("
+        "'.rooms li[data-label=\"' + arguments[0] + '\"] .unread');"
         "return item ? Number(item.dataset.unread) : null;",
         label,
     )
