@@ -1,20 +1,30 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.utils.text import slugify
 
 from chat import conf, identity
 from chat.exceptions import ClientError
-from chat.models import RegisteredHandle
+from chat.models import RegisteredHandle, Room
 from chat.protocol import canonical_handle
 
 
 class NewRoomForm(forms.Form):
-    """The index page's form: a label (slug) for the room to open, and
-    ``private`` (bool), to create it as a private room that ``user`` (the
-    request's user) owns; only a signed-in user may tick it."""
+    """The index page's form: the name or label of the room to open
+    (``label``), and ``private`` (bool), to create it as a private room
+    that ``user`` (the request's user) owns; only a signed-in user may
+    tick it.
 
-    label = forms.SlugField(
-        max_length=conf.LABEL_MAX_LENGTH,
-        help_text="Letters, digits, hyphens and underscores.",
+    Once valid, ``cleaned_data["label"]`` is the room's label (str) and
+    ``cleaned_data["name"]`` its name for a new room (str). Since
+    2026-12-05 a name such as "Team Standup" is accepted and made into the
+    label ``team-standup`` with Django's ``slugify`` (accents dropped,
+    lower case, spaces to hyphens), the name kept for display; a label
+    that names a room already is taken as it is, whatever its case."""
+
+    label = forms.CharField(
+        label="Name",
+        max_length=Room._meta.get_field("name").max_length,
+        help_text="A name such as “Team Standup”, or a room's label.",
     )
     private = forms.BooleanField(
         required=False,
@@ -28,9 +38,22 @@ class NewRoomForm(forms.Form):
         self.user = user
 
     def clean_label(self):
-        label = self.cleaned_data["label"]
+        given = " ".join(self.cleaned_data["label"].split())
+        if conf.is_valid_label(given) and Room.objects.filter(label=given).exists():
+            label = given
+        else:
+            label = slugify(given)[: conf.LABEL_MAX_LENGTH].strip("-_")
+        if not label:
+            raise forms.ValidationError(
+                "Give a name with at least one letter or digit.", code="invalid"
+            )
         if not conf.is_valid_label(label):
-            raise forms.ValidationError("That label is reserved; choose another.")
+            raise forms.ValidationError(
+                "The label %(label)s is reserved; choose another name.",
+                code="reserved",
+                params={"label": label},
+            )
+        self.cleaned_data["name"] = given if given != label else label
         return label
 
     def clean_private(self):

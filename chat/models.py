@@ -18,8 +18,14 @@ from chat.protocol import canonical_handle
 class Room(models.Model):
     """A chat room, addressed by its ``label`` in URLs and WebSocket paths."""
 
+    # The most characters of a topic.
+    TOPIC_MAX_LENGTH = 250
+
     name = models.CharField(max_length=200)
     label = models.SlugField(max_length=conf.LABEL_MAX_LENGTH, unique=True)
+    # One line shown under the room's name; set by those
+    # chat.services.may_set_topic allows (added 2026-12-05).
+    topic = models.CharField(max_length=TOPIC_MAX_LENGTH, blank=True, default="")
     # Only the room's members (RoomMembership) may open, read or join it;
     # chat.selectors.can_read is the one place that says so.
     private = models.BooleanField(

@@ -28,9 +28,10 @@ from chat.ratelimit import bucket_key, take_cached_token
 logger = logging.getLogger(__name__)
 
 
-def open_room(label, client=None):
-    """The ``Room`` labelled ``label`` (str), created on first use with the
-    label as its name.
+def open_room(label, client=None, name=None):
+    """The ``Room`` labelled ``label`` (str), created on first use with
+    ``name`` (str, from "Open a room", since 2026-12-05) or else the label
+    as its name; an existing room keeps its own.
 
     ``client`` is the address (str) of whoever asks, when a client asks (a
     page or a socket): creating a room then spends one of that address's
@@ -51,7 +52,7 @@ def open_room(label, client=None):
         return room
     if client is not None:
         _take_room_creation(client)
-    room, _ = Room.objects.get_or_create(label=label, defaults={"name": label})
+    room, _ = Room.objects.get_or_create(label=label, defaults={"name": name or label})
     return room
 
 
@@ -235,6 +236,38 @@ def mark_read(user_id, room, seq):
         live_counts.user_changed(user_id)
 
 
+def may_set_topic(user, room):
+    """Whether ``user`` (a Django user or ``AnonymousUser``) may set
+    ``room``'s topic (bool): an owner of a private room
+    (``selectors.membership``); any active signed-in user in a public room,
+    which records no owner; staff anywhere they may read. Never a guest,
+    nor anyone who may not read the room (``selectors.can_read``)."""
+    if not (user.is_authenticated and user.is_active) or not selectors.can_read(user, room):
+        return False
+    if user.is_staff or not room.private:
+        return True
+    membership = selectors.membership(user, room)
+    return membership is not None and membership.is_owner
+
+
+def set_topic(room, user, topic):
+    """Set ``room``'s topic to ``topic`` (str; surrounding whitespace and
+    line breaks dropped, "" clears it) as ``user``. Returns the topic
+    stored (str). Raises ``ClientError``: ``NOT_ALLOWED`` (403) when
+    ``may_set_topic`` says no, ``TOPIC_TOO_LONG`` over
+    ``Room.TOPIC_MAX_LENGTH`` characters; nothing is stored then."""
+    if not may_set_topic(user, room):
+        raise ClientError("NOT_ALLOWED", "Only the room's owners may set its topic.", status=403)
+    topic = " ".join((topic or "").split())
+    if len(topic) > Room.TOPIC_MAX_LENGTH:
+        raise ClientError(
+            "TOPIC_TOO_LONG", "A topic has at most %d characters." % Room.TOPIC_MAX_LENGTH
+        )
+    Room.objects.filter(pk=room.pk).update(topic=topic)
+    room.topic = topic
+    return topic
+
+
 def label_taken():
     """The ``ClientError`` (``LABEL_TAKEN``, 409) for a label that names a
     room already: the same whatever the room is, so that it tells a
@@ -242,8 +275,9 @@ def label_taken():
     return ClientError("LABEL_TAKEN", "That label is taken; choose another.", status=409)
 
 
-def create_private_room(label, owner, client=None):
-    """Create a private room labelled ``label`` (str, named after it) with
+def create_private_room(label, owner, client=None, name=None):
+    """Create a private room labelled ``label`` (str, named ``name``, str,
+    or after the label) with
     ``owner`` (a Django user) as its owner, and return it. ``client`` (str,
     an address, or None for the operator) spends one of its
     ``CHAT_ROOMS_PER_HOUR``, as in ``open_room``.
@@ -257,7 +291,7 @@ def create_private_room(label, owner, client=None):
         _take_room_creation(client)
     try:
         with transaction.atomic():
-            room = Room.objects.create(label=label, name=label, private=True)
+            room = Room.objects.create(label=label, name=name or label, private=True)
             RoomMembership.objects.create(room=room, user=owner, role=RoomMembership.OWNER)
     except IntegrityError:
         raise label_taken() from None

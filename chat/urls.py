@@ -27,6 +27,7 @@ chat_patterns = [
     path("<slug:label>/", views.room, name="room"),
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/members/", views.room_members, name="members"),
+    path("<slug:label>/topic/", views.room_topic, name="topic"),
     path("<slug:label>/messages", views.messages, name="messages"),
     path(
         "<slug:label>/messages/<int:message_id>/history",

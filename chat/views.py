@@ -80,6 +80,7 @@ def too_many_rooms(view):
     return inner
 
 
+@too_many_rooms
 def index(request):
     """``/``: list the rooms the request may read, ``CHAT_ROOM_LIST_PAGE_SIZE``
     a page (``?page=n``; ``selectors.room_list``: who is online, the last
@@ -120,10 +121,19 @@ def _open_from_form(request, form):
     """Create the private room a valid ``NewRoomForm`` asks for, or add the
     taken-label error to it."""
     label, private = form.cleaned_data["label"], form.cleaned_data["private"]
+    name = form.cleaned_data["name"]
     room = selectors.find_room(label)
-    if room is None and private:
+    if room is None:
+        # Made here rather than at the redirect's visit, to keep its name.
         try:
-            services.create_private_room(label, request.user, client=client_address(request))
+            if private:
+                services.create_private_room(
+                    label, request.user, client=client_address(request), name=name
+                )
+            else:
+                services.open_room(label, client=client_address(request), name=name)
+        except HttpClientError as error:
+            raise TooManyRooms(error) from None
         except ClientError as error:
             form.add_error("label", forms.ValidationError(error.detail, code=error.code))
     elif room is not None and (
@@ -209,7 +219,16 @@ def _open_room(request, label):
     return room
 
 
-def _room_page(request, room, guest_form=None, member_form=None, status=200, at=None, notice=""):
+def _room_page(
+    request,
+    room,
+    guest_form=None,
+    member_form=None,
+    status=200,
+    at=None,
+    notice="",
+    topic_error="",
+):
     """Render ``room``'s page (``chat/room.html``) for this request's
     identity, with ``guest_form`` (a bound ``GuestNameForm``) and
     ``member_form`` (a bound ``MemberForm``) in place of blank ones, and
@@ -240,7 +259,9 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200, at=
     ``ping_interval_ms``, ``typing_interval_ms``, ``read_interval_ms``
     (int, ms); ``sidebar_rooms``, for a signed-in user, the rooms they
     follow as ``live_counts.payloads`` gives them (a list of dict), else
-    None."""
+    None; ``share_url`` (str, the room's full URL); ``may_set_topic``
+    (bool, ``services.may_set_topic``), ``topic_error`` (str, why a topic
+    was refused, or "") and ``topic_max_length`` (int, characters)."""
     who = identify(request.user, request.session)
     read_seq = selectors.read_seq(request.user, room)
     history, has_older, has_newer = _history(room, at, read_seq)
@@ -280,6 +301,10 @@ def _room_page(request, room, guest_form=None, member_form=None, status=200, at=
         "ping_interval_ms": conf.PING_INTERVAL_MS,
         "typing_interval_ms": conf.TYPING_INTERVAL_MS,
         "read_interval_ms": conf.READ_INTERVAL_MS,
+        "share_url": request.build_absolute_uri(reverse("chat:room", args=[room.label])),
+        "may_set_topic": services.may_set_topic(request.user, room),
+        "topic_error": topic_error,
+        "topic_max_length": room.TOPIC_MAX_LENGTH,
         "sidebar_rooms": (
             list(live_counts.payloads(request.user).values()) if who.kind == USER else None
         ),
@@ -347,6 +372,30 @@ MEMBER_NOTICES = {
     MemberForm.MAKE_OWNER: "%s is now an owner.",
     MemberForm.STEP_DOWN: "%s is no longer an owner.",
 }
+
+
+@require_POST
+def room_topic(request, label):
+    """``POST /<label>/topic/`` (added 2026-12-05): set the room's topic
+    (field ``topic``, at most ``Room.TOPIC_MAX_LENGTH`` characters; empty
+    clears it), for those ``services.may_set_topic`` allows: a private
+    room's owners, any signed-in user in a public room, staff.
+    CSRF-protected. Redirects (302) to the room.
+
+    Raises ``Http404`` for a room that does not exist or that the request
+    may not read (nothing is created), and ``PermissionDenied`` (403) for
+    anyone else. A topic too long re-renders the room page with the error,
+    status 400, and stores nothing."""
+    room = selectors.find_room(label)
+    if room is None or not selectors.can_read(request.user, room):
+        raise Http404("No such room.")
+    try:
+        services.set_topic(room, request.user, request.POST.get("topic", ""))
+    except ClientError as error:
+        if error.status == 403:
+            raise PermissionDenied(error.detail) from None
+        return _room_page(request, room, status=400, topic_error=error.detail)
+    return redirect("chat:room", label=room.label)
 
 
 @require_POST

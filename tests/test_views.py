@@ -33,12 +33,56 @@ def test_the_index_form_opens_the_room_with_that_label(client):
     assert response["Location"] == "/team-chat/"
 
 
-@pytest.mark.parametrize("label", ["not a slug", "", "x" * 51, "new", "admin"])
-def test_the_index_form_refuses_a_bad_label_with_its_error(client, label):
+@pytest.mark.parametrize("label", ["", "   ", "!!! ???", "new", "Admin", "x" * 201])
+def test_the_index_form_refuses_a_bad_name_with_its_error(client, label):
     response = client.post("/", {"label": label})
     assert response.status_code == 400
     assert response.context["form"].errors["label"]
     assert not Room.objects.exists()
+
+
+def test_a_reserved_name_says_which_label_it_would_make(client):
+    response = client.post("/", {"label": "Accounts"})
+    assert response.context["form"].errors["label"] == [
+        "The label accounts is reserved; choose another name."
+    ]
+
+
+def test_the_index_form_makes_a_label_from_a_name_and_keeps_the_name(client):
+    response = client.post("/", {"label": "  Team   Standup "})
+    assert response.status_code == 302
+    assert response["Location"] == "/team-standup/"
+    room = Room.objects.get(label="team-standup")
+    assert room.name == "Team Standup"
+    assert not room.private
+
+
+def test_a_long_name_makes_a_label_of_at_most_the_label_length(client):
+    response = client.post("/", {"label": "x" * 51})
+    assert response["Location"] == "/%s/" % ("x" * conf.LABEL_MAX_LENGTH)
+
+
+def test_a_name_whose_label_names_a_public_room_opens_it_keeping_its_name(client):
+    make_room("team-standup", name="The standup")
+    response = client.post("/", {"label": "Team Standup"})
+    assert response["Location"] == "/team-standup/"
+    assert Room.objects.get().name == "The standup"
+
+
+def test_an_existing_label_with_capitals_is_opened_as_it_is(client):
+    make_room("Lobby")
+    assert client.post("/", {"label": "Lobby"})["Location"] == "/Lobby/"
+    assert Room.objects.count() == 1
+
+
+def test_a_name_makes_a_private_room_with_that_name(client):
+    ann = User.objects.create_user("ann", password="pw")
+    client.force_login(ann)
+    response = client.post("/", {"label": "Board Room", "private": "on"})
+    assert response["Location"] == "/board-room/"
+    room = Room.objects.get(label="board-room")
+    assert (room.name, room.private) == ("Board Room", True)
+    assert RoomMembership.objects.get(room=room).user == ann
 
 
 def test_the_index_form_is_protected_by_csrf():
@@ -792,3 +836,90 @@ def test_the_room_page_tells_the_script_who_may_moderate_and_the_edit_window(cli
     page = client.get("/club/").content.decode()
     assert 'data-moderator="true"' in page
     assert 'data-edit-window-seconds="600"' in page
+
+
+# ---- The room's topic and share link (added 2026-12-05) -------------------
+
+
+def test_anyone_signed_in_sets_a_public_rooms_topic_shown_in_its_header(client):
+    lobby = make_room("lobby")
+    client.force_login(User.objects.create_user("ann"))
+    response = client.post("/lobby/topic/", {"topic": "  Daily   standup,\n9:30 "})
+    assert response.status_code == 302
+    lobby.refresh_from_db()
+    assert lobby.topic == "Daily standup, 9:30"
+    page = client.get("/lobby/").content.decode()
+    assert '<p id="topic" class="topic">Daily standup, 9:30</p>' in page
+
+
+def test_a_topic_is_escaped_in_the_header(client):
+    make_room("lobby")
+    client.force_login(User.objects.create_user("ann"))
+    client.post("/lobby/topic/", {"topic": "<script>x</script>"})
+    page = client.get("/lobby/").content.decode()
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_strangers_and_guests_may_not_set_a_topic_and_see_no_form(client):
+    lobby = make_room("lobby")
+    assert client.post("/lobby/topic/", {"topic": "mine"}).status_code == 403
+    session = client.session
+    session[GUEST_NAME_SESSION_KEY] = "gus"
+    session.save()
+    assert client.post("/lobby/topic/", {"topic": "mine"}).status_code == 403
+    assert 'id="topicform"' not in client.get("/lobby/").content.decode()
+    lobby.refresh_from_db()
+    assert lobby.topic == ""
+
+
+def test_only_a_private_rooms_owners_set_its_topic_and_non_members_get_404(client):
+    attic = make_room("attic")
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    owner, member, outsider = (User.objects.create_user(n) for n in ("olga", "mia", "otto"))
+    RoomMembership.objects.create(room=attic, user=owner, role=RoomMembership.OWNER)
+    RoomMembership.objects.create(room=attic, user=member)
+    client.force_login(outsider)
+    assert client.post("/attic/topic/", {"topic": "x"}).status_code == 404
+    client.force_login(member)
+    assert client.post("/attic/topic/", {"topic": "x"}).status_code == 403
+    assert 'id="topicform"' not in client.get("/attic/").content.decode()
+    client.force_login(owner)
+    assert 'id="topicform"' in client.get("/attic/").content.decode()
+    assert client.post("/attic/topic/", {"topic": "plans"}).status_code == 302
+    attic.refresh_from_db()
+    assert attic.topic == "plans"
+
+
+def test_a_topic_too_long_is_refused_and_nothing_stored(client):
+    lobby = make_room("lobby")
+    client.force_login(User.objects.create_user("ann"))
+    response = client.post("/lobby/topic/", {"topic": "x" * (Room.TOPIC_MAX_LENGTH + 1)})
+    assert response.status_code == 400
+    assert "at most 250 characters" in response.content.decode()
+    lobby.refresh_from_db()
+    assert lobby.topic == ""
+
+
+def test_the_topic_of_a_room_that_does_not_exist_is_404_and_creates_nothing(client):
+    client.force_login(User.objects.create_user("ann"))
+    assert client.post("/nowhere/topic/", {"topic": "x"}).status_code == 404
+    assert not Room.objects.exists()
+
+
+def test_the_share_link_is_the_rooms_full_url(client):
+    make_room("lobby")
+    page = client.get("/lobby/").content.decode()
+    assert 'id="share-link" href="http://testserver/lobby/"' in page
+    assert 'id="copy-link"' in page
+
+
+def test_a_signed_in_reader_gets_the_sidebar_and_others_do_not(client):
+    lobby = make_room("lobby")
+    assert 'id="sidebar"' not in client.get("/lobby/").content.decode()
+    ann = User.objects.create_user("ann")
+    ReadMark.objects.create(user=ann, room=lobby, seq=0)
+    client.force_login(ann)
+    page = client.get("/lobby/").content.decode()
+    assert 'id="sidebar"' in page
+    assert 'data-label="lobby"' in page
+    assert "channels/js/websocketbridge.js" in page

@@ -25,6 +25,7 @@ import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
+import {startShare} from "./share.mjs";
 import {Sidebar} from "./sidebar.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
@@ -237,6 +238,8 @@ function start(page, list) {
   history.maybeShowOlder();
   composer.start();
   connection.connect();
+
+  startShare({button: element("copy-link"), link: element("share-link"), status: element("copy-status")});
 
   // A signed-in reader's rooms, live over /stream/.
   const nav = element("sidebar");
