@@ -138,3 +138,57 @@ def test_at_1400_px_the_sidebar_is_a_column_beside_the_room(browser, split, spli
     send_from_a_worker(env, other, ["psst"])
     wait_until(page, lambda driver: sidebar_unread(driver, other) == 1)
     page.save_screenshot("/tmp/stream-sidebar-1400.png")
+
+
+# ---- Rooms easier to make and share (added 2026-12-05) ---------------------
+
+
+def test_a_name_opens_a_room_with_a_label_made_from_it(browser, split):
+    page = browser()
+    sign_up(page, split, unique_name("nat"))
+    page.get(split.base_url + "/")
+    name = "Team Standup %s" % unique_name("x")
+    field = page.find_element(By.NAME, "label")
+    field.send_keys(name)
+    field.submit()
+    wait_until_connected(page)
+    assert page.current_url == "%s/%s/" % (split.base_url, name.lower().replace(" ", "-"))
+    assert page.find_element(By.ID, "room-title").text == name
+
+
+def test_a_topic_set_on_the_page_shows_in_the_header(browser, split):
+    label = unique_label("topical")
+    page = browser()
+    sign_up(page, split, unique_name("tom"))
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    page.find_element(By.CSS_SELECTOR, ".topic-edit summary").click()
+    page.find_element(By.ID, "topic-input").send_keys("Release planning, Fridays")
+    page.find_element(By.CSS_SELECTOR, "#topicform button[type=submit]").click()
+    wait_until(page, lambda driver: driver.find_elements(By.ID, "topic"))
+    assert page.find_element(By.ID, "topic").text == "Release planning, Fridays"
+
+
+def test_the_copy_button_copies_the_rooms_full_url_on_a_phone(browser, split):
+    label = unique_label("shared")
+    page = browser(width=360, height=740)
+    page.get("%s/%s/" % (split.base_url, label))
+    wait_until_connected(page)
+    page.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {
+            "origin": split.base_url,
+            "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
+        },
+    )
+    button = page.find_element(By.ID, "copy-link")
+    assert button.is_displayed()
+    assert page.find_element(By.ID, "share-link").is_displayed()
+    button.click()
+    wait_until(page, lambda driver: driver.find_element(By.ID, "copy-status").text == "Link copied")
+    copied = page.execute_async_script(
+        "var done = arguments[0]; navigator.clipboard.readText().then(done, () => done(null));"
+    )
+    assert copied == "%s/%s/" % (split.base_url, label)
+    assert fits_the_width(page)
+    page.save_screenshot("/tmp/stream-share-360.png")
