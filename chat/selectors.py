@@ -19,9 +19,10 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from chat import conf, presence
+from chat import conf, mentions, presence
 from chat.exceptions import ClientError
-from chat.models import Mention, Message, ReadMark, Room, RoomMembership
+from chat.models import Mention, Message, ReadMark, RegisteredHandle, Room, RoomMembership
+from chat.protocol import canonical_handle
 
 
 def _signed_in(user):
@@ -73,6 +74,33 @@ def readers(room):
         .annotate(room_is_public=Exists(public))
         .filter(Q(room_is_public=True) | Q(pk__in=members_of))
     )
+
+
+def mentioned(room, text, author_id=None):
+    """Who ``text`` (str, a message's) mentions in ``room`` (a ``Room``;
+    only ``pk`` and ``label`` are read), as ``chat.mentions.Mentions``:
+    the names it gives (``chat.mentions.parse``) that are accounts which
+    may read the room (``readers``: in a private room, its members only),
+    and for ``@here`` the users present in it (``presence``). The author
+    ``author_id`` (int, or None) is never among those notified.
+
+    Nothing is asked of anyone for a text without ``@`` (``mentions.NONE``);
+    otherwise one query (and, for ``@here``, one read of presence).
+    Raises ``django.db.Error`` when the database cannot be reached, and
+    what the presence store raises."""
+    parsed = mentions.parse(text)
+    if not parsed:
+        return mentions.NONE
+    present = presence.present_handles(room) if parsed.here else set()
+    lookups = mentions.lookups(parsed) | {canonical_handle(handle) for handle in present}
+    registered = {}
+    if lookups:
+        rows = RegisteredHandle.objects.filter(
+            canonical__in=lookups, user__in=readers(room).values("pk")
+        ).values_list("canonical", "user_id", "user__username")
+        for canonical, user_id, username in rows.order_by("user_id"):
+            registered.setdefault(canonical, []).append((user_id, username))
+    return mentions.resolve(parsed, registered, sorted(present), author_id)
 
 
 def membership(user, room):
