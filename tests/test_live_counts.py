@@ -8,9 +8,9 @@ import pytest
 import redis
 from django.contrib.auth.models import AnonymousUser, User
 
-from chat import live_counts, selectors
+from chat import live_counts, presence, selectors
 from chat.live_counts.stores import LocalStore, RedisStore
-from chat.models import ReadMark, Room, RoomMembership
+from chat.models import Mention, ReadMark, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
 WINDOW = 1000
@@ -164,10 +164,6 @@ def test_a_message_marks_the_room_and_the_flush_reaches_its_followers_with_a_soc
     flush_user.assert_called_once_with(ann.pk)
 
 
-def test_the_payload_leaves_mentions_out_while_the_chat_does_not_count_them():
-    assert live_counts.mention_counts(None, []) is None
-
-
 def test_a_store_failure_never_fails_the_event_that_caused_it():
     broken = mock.Mock()
     broken.touch.side_effect = redis.ConnectionError("down")
@@ -180,3 +176,34 @@ def test_group_names_of_two_users_cannot_collide_with_each_other_or_a_room():
     assert live_counts.group_name(1) == "stream.user.1"
     assert live_counts.group_name(1) != live_counts.group_name(11)
     assert not live_counts.group_name(1).startswith("chat.")
+
+
+@pytest.mark.django_db
+def test_a_payload_counts_the_mentions_past_the_read_mark():
+    ann = User.objects.create_user("ann")
+    lobby = make_room("lobby")
+    messages = make_messages(lobby, 3)
+    ReadMark.objects.create(user=ann, room=lobby, seq=1)
+    for message in messages:
+        Mention.objects.create(message=message, room=lobby, user=ann, seq=message.seq)
+    with mock.patch.object(presence, "online_counts", return_value={"lobby": 4}):
+        payload = live_counts.payloads(ann)["lobby"]
+    assert payload == {
+        "label": "lobby",
+        "name": "lobby",
+        "unread": 2,
+        "mentions": 2,
+        "last_activity": payload["last_activity"],
+        "online": 4,
+    }
+    assert payload["last_activity"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_a_room_where_a_user_was_mentioned_is_followed_and_they_follow_it():
+    ann = User.objects.create_user("ann")
+    lobby = make_room("lobby")
+    (message,) = make_messages(lobby, 1)
+    Mention.objects.create(message=message, room=lobby, user=ann, seq=message.seq)
+    assert [room.label for room in selectors.followed_rooms(ann)] == ["lobby"]
+    assert selectors.followers("lobby") == {ann.pk}

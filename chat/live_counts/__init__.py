@@ -101,22 +101,21 @@ def group(user_id):
 
 
 def mention_counts(user, rooms):
-    """Mentions of ``user`` not yet read, per room: ``{room_id: int}`` for
-    ``rooms`` (list of ``Room``), or None while the chat does not count
-    mentions, in which case payloads leave ``mentions`` out.
-
-    The one place the live counts learn about mentions."""
-    return None
+    """Mentions of ``user`` past their read mark, per room: ``{room_id:
+    int}`` for ``rooms`` (list of ``Room``), rooms without any left out
+    (``selectors.mention_counts``, one query). The one place the live
+    counts learn about mentions."""
+    return selectors.mention_counts(user, rooms)
 
 
 def payloads(user):
     """The ``rooms`` stream's payloads for ``user`` (a Django user), one
     per room they follow (``selectors.followed_rooms``), as a dict
     ``{label: payload}``; each payload is a dict: ``label`` (str),
-    ``name`` (str), ``unread`` (int), ``mentions`` (int, when the chat
-    counts mentions), ``last_activity`` (ISO 8601 str in UTC, or None) and
-    ``online`` (int, sockets in the room; left out when presence cannot be
-    read). One query, one presence read, plus the mentions'."""
+    ``name`` (str), ``unread`` (int), ``mentions`` (int),
+    ``last_activity`` (ISO 8601 str in UTC, or None) and ``online`` (int,
+    sockets in the room; left out when presence cannot be read). Two
+    queries (the rooms, the mentions) and one presence read."""
     rooms = selectors.followed_rooms(user)
     mentions = mention_counts(user, rooms)
     try:
@@ -127,8 +126,7 @@ def payloads(user):
     result = {}
     for room in rooms:
         payload = {"label": room.label, "name": room.name, "unread": room.unread}
-        if mentions is not None:
-            payload["mentions"] = mentions.get(room.pk, 0)
+        payload["mentions"] = mentions.get(room.pk, 0)
         payload["last_activity"] = iso_time(room.last_activity) if room.last_activity else None
         if online is not None:
             payload["online"] = online.get(room.label, 0)

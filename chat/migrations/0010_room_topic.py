@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0009_authors_and_events'),
+        ('chat', '0010_mentions'),
     ]
 
     operations = [

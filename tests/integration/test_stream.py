@@ -40,7 +40,8 @@ def test_a_message_in_room_a_reaches_the_stream_as_a_count_while_the_user_is_in_
 ):
     env = dict(os.environ, **split_env)
     room_a, room_b = unique_label("alpha"), unique_label("beta")
-    (key,) = user_sessions(env, username("uma"))
+    uma = username("uma")
+    (key,) = user_sessions(env, uma)
     poster_a = ChatClient(split, room_a)
     read_room(split, room_a, key, poster_a)
 
@@ -54,7 +55,15 @@ def test_a_message_in_room_a_reaches_the_stream_as_a_count_while_the_user_is_in_
         lambda payload: payload["label"] == room_a and payload["unread"] == 1
     )
     assert payloads[-1]["last_activity"].endswith("Z")
-    assert "mentions" not in payloads[-1] or payloads[-1]["mentions"] == 0
+    assert payloads[-1]["mentions"] == 0
+
+    # A mention counts as one, in the same payload.
+    poster_a.send("poster", "@%s can you look?" % uma)
+    stream.rooms_until(
+        lambda payload: (
+            payload["label"] == room_a and payload["unread"] == 2 and payload["mentions"] == 1
+        )
+    )
     for client in (stream, in_b, poster_a):
         client.close()
 

@@ -25,15 +25,18 @@ function update(list, payload) {
     online.textContent = `${payload.online} online`;
   }
   if (payload.mentions !== undefined) {
+    // As templates/chat/index.html renders it: "@ 2", before the unread.
     let mentions = item.querySelector(".mentions");
     if (!mentions) {
       mentions = document.createElement("span");
       mentions.className = "mentions";
-      item.append(mentions);
+      item.insertBefore(mentions, unread);
     }
-    mentions.dataset.mentions = String(payload.mentions);
-    mentions.textContent = `${payload.mentions} mentions`;
-    mentions.hidden = payload.mentions === 0;
+    const count = Number(payload.mentions) || 0;
+    mentions.dataset.mentions = String(count);
+    mentions.textContent = `@ ${count}`;
+    mentions.title = `You were mentioned ${count} time${count === 1 ? "" : "s"}`;
+    mentions.hidden = count === 0;
   }
   const activity = item.querySelector(".activity");
   // ISO 8601 in UTC, as the server writes both: later is greater.
