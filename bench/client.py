@@ -137,6 +137,13 @@ class LoadResult:
     last_delivery: float | None = None
     phases: Phases = field(default_factory=Phases)
     flood: "FloodResult | None" = None
+    # /stream/ sockets (added 2026-12-05): how many opened, the ``rooms``
+    # frames each member's received from the start of the sending on
+    # (member id to int), and the payload of the last one each received.
+    stream_sockets: int = 0
+    stream_failed: int = 0
+    stream_frames: Counter = field(default_factory=Counter)
+    stream_last: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -171,10 +178,11 @@ class Ledger:
     """The run's bookkeeping: when each message was sent, and every
     delivery of it, into ``result`` (a ``LoadResult``)."""
 
-    def __init__(self, result, message_size=0, presence=True, change_every=0):
+    def __init__(self, result, message_size=0, presence=True, change_every=0, stream=False):
         self.result = result
         self.presence = presence
         self.change_every = change_every
+        self.stream = stream
         self.prefix = "b:%s:" % result.run_id
         self.message_size = message_size
         self.sent_at = {}
@@ -302,8 +310,12 @@ class Member:
         self.others_latest = None
         self.changes_seen = set()
         self.sent_changes = 0
-        # The HTTP session's cookie, once it picked a guest name.
+        # The HTTP session's cookie, once it picked a guest name, or that
+        # of the signed-in user it was given.
         self.cookie = None
+        # Its /stream/ socket and the task reading it, for a stream scenario.
+        self.stream_ws = None
+        self.stream_reader = None
 
     async def join(self, session, base_url):
         """Load the room page, open the WebSocket and start reading it.
@@ -314,8 +326,9 @@ class Member:
         result = self.ledger.result
         started = time.monotonic()
         page_url = "%s/%s/" % (base_url, self.room.label)
+        headers = {"Cookie": self.cookie} if self.cookie else None
         try:
-            async with session.get(page_url) as response:
+            async with session.get(page_url, headers=headers) as response:
                 await response.read()
                 if response.status != 200:
                     raise aiohttp.ClientResponseError(
@@ -344,11 +357,45 @@ class Member:
         result.connect_ms.append((time.monotonic() - started) * 1000.0)
         result.joined += 1
         self.reader = asyncio.create_task(self._read())
+        if self.ledger.stream:
+            await self._open_stream(session, base_url)
         if self.ledger.presence:
             # A socket with no session hears presence once it sends a typed
             # frame (docs/protocol.md); the page's client pings on open too.
             await self.ws.send_str('{"type": "ping"}')
         return True
+
+    async def _open_stream(self, session, base_url):
+        """Open this signed-in member's ``/stream/`` socket and count its
+        ``rooms`` frames from the start of the sending on."""
+        result = self.ledger.result
+        try:
+            self.stream_ws = await session.ws_connect(
+                "%s/stream/" % base_url.replace("http", "ws", 1),
+                origin=base_url,
+                headers={"Cookie": self.cookie},
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT_S),
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            result.stream_failed += 1
+            logger.debug("The /stream/ socket of member %d failed: %r", self.id, error)
+            return
+        result.stream_sockets += 1
+        self.stream_reader = asyncio.create_task(self._read_stream())
+
+    async def _read_stream(self):
+        result = self.ledger.result
+        phases = result.phases
+        async for message in self.stream_ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = json.loads(message.data)
+            if frame.get("stream") != "rooms":
+                continue
+            if phases.send_start and time.monotonic() >= phases.send_start:
+                result.stream_frames[self.id] += 1
+            result.stream_last[self.id] = frame["payload"]
 
     async def _pick_name(self, session, page_url, csrf):
         """Pick a guest name through the room page's form, as a person
@@ -448,6 +495,7 @@ class Member:
         """Close the WebSocket (if open) and stop reading it."""
         self.closing = True
         await close_socket(self.ws, self.reader)
+        await close_socket(self.stream_ws, self.stream_reader)
 
 
 async def close_socket(ws, reader):
@@ -571,6 +619,7 @@ async def run_load(
     run_id=None,
     on_phase=None,
     progress=null_progress,
+    session_keys=None,
 ):
     """Run ``scenario`` (a ``Scenario``) against the chat at ``base_url``
     (e.g. ``http://127.0.0.1:8000``) and return a ``LoadResult``.
@@ -585,18 +634,22 @@ async def run_load(
     None) names the rooms and messages. ``on_phase(name)`` is called as
     each phase of ``Phases`` begins, so that a caller can sample the
     processes then; ``progress`` makes a tqdm-like bar from ``total`` and
-    ``desc``.
+    ``desc``. ``session_keys`` (list of str, one per member in order, or
+    None) signs the members in, for a ``signed_in`` scenario; a ``stream``
+    scenario's members then also open ``/stream/``.
 
     Connection failures and server errors are counted, not raised.
     """
     run_id = run_id or new_run_id()
     result = LoadResult(run_id=run_id, sockets=scenario.sockets)
-    ledger = Ledger(result, message_size, presence, scenario.change_every)
+    ledger = Ledger(result, message_size, presence, scenario.change_every, scenario.stream)
     rooms = [Room("%s%d" % (label_prefix(run_id), n)) for n in range(scenario.rooms)]
     members = []
     for room in rooms:
         for _ in range(scenario.members):
             member = Member(ledger, room, len(members))
+            if session_keys is not None:
+                member.cookie = "sessionid=%s" % session_keys[len(members)]
             room.members.append(member)
             members.append(member)
     phases = result.phases
@@ -612,7 +665,7 @@ async def run_load(
     timeout = aiohttp.ClientTimeout(total=JOIN_TIMEOUT_S)
     # Members that pick names each keep their own session cookie, which one
     # shared cookie jar would mix up.
-    jar = aiohttp.DummyCookieJar() if scenario.change_every else None
+    jar = aiohttp.DummyCookieJar() if scenario.change_every or session_keys else None
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=jar
     ) as session:

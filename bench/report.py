@@ -112,6 +112,33 @@ def daphne_bytes_per_connection(first, second, sockets):
     return int((late.rss - early.rss) / sockets)
 
 
+def stream_section(result):
+    """The ``/stream/`` sockets of a ``stream`` scenario, for its record
+    (dict): ``sockets`` opened (and ``failed``); ``frames``, the ``rooms``
+    frames they received from the start of the sending to the end of the
+    drain; ``frames_per_socket_per_s``, their mean over sockets and that
+    time, and ``max_frames_per_socket_per_s``, the busiest socket's; and
+    ``final_exact``, how many sockets' last payload counted every message
+    the run sent as unread (the trailing flush: a count must not stay
+    stale once the sending stops)."""
+    phases = result.phases
+    span_s = phases.drain_end - phases.send_start
+    frames = sum(result.stream_frames.values())
+    sockets = result.stream_sockets
+    busiest = max(result.stream_frames.values(), default=0)
+    return {
+        "sockets": sockets,
+        "failed": result.stream_failed,
+        "frames": frames,
+        "span_s": round(span_s, DIGITS),
+        "frames_per_socket_per_s": _rate(frames / sockets, span_s) if sockets else None,
+        "max_frames_per_socket_per_s": _rate(busiest, span_s),
+        "final_exact": sum(
+            1 for payload in result.stream_last.values() if payload.get("unread") == result.sent
+        ),
+    }
+
+
 def build_record(
     scenario, result, snapshots, target, duration, drain, message_size, stored=None, backlog=None
 ):
@@ -172,6 +199,8 @@ def build_record(
             "echo_timeouts": result.echo_timeouts,
         },
     }
+    if scenario.stream:
+        record["stream"] = stream_section(result)
     # The saturation window is the steady load: the sending for message
     # scenarios, the connecting for the idle one (its single broadcast is
     # too short to sample).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from bench import client, plots, report, scenarios, sweep
+from bench import client, plots, report, scenarios, services, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,12 @@ def _run_once(target, scenario, options):
     snapshots = {}
     server = {}
     run_id = client.new_run_id()
+    session_keys = None
+    if scenario.signed_in:
+        if target.split is None:
+            raise ValueError("%s signs its members in: it needs a booted split" % scenario.name)
+        labels = ["%s%d" % (client.label_prefix(run_id), n) for n in range(scenario.rooms)]
+        session_keys = services.signed_in_readers(target.split.env, labels, scenario.members)
 
     def on_phase(name):
         snapshots[name] = watcher.snapshot()
@@ -190,6 +196,7 @@ def _run_once(target, scenario, options):
             run_id=run_id,
             on_phase=on_phase,
             progress=tqdm_progress if options.progress else client.null_progress,
+            session_keys=session_keys,
         )
     )
     record = report.build_record(

@@ -33,6 +33,9 @@ class Scenario:
     one extra socket in the first room sends as fast as it can while the
     members talk; 0 for none. ``env`` is a tuple of (name, value) str pairs
     added to the environment of a split booted for the scenario.
+    ``signed_in`` makes every member a signed-in user who follows its room
+    (a read mark there); ``stream`` also gives each one a ``/stream/``
+    socket, whose ``rooms`` frames are counted (added 2026-12-05).
     """
 
     name: str
@@ -46,6 +49,10 @@ class Scenario:
     change_every: int = 0
     env: tuple = ()
     summary: str = ""
+    # Members are signed-in users, each with a read mark in their room
+    # (``signed_in``), and each also holds a /stream/ socket (``stream``).
+    signed_in: bool = False
+    stream: bool = False
 
     @property
     def sockets(self):
@@ -65,6 +72,8 @@ class Scenario:
             "flood_frames": self.flood_frames or None,
             "change_every": self.change_every or None,
             "env": dict(self.env) or None,
+            "signed_in": self.signed_in or None,
+            "stream": self.stream or None,
         }
 
 
@@ -148,6 +157,27 @@ SCENARIOS = {
             flood_frames=5000,
             env=DEFAULT_LIMITS,
             summary="one socket floods 5,000 frames into a room of 20 chatting at 20 msg/s",
+        ),
+        # docs/performance.md, "Live counts": what the /stream/ sockets of
+        # a big room's readers cost, against the same readers without them.
+        Scenario(
+            "stream-1000",
+            rooms=1,
+            members=1000,
+            senders=1,
+            rate=20.0,
+            signed_in=True,
+            stream=True,
+            summary="1000 signed-in readers, each with a /stream/ socket, one speaker at 20 msg/s",
+        ),
+        Scenario(
+            "stream-1000-off",
+            rooms=1,
+            members=1000,
+            senders=1,
+            rate=20.0,
+            signed_in=True,
+            summary="stream-1000 without the /stream/ sockets",
         ),
         Scenario(
             "connections",

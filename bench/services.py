@@ -260,3 +260,55 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+# Signs in the readers of signed_in_readers: for each room label, that many
+# users, each with a read mark at the room's start and an HTTP session.
+_SIGNED_IN_READERS = """
+# In a function, imports included: shell -c runs code with locals that
+# comprehensions and functions cannot see.
+def main():
+    import uuid
+    from django.conf import settings
+    from django.contrib import auth
+    from django.contrib.sessions.backends.db import SessionStore
+    from chat import services
+    from chat.models import ReadMark
+
+    labels, per_room = %r, %d
+    User = auth.get_user_model()
+    tag = uuid.uuid4().hex[:6]
+    keys = []
+    for n, label in enumerate(labels):
+        room = services.open_room(label)
+        User.objects.bulk_create(
+            [User(username="r%%s_%%d_%%d" %% (tag, n, i)) for i in range(per_room)]
+        )
+        made = User.objects.filter(username__startswith="r%%s_%%d_" %% (tag, n))
+        users = list(made.order_by("pk"))
+        ReadMark.objects.bulk_create([ReadMark(user=u, room=room, seq=0) for u in users])
+        for user in users:
+            session = SessionStore()
+            session[auth.SESSION_KEY] = str(user.pk)
+            session[auth.BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+            session[auth.HASH_SESSION_KEY] = user.get_session_auth_hash()
+            session.create()
+            keys.append(session.session_key)
+    print(" ".join(keys))
+
+
+main()
+"""
+
+
+def signed_in_readers(env, labels, per_room):
+    """Make ``per_room`` (int) users for each room of ``labels`` (list of
+    str, created if need be) in the split's database (``env``, dict of
+    str), each with a read mark at the room's start, so that they follow it
+    in their live counts, and an HTTP session signed in as them. Returns
+    the session keys (list of str), room by room, in the order of
+    ``labels``. Raises ``bench.split.ProcessFailed`` when that fails."""
+    from bench.split import manage
+
+    code = _SIGNED_IN_READERS % (list(labels), per_room)
+    return manage(env, "shell", "-c", code, timeout=600).split()
