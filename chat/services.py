@@ -336,6 +336,8 @@ def add_member(room, username, role=RoomMembership.MEMBER):
         raise ClientError(
             "ALREADY_A_MEMBER", "%s is a member already." % user.get_username(), status=409
         )
+    # The room joins their live counts.
+    live_counts.user_changed(user.pk)
     return membership
 
 
@@ -353,6 +355,7 @@ def remove_member(room, username):
             _keep_an_owner(room)
         membership.delete()
         transaction.on_commit(lambda: revocation.member_removed(room, membership.user))
+        transaction.on_commit(lambda: live_counts.user_changed(membership.user_id))
     return membership
 
 
@@ -445,6 +448,8 @@ def configure_room(label, private=None, members=None, owners=()):
             room.save(update_fields=["private"])
             if private:
                 transaction.on_commit(lambda: revocation.room_made_private(room))
+            # Its followers' live counts: those who lost it drop it.
+            transaction.on_commit(lambda: live_counts.room_changed(room.label))
         if wanted:
             _set_members(room, wanted, replace=members is not None)
     return room
@@ -456,14 +461,16 @@ def _set_members(room, wanted, replace):
         if user not in wanted and replace:
             membership.delete()
             transaction.on_commit(lambda user=user: revocation.member_removed(room, user))
+            transaction.on_commit(lambda user=user: live_counts.user_changed(user.pk))
         elif user in wanted and membership.role != wanted[user]:
             membership.role = wanted[user]
             membership.save(update_fields=["role"])
+    added = [user for user in wanted if user not in current]
     RoomMembership.objects.bulk_create(
-        RoomMembership(room=room, user=user, role=role)
-        for user, role in wanted.items()
-        if user not in current
+        RoomMembership(room=room, user=user, role=wanted[user]) for user in added
     )
+    for user in added:
+        transaction.on_commit(lambda user=user: live_counts.user_changed(user.pk))
 
 
 def create_api_token(name):

@@ -159,9 +159,9 @@ def test_a_message_marks_the_room_and_the_flush_reaches_its_followers_with_a_soc
         ReadMark.objects.create(user=user, room=lobby, seq=0)
     local_counts.connect(ann.pk, "daphne.response.a!1")
     live_counts.room_changed("lobby")
-    with mock.patch.object(live_counts, "flush_user", return_value=1) as flush_user:
+    with mock.patch.object(live_counts, "flush_users", return_value=1) as flush_users:
         assert live_counts.flush_due(now=live_counts.now_ms() + 10) == 1
-    flush_user.assert_called_once_with(ann.pk)
+    flush_users.assert_called_once_with([ann.pk])
 
 
 def test_a_store_failure_never_fails_the_event_that_caused_it():
@@ -207,3 +207,99 @@ def test_a_room_where_a_user_was_mentioned_is_followed_and_they_follow_it():
     Mention.objects.create(message=message, room=lobby, user=ann, seq=message.seq)
     assert [room.label for room in selectors.followed_rooms(ann)] == ["lobby"]
     assert selectors.followers("lobby") == {ann.pk}
+
+
+@pytest.mark.django_db
+def test_room_counts_match_what_each_reader_is_shown_and_leave_out_who_may_not_read():
+    ann, bob, cid = (User.objects.create_user(n) for n in ("ann", "bob", "cid"))
+    lobby, attic = make_room("lobby"), make_room("attic")
+    messages = make_messages(lobby, 4)
+    ReadMark.objects.create(user=ann, room=lobby, seq=2)
+    Mention.objects.create(message=messages[3], room=lobby, user=ann, seq=messages[3].seq)
+    Mention.objects.create(message=messages[0], room=lobby, user=bob, seq=messages[0].seq)
+    counts = selectors.room_counts(lobby, [ann.pk, bob.pk])
+    assert counts == {ann.pk: (2, 1), bob.pk: (4, 1)}
+    for user in (ann, bob):
+        assert counts[user.pk][1] == selectors.mention_counts(user, [lobby]).get(lobby.pk, 0)
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    attic.refresh_from_db()
+    RoomMembership.objects.create(user=ann, room=attic)
+    assert set(selectors.room_counts(attic, [ann.pk, bob.pk, cid.pk])) == {ann.pk}
+
+
+def test_a_payload_offered_before_the_readers_own_counts_moved_is_never_kept(store):
+    store.connect(7, "daphne.response.a!1")
+    generation = store.generations([7])[7]
+    store.bump(7)  # their read mark moved meanwhile
+    store.take_pending(7)
+    store.offer([(7, generation, "lobby", '{"unread": 5}')], T0)
+    # Stale: a full recompute is asked for instead of the old payload.
+    assert store.take_pending(7) == {"": "1"}
+    generation = store.generations([7])[7]
+    store.offer([(7, generation, "lobby", '{"unread": 6}')], T0)
+    assert store.take_pending(7) == {"lobby": '{"unread": 6}'}
+    assert store.take("users", T0, 10) == [7]
+
+
+def test_only_online_users_are_among_the_online(store):
+    store.connect(7, "daphne.response.a!1")
+    assert store.online_among([7, 8]) == [7]
+
+
+@pytest.mark.django_db
+def test_a_fan_out_offers_each_reader_their_own_counts_and_the_flush_sends_them(local_counts):
+    ann, bob = User.objects.create_user("ann"), User.objects.create_user("bob")
+    lobby = make_room("lobby")
+    make_messages(lobby, 3)
+    ReadMark.objects.create(user=ann, room=lobby, seq=1)
+    ReadMark.objects.create(user=bob, room=lobby, seq=3)
+    for user in (ann, bob):
+        local_counts.connect(user.pk, "daphne.response.a!%d" % user.pk)
+    sent = {}
+    with (
+        mock.patch.object(presence, "online_counts", return_value={"lobby": 2}),
+        mock.patch.object(live_counts, "group") as group,
+    ):
+        group.side_effect = lambda user_id: mock.Mock(
+            send=lambda message, **_: sent.setdefault(user_id, []).append(message)
+        )
+        assert live_counts.fan_out("lobby", now=T0) == 2
+        assert live_counts.flush_due(now=T0) == 2
+    unread = {
+        user_id: [json.loads(m["text"])["payload"]["unread"] for m in messages]
+        for user_id, messages in sent.items()
+    }
+    assert unread == {ann.pk: [2], bob.pk: [0]}
+
+
+@pytest.mark.django_db
+def test_losing_a_private_room_drops_it_from_the_readers_list(local_counts):
+    ann = User.objects.create_user("ann")
+    attic = make_room("attic")
+    RoomMembership.objects.create(user=ann, room=attic)
+    # She had opened it: her read mark stays when she is removed.
+    ReadMark.objects.create(user=ann, room=attic, seq=0)
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    local_counts.connect(ann.pk, "daphne.response.a!1")
+    sent = []
+    with mock.patch.object(live_counts, "group") as group:
+        group.return_value.send.side_effect = lambda message, **_: sent.append(message)
+        live_counts.flush_user(ann.pk)
+        RoomMembership.objects.filter(user=ann).delete()
+        live_counts.fan_out("attic", now=T0)
+        live_counts.flush_due(now=T0 + 5000)
+    payloads = [json.loads(m["text"])["payload"] for m in sent]
+    assert payloads[-1] == {"label": "attic", "gone": True}
+
+
+def test_an_older_fan_out_of_a_room_never_overwrites_a_newer_one(store):
+    store.connect(7, "daphne.response.a!1")
+    older, newer = store.fan_out_token("lobby"), store.fan_out_token("lobby")
+    assert newer > older
+    generation = store.generations([7])[7]
+    store.offer([(7, generation, "lobby", '{"unread": 9}')], T0, newer)
+    store.offer([(7, generation, "lobby", '{"unread": 4}')], T0, older)
+    assert store.take_pending(7) == {"lobby": '{"unread": 9}'}
+    # Even once the newer one was flushed.
+    store.offer([(7, generation, "lobby", '{"unread": 4}')], T0, older)
+    assert store.take_pending(7) == {}

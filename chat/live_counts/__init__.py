@@ -9,9 +9,12 @@ design. In short:
   read mark that moved (``user_changed``) marks the user. Each costs one Redis round trip in
   the request or consumer that caused it, whatever the room's size.
 - A flusher thread in each worker process (``start_flusher``) claims due
-  rooms and marks their followers who have a socket due, then claims due
+  rooms and fans each one out (``fan_out``): one query computes the
+  room's payload for every follower with a socket who may read it, and
+  each is offered to that follower, who becomes due. Then it claims due
   users and sends each one's changed rooms to the Group
-  ``stream.user.<id>`` (``group_name``).
+  ``stream.user.<id>`` (``group_name``, ``flush_user``): what was offered,
+  or, after their own read mark moved, all their rooms recomputed.
 - A room or a user claimed is quiet for ``WINDOW_MS``: a change within
   that window makes it due when the window ends, not before. So a socket
   gets at most one flush a second however busy its rooms are, and the
@@ -34,8 +37,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from chat import conf, periodic, presence, selectors
-from chat.live_counts.stores import LocalStore, RedisStore
-from chat.models import iso_time
+from chat.live_counts.stores import FULL, LocalStore, RedisStore
+from chat.models import Room, iso_time
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +138,16 @@ def payloads(user):
 
 
 def frame(payload):
-    """The reply-channel message (dict) carrying ``payload`` on the
-    ``rooms`` stream: ``{"text": '{"stream": "rooms", "payload": …}'}``."""
-    return {"text": json.dumps({"stream": STREAM, "payload": payload})}
+    """The reply-channel message (dict) carrying ``payload`` (a dict, or
+    its JSON as str) on the ``rooms`` stream: ``{"text": '{"stream":
+    "rooms", "payload": …}'}``."""
+    encoded = payload if isinstance(payload, str) else json.dumps(payload)
+    return {"text": '{"stream": "%s", "payload": %s}' % (STREAM, encoded)}
+
+
+def encode(payload):
+    """``payload`` (dict) as the JSON (str) that is compared and sent."""
+    return json.dumps(payload, sort_keys=True)
 
 
 def room_changed(label):
@@ -150,14 +160,19 @@ def room_changed(label):
 
 def user_changed(user_id):
     """Note that the user ``user_id``'s (int) counts changed (their read
-    mark moved, they joined or left a room): flushed within a second if
-    they have a ``/stream/`` socket. Never raises, as ``room_changed``."""
-    _touch("users", [user_id], online_only=True)
+    mark moved, they joined or left a room): all their rooms are
+    recomputed and flushed within a second if they have a ``/stream/``
+    socket. Never raises, as ``room_changed``."""
+    _touch("users", [user_id], online_only=True, bump=True)
 
 
-def _touch(kind, ids, online_only):
+def _touch(kind, ids, online_only, bump=False):
     try:
-        store().touch(kind, ids, now_ms(), online_only=online_only)
+        counts = store()
+        if bump:
+            for ident in ids:
+                counts.bump(ident)
+        counts.touch(kind, ids, now_ms(), online_only=online_only)
     except Exception:  # noqa: BLE001 - a count must never fail a message
         logger.warning("Could not note a change of %s %s for live counts", kind, ids, exc_info=True)
 
@@ -181,44 +196,103 @@ def disconnect(user_id, reply_channel):
 
 
 def flush_user(user_id):
-    """Send the user ``user_id``'s (int) sockets a frame for each room
-    whose payload changed since their last flush, and one with ``"gone":
-    true`` for each room they no longer follow (they lost it, say).
+    """``flush_users`` for one user ``user_id`` (int); returns the number
+    of frames sent (int)."""
+    return flush_users([user_id])
+
+
+def flush_users(user_ids):
+    """Send each of ``user_ids``' (list of int) sockets a frame for each
+    room whose payload changed since their last flush: those a fan-out
+    offered them, or, when a full recompute was asked for (their read mark
+    moved, a room was gained or lost, nothing offered), all their rooms
+    from the database, with one ``{"label": …, "gone": true}`` for each
+    room they no longer follow (they lost it, say). A user without a
+    socket is skipped. Two Redis round trips for the lot, one Group send
+    per frame, and the queries of ``payloads`` for each full recompute.
     Returns the number of frames sent (int)."""
     counts = store()
-    if not counts.is_online(user_id):
+    state = counts.begin_flush(list(user_ids))
+    records = {}
+    frames = 0
+    for user_id, (pending, online, before) in state.items():
+        if not online:
+            continue
+        gone = []
+        if pending and FULL not in pending:
+            current = pending
+        else:
+            user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+            current = {} if user is None else payloads(user)
+            current = {label: encode(payload) for label, payload in current.items()}
+            gone = [label for label in before if label not in current]
+        changed = {
+            label: encoded for label, encoded in current.items() if before.get(label) != encoded
+        }
+        target = group(user_id)
+        for encoded in changed.values():
+            target.send(frame(encoded), immediately=True)
+        for label in gone:
+            target.send(frame({"label": label, "gone": True}), immediately=True)
+        if changed or gone:
+            records[user_id] = (changed, gone)
+            frames += len(changed) + len(gone)
+    counts.record_sent_many(records)
+    return frames
+
+
+def fan_out(label, now=None):
+    """Offer the room labelled ``label`` (str)'s payload to each of its
+    followers (``selectors.followers``) who has a socket and may read it
+    (``selectors.room_counts``, which asks ``selectors.readers``), and make
+    them due; a follower who may not read it is asked for a full
+    recompute, which drops the room from their list. Three queries and
+    one presence read whatever the number of followers. Returns how many
+    payloads were offered (int)."""
+    now = now_ms() if now is None else now
+    counts = store()
+    online = counts.online_among(selectors.followers(label))
+    if not online:
         return 0
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    current = {} if user is None else payloads(user)
-    before = counts.sent(user_id)
-    changed = {}
-    for label, payload in current.items():
-        encoded = json.dumps(payload, sort_keys=True)
-        if before.get(label) != encoded:
-            changed[label] = encoded
-    gone = [label for label in before if label not in current]
-    target = group(user_id)
-    for label in changed:
-        target.send(frame(current[label]), immediately=True)
-    for label in gone:
-        target.send(frame({"label": label, "gone": True}), immediately=True)
-    if changed or gone:
-        counts.record_sent(user_id, changed, gone)
-    return len(changed) + len(gone)
+    # Taken before anything is read: an overlapping older fan-out of the
+    # room cannot overwrite what this one offers.
+    token = counts.fan_out_token(label)
+    generations = counts.generations(online)
+    room = Room.objects.filter(label=label).first()
+    if room is None:
+        return 0
+    per_user = selectors.room_counts(room, online)
+    try:
+        here = presence.online_counts([label]).get(label, 0)
+    except Exception:  # noqa: BLE001 - counts without presence beat none
+        logger.warning("Could not read presence for live counts", exc_info=True)
+        here = None
+    activity = iso_time(room.last_activity) if room.last_activity else None
+    offers = []
+    for user_id in online:
+        if user_id not in per_user:
+            counts.bump(user_id)
+            continue
+        unread, mentions = per_user[user_id]
+        payload = {"label": label, "name": room.name, "unread": unread, "mentions": mentions}
+        payload["last_activity"] = activity
+        if here is not None:
+            payload["online"] = here
+        offers.append((user_id, generations[user_id], label, encode(payload)))
+    counts.offer(offers, now, token)
+    counts.touch("users", [u for u in online if u not in per_user], now)
+    return len(offers)
 
 
 def flush_due(now=None):
-    """Fan out each due room to its followers who have a socket, then
-    flush each due user. ``now`` in ms (default: the clock). Returns the
+    """Fan out each due room (``fan_out``), then flush each due user
+    (``flush_users``). ``now`` in ms (default: the clock). Returns the
     number of frames sent (int)."""
     now = now_ms() if now is None else now
     counts = store()
     for label in counts.take("rooms", now, TAKE_MAX):
-        counts.touch("users", selectors.followers(label), now, online_only=True)
-    sent = 0
-    for user_id in counts.take("users", now, TAKE_MAX):
-        sent += flush_user(user_id)
-    return sent
+        fan_out(label, now)
+    return flush_users(counts.take("users", now, TAKE_MAX))
 
 
 def start_flusher():

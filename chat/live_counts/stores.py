@@ -12,14 +12,21 @@ Both stores answer the same calls. The state, by kind (``"rooms"`` or
 - online: the users with at least one ``/stream/`` socket, and each one's
   reply channels;
 - sent: per user, what their sockets were last sent, ``label`` → the
-  payload as JSON (str), so that a flush sends only what changed.
+  payload as JSON (str), so that a flush sends only what changed;
+- pending: per user, the payloads a room's fan-out computed for them
+  since their last flush (``label`` → JSON), or a mark (field ``""``)
+  that asks the flush to recompute all their rooms;
+- generation: per user, a counter moved whenever their own counts change
+  (a read mark), so that a fan-out computed before cannot overwrite what
+  a later recompute found.
 
 The Redis keys are ``<prefix>due:<kind>``, ``<prefix>quiet:<kind>:<id>``,
-``<prefix>online``, ``<prefix>sockets:<user id>`` and
-``<prefix>sent:<user id>``: a user id is digits and a label cannot
-contain ``:`` (``conf.LABEL_RE``), so no two keys can collide.
-Each call is one round trip; ``touch`` and ``take`` are Lua scripts, so
-that two workers can never both take the same id.
+``<prefix>online``, ``<prefix>token:<label>``, and ``<prefix>sockets:``,
+``sent:``, ``pending:``, ``tokens:`` and ``gen:`` followed by a user id:
+a user id is digits and a label cannot contain ``:`` (``conf.LABEL_RE``),
+so no two keys can collide. Each call is one round trip; ``touch``,
+``take`` and ``offer`` are Lua scripts, so that two workers can never
+both take the same id, nor interleave inside an offer.
 """
 
 import threading
@@ -54,6 +61,33 @@ return ids
 """
 
 
+# offer: KEYS[1] the user's generation, KEYS[2] their pending hash,
+# KEYS[3] their fan-out tokens; ARGV: the generation the payload was
+# computed under, the label, the payload (JSON), the hashes' expiry (s),
+# the fan-out's token. A payload of an older fan-out of the room than one
+# offered already is dropped (two fan-outs of a room can overlap on a
+# loaded machine). Otherwise it is kept for the user's next flush if no
+# read mark of theirs moved since (the generation is the same), else the
+# hash is marked for a full recompute (field "").
+OFFER_LUA = """
+local newest = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or 0)
+if newest > tonumber(ARGV[5]) then return 0 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+local gen = redis.call('GET', KEYS[1]) or '0'
+if gen == ARGV[1] then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+else
+  redis.call('HSET', KEYS[2], '', '1')
+end
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return 1
+"""
+
+# The pending hash's field that asks for a full recompute: no label is "".
+FULL = ""
+
+
 class RedisStore:
     """The coalescing state in Redis, under the key ``prefix`` (str).
 
@@ -69,6 +103,7 @@ class RedisStore:
         self.expiry_s = expiry_s
         self._touch = client.register_script(TOUCH_LUA)
         self._take = client.register_script(TAKE_LUA)
+        self._offer = client.register_script(OFFER_LUA)
 
     def _key(self, *parts):
         return self.prefix + ":".join(str(part) for part in parts)
@@ -98,6 +133,110 @@ class RedisStore:
         )
         ids = [ident.decode("utf8") for ident in ids]
         return [int(ident) for ident in ids] if kind == "users" else ids
+
+    def online_among(self, user_ids):
+        """Those of ``user_ids`` (list of int) with a socket (list of int)."""
+        user_ids = list(user_ids)
+        if not user_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.sismember(self._key("online"), user_id)
+        return [user_id for user_id, on in zip(user_ids, pipe.execute(), strict=True) if on]
+
+    def generations(self, user_ids):
+        """Each user's generation (``{user_id: str}``): a counter that
+        ``bump`` moves whenever their own counts change."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.get(self._key("gen", user_id))
+        values = pipe.execute()
+        return {
+            user_id: (value or b"0").decode("ascii")
+            for user_id, value in zip(user_ids, values, strict=True)
+        }
+
+    def bump(self, user_id):
+        """Move ``user_id``'s generation and ask for a full recompute at
+        their next flush: a payload computed before is stale."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(self._key("gen", user_id))
+        pipe.expire(self._key("gen", user_id), self.expiry_s)
+        pipe.hset(self._key("pending", user_id), FULL, "1")
+        pipe.expire(self._key("pending", user_id), self.expiry_s)
+        pipe.execute()
+
+    def fan_out_token(self, label):
+        """A number (int) for a fan-out of the room ``label`` about to read
+        the database: higher than any taken before, so that of two offers
+        to one user the later fan-out's wins."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(self._key("token", label))
+        pipe.expire(self._key("token", label), self.expiry_s)
+        return int(pipe.execute()[0])
+
+    def offer(self, offers, now, token=0):
+        """Keep each of ``offers`` (``(user_id, generation, label, json)``)
+        for the user's next flush unless their generation moved (then a
+        full recompute is asked for instead) or a fan-out with a higher
+        ``token`` (int, ``fan_out_token``) offered that room already, and
+        make the users due."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, generation, label, encoded in offers:
+            keys = [
+                self._key("gen", user_id),
+                self._key("pending", user_id),
+                self._key("tokens", user_id),
+            ]
+            args = [generation, label, encoded, self.expiry_s, token]
+            self._offer(keys=keys, args=args, client=pipe)
+            touch_keys = [self._key("due", "users"), self._key("quiet", "users", user_id), ""]
+            self._touch(keys=touch_keys, args=[user_id, now], client=pipe)
+        if offers:
+            pipe.execute()
+
+    def take_pending(self, user_id):
+        """What was offered to ``user_id`` since their last flush, taken:
+        ``{label: json}``, with ``FULL`` among the keys when a full
+        recompute was asked for."""
+        key = self._key("pending", user_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        raw, _ = pipe.execute()
+        return {field.decode("utf8"): value.decode("utf8") for field, value in raw.items()}
+
+    def begin_flush(self, user_ids):
+        """For each of ``user_ids`` (list of int), in one round trip: what
+        was offered to them, taken (as ``take_pending``), whether they have
+        a socket, and what their sockets were last sent (as ``sent``).
+        Returns ``{user_id: (pending, online, sent)}``."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hgetall(self._key("pending", user_id))
+            pipe.delete(self._key("pending", user_id))
+            pipe.sismember(self._key("online"), user_id)
+            pipe.hgetall(self._key("sent", user_id))
+        replies = pipe.execute()
+        result = {}
+        for n, user_id in enumerate(user_ids):
+            pending, _, online, sent = replies[4 * n : 4 * n + 4]
+            result[user_id] = (_decoded(pending), bool(online), _decoded(sent))
+        return result
+
+    def record_sent_many(self, records):
+        """``record_sent`` for many users in one round trip: ``records`` is
+        ``{user_id: (changed, gone)}``."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, (changed, gone) in records.items():
+            key = self._key("sent", user_id)
+            if changed:
+                pipe.hmset(key, changed)
+            if gone:
+                pipe.hdel(key, *gone)
+            pipe.expire(key, self.expiry_s)
+        if records:
+            pipe.execute()
 
     def connect(self, user_id, reply_channel):
         """Note the socket ``reply_channel`` (str) of ``user_id`` (int)."""
@@ -141,6 +280,11 @@ class RedisStore:
         pipe.execute()
 
 
+def _decoded(raw):
+    """A redis-py HGETALL reply as ``{str: str}``."""
+    return {field.decode("utf8"): value.decode("utf8") for field, value in raw.items()}
+
+
 class LocalStore:
     """The same state in the process's memory, for ``runserver``."""
 
@@ -151,6 +295,10 @@ class LocalStore:
         self._quiet_until = {"rooms": {}, "users": {}}
         self._sockets = {}
         self._sent = {}
+        self._generations = {}
+        self._pending = {}
+        self._tokens = {}
+        self._offered = {}
 
     def touch(self, kind, ids, now, online_only=False):
         count = 0
@@ -172,6 +320,54 @@ class LocalStore:
                 del self._due[kind][ident]
                 self._quiet_until[kind][ident] = now + self.window_ms
             return taken
+
+    def online_among(self, user_ids):
+        with self._lock:
+            return [user_id for user_id in user_ids if self._sockets.get(user_id)]
+
+    def generations(self, user_ids):
+        with self._lock:
+            return {user_id: str(self._generations.get(user_id, 0)) for user_id in user_ids}
+
+    def bump(self, user_id):
+        with self._lock:
+            self._generations[user_id] = self._generations.get(user_id, 0) + 1
+            self._pending.setdefault(user_id, {})[FULL] = "1"
+
+    def fan_out_token(self, label):
+        with self._lock:
+            self._tokens[label] = self._tokens.get(label, 0) + 1
+            return self._tokens[label]
+
+    def offer(self, offers, now, token=0):
+        touched = []
+        with self._lock:
+            for user_id, generation, label, encoded in offers:
+                if self._offered.get((user_id, label), 0) > token:
+                    continue
+                self._offered[user_id, label] = token
+                pending = self._pending.setdefault(user_id, {})
+                if str(self._generations.get(user_id, 0)) == generation:
+                    pending[label] = encoded
+                else:
+                    pending[FULL] = "1"
+                touched.append(user_id)
+        self.touch("users", touched, now)
+
+    def take_pending(self, user_id):
+        with self._lock:
+            return self._pending.pop(user_id, {})
+
+    def begin_flush(self, user_ids):
+        result = {}
+        for user_id in user_ids:
+            pending = self.take_pending(user_id)
+            result[user_id] = (pending, self.is_online(user_id), self.sent(user_id))
+        return result
+
+    def record_sent_many(self, records):
+        for user_id, (changed, gone) in records.items():
+            self.record_sent(user_id, changed, gone)
 
     def connect(self, user_id, reply_channel):
         with self._lock:
