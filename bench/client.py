@@ -698,6 +698,8 @@ async def run_load(
                 await sending
                 mark("send_end")
                 await _drain(result, drain)
+                if scenario.stream:
+                    await _settle_streams(result, members, drain)
                 mark("drain_end")
             finally:
                 ticker.cancel()
@@ -710,6 +712,19 @@ async def run_load(
             await asyncio.gather(*closing)
     logger.debug("Run %s: %d of %d deliveries", run_id, result.delivered, result.expected)
     return result
+
+
+async def _settle_streams(result, members, drain):
+    """Wait, at most ``drain`` seconds, until every ``/stream/`` socket's
+    last payload counts every message sent as unread: the trailing flush
+    that ends a burst arrives up to a second after its last message."""
+    deadline = time.monotonic() + drain
+    streams = [member.id for member in members if member.stream_ws is not None]
+    while time.monotonic() < deadline:
+        last = result.stream_last
+        if all(last.get(ident, {}).get("unread") == result.sent for ident in streams):
+            return
+        await asyncio.sleep(POLL_S)
 
 
 async def _join_all(session, base_url, members, concurrency, progress, scenario):
