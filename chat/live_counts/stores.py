@@ -9,8 +9,10 @@ Both stores answer the same calls. The state, by kind (``"rooms"`` or
 - quiet: ids flushed less than ``window_ms`` ago, each until its window
   ends, so that a change in that window is due when the window ends
   (a trailing flush) and never sooner;
-- online: the users with at least one ``/stream/`` socket, and each one's
-  reply channels;
+- sockets: each user's ``/stream/`` reply channels; a user with any is
+  online (the set expires ``expiry_s`` after their last connect or
+  flush, so that the sockets of a Daphne killed outright do not keep
+  them online for ever);
 - sent: per user, what their sockets were last sent, ``label`` → the
   payload as JSON (str), so that a flush sends only what changed;
 - pending: per user, the payloads a room's fan-out computed for them
@@ -21,7 +23,7 @@ Both stores answer the same calls. The state, by kind (``"rooms"`` or
   a later recompute found.
 
 The Redis keys are ``<prefix>due:<kind>``, ``<prefix>quiet:<kind>:<id>``,
-``<prefix>online``, ``<prefix>token:<label>``, and ``<prefix>sockets:``,
+``<prefix>token:<label>``, and ``<prefix>sockets:``,
 ``sent:``, ``pending:``, ``tokens:`` and ``gen:`` followed by a user id:
 a user id is digits and a label cannot contain ``:`` (``conf.LABEL_RE``),
 so no two keys can collide. Each call is one round trip; ``touch``,
@@ -32,11 +34,11 @@ both take the same id, nor interleave inside an offer.
 import threading
 
 # touch: KEYS[1] the kind's due set, KEYS[2] the id's quiet key,
-# KEYS[3] the online set or "" (no check); ARGV: id, now (ms).
+# KEYS[3] the user's socket set or "" (no check); ARGV: id, now (ms).
 # Returns 1 when the id became due, 0 when it was due already or (a user)
 # has no socket.
 TOUCH_LUA = """
-if KEYS[3] ~= "" and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
+if KEYS[3] ~= "" and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local due = tonumber(ARGV[2])
 local quiet_until = tonumber(redis.call('GET', KEYS[2]) or 0)
@@ -112,10 +114,10 @@ class RedisStore:
         """Make each of ``ids`` (iterable of int or str) of ``kind`` due now, or
         when its window ends; with ``online_only``, only the users with a
         socket. Returns how many became due (int)."""
-        online = self._key("online") if online_only else ""
         pipe = self.client.pipeline(transaction=False)
         count = 0
         for ident in ids:
+            online = self._key("sockets", ident) if online_only else ""
             keys = [self._key("due", kind), self._key("quiet", kind, ident), online]
             self._touch(keys=keys, args=[ident, now], client=pipe)
             count += 1
@@ -141,7 +143,7 @@ class RedisStore:
             return []
         pipe = self.client.pipeline(transaction=False)
         for user_id in user_ids:
-            pipe.sismember(self._key("online"), user_id)
+            pipe.exists(self._key("sockets", user_id))
         return [user_id for user_id, on in zip(user_ids, pipe.execute(), strict=True) if on]
 
     def generations(self, user_ids):
@@ -215,7 +217,7 @@ class RedisStore:
         for user_id in user_ids:
             pipe.hgetall(self._key("pending", user_id))
             pipe.delete(self._key("pending", user_id))
-            pipe.sismember(self._key("online"), user_id)
+            pipe.exists(self._key("sockets", user_id))
             pipe.hgetall(self._key("sent", user_id))
         replies = pipe.execute()
         result = {}
@@ -235,6 +237,8 @@ class RedisStore:
             if gone:
                 pipe.hdel(key, *gone)
             pipe.expire(key, self.expiry_s)
+            # A socket open for longer than the expiry keeps its user online.
+            pipe.expire(self._key("sockets", user_id), self.expiry_s)
         if records:
             pipe.execute()
 
@@ -244,23 +248,20 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.sadd(sockets, reply_channel)
         pipe.expire(sockets, self.expiry_s)
-        pipe.sadd(self._key("online"), user_id)
         pipe.delete(self._key("sent", user_id))
         pipe.execute()
 
     def disconnect(self, user_id, reply_channel):
-        """Forget the socket; the user leaves ``online`` with their last."""
+        """Forget the socket; the user is offline once their last is gone
+        (an empty set is no key)."""
         sockets = self._key("sockets", user_id)
         self.client.srem(sockets, reply_channel)
-        if not self.client.scard(sockets):
-            pipe = self.client.pipeline(transaction=True)
-            pipe.srem(self._key("online"), user_id)
-            pipe.delete(self._key("sent", user_id))
-            pipe.execute()
+        if not self.client.exists(sockets):
+            self.client.delete(self._key("sent", user_id))
 
     def is_online(self, user_id):
         """Whether ``user_id`` (int) has a socket (bool)."""
-        return bool(self.client.sismember(self._key("online"), user_id))
+        return bool(self.client.exists(self._key("sockets", user_id)))
 
     def sent(self, user_id):
         """What ``user_id``'s sockets were last sent: ``{label: json}``."""
