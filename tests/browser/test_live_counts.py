@@ -192,3 +192,30 @@ def test_the_copy_button_copies_the_rooms_full_url_on_a_phone(browser, split):
     assert copied == "%s/%s/" % (split.base_url, label)
     assert fits_the_width(page)
     page.save_screenshot("/tmp/stream-share-360.png")
+
+
+def list_online(page, label):
+    return page.execute_script(
+        "var item = document.querySelector("
+        "'.rooms li[data-label=\"' + arguments[0] + '\"] .online');"
+        "return item ? parseInt(item.textContent, 10) : null;",
+        label,
+    )
+
+
+def test_leaving_a_room_for_the_list_shows_it_read_and_left_without_a_reload(
+    browser, split, split_env
+):
+    env = dict(os.environ, **split_env)
+    label = unique_label("left")
+    send_from_a_worker(env, label, ["old news"])
+    page = browser()
+    sign_up(page, split, unique_name("leo"))
+    open_and_read(page, split, label, "old news")
+    send_from_a_worker(env, label, ["fresh 1", "fresh 2", "fresh 3"])
+    wait_for_text(page, "fresh 3")
+    # From the room to the list by the sidebar's link: whatever the list
+    # rendered while the room's socket was closing, it settles on the truth.
+    page.find_element(By.CSS_SELECTOR, ".sidebar-all a").click()
+    wait_until(page, lambda driver: list_unread(driver, label) == 0)
+    wait_until(page, lambda driver: list_online(driver, label) == 0)
