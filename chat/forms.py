@@ -25,6 +25,7 @@ class NewRoomForm(forms.Form):
         label="Name",
         max_length=Room._meta.get_field("name").max_length,
         help_text="A name such as “Team Standup”, or a room's label.",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Team Standup"}),
     )
     private = forms.BooleanField(
         required=False,

@@ -99,6 +99,7 @@ def test_the_room_list_updates_its_unread_counts_live(browser, split, split_env)
     send_from_a_worker(env, label, ["after 1", "after 2", "after 3"])
     # No reload: the count comes over /stream/.
     wait_until(page, lambda driver: list_unread(driver, label) == 3)
+    page.save_screenshot("/tmp/stream-list-1280.png")
 
 
 def test_at_360_px_the_sidebar_folds_behind_a_menu_button(browser, split, split_env):
@@ -121,6 +122,9 @@ def test_at_360_px_the_sidebar_folds_behind_a_menu_button(browser, split, split_
     assert fits_the_width(page)
     page.save_screenshot("/tmp/stream-sidebar-360.png")
     menu.click()
+    page.save_screenshot("/tmp/stream-room-360.png")
+    menu.click()
+    menu.click()
     wait_until(page, lambda driver: not sidebar.is_displayed())
 
 
@@ -136,6 +140,12 @@ def test_at_1400_px_the_sidebar_is_a_column_beside_the_room(browser, split, spli
     assert page.find_element(By.ID, "sidebar").is_displayed()
     assert not page.find_element(By.ID, "rooms-menu").is_displayed()
     send_from_a_worker(env, other, ["psst"])
+    wait_until(page, lambda driver: sidebar_unread(driver, other) == 1)
+    page.find_element(By.CSS_SELECTOR, ".topic-edit summary").click()
+    page.find_element(By.ID, "topic-input").send_keys("Where the wide things are")
+    page.find_element(By.CSS_SELECTOR, "#topicform button[type=submit]").click()
+    wait_until(page, lambda driver: driver.find_elements(By.ID, "topic"))
+    wait_until_connected(page)
     wait_until(page, lambda driver: sidebar_unread(driver, other) == 1)
     page.save_screenshot("/tmp/stream-sidebar-1400.png")
 
