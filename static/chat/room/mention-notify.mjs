@@ -32,7 +32,8 @@ function store(choice) {
 }
 
 export class MentionNotify {
-  // `button`: the "Enable notifications" button (#notify). `reader`:
+  // `button`: the "Enable notifications" button (#notify; null on a page
+  // without a name, which notifies of nothing). `reader`:
   // {identityKind, handle, roomPath}. `label`: the room's. `findMessage(seq)`:
   // the message's <li> if the page shows it, else null. `doc`: the
   // document (its visibilityState).
@@ -46,8 +47,9 @@ export class MentionNotify {
     // notify again.
     this.notified = new Set();
     this.choice = stored();
-    if (!("Notification" in window) || !reader.identityKind) {
-      button.hidden = true;
+    // A page without a name (no button) hears of no mention; a browser
+    // without notifications keeps the button hidden.
+    if (!button || !("Notification" in window) || !reader.identityKind) {
       return;
     }
     button.addEventListener("click", () => this.toggle());
@@ -55,7 +57,8 @@ export class MentionNotify {
   }
 
   get enabled() {
-    return this.choice === "on" && window.Notification.permission === "granted";
+    return this.choice === "on" && "Notification" in window &&
+      window.Notification.permission === "granted";
   }
 
   showChoice() {
@@ -86,7 +89,7 @@ export class MentionNotify {
   // A live message frame: notify when it mentions the reader and the tab
   // is hidden.
   onMessage(message) {
-    if (!mentionsReader(message, this.reader) || this.notified.has(message.id)) {
+    if (!this.button || !mentionsReader(message, this.reader) || this.notified.has(message.id)) {
       return;
     }
     this.notified.add(message.id);
