@@ -25,7 +25,7 @@ function update(list, payload) {
     online.textContent = `${payload.online} online`;
   }
   if (payload.mentions !== undefined) {
-    // As templates/chat/index.html renders it: "@ 2", before the unread.
+    // As templates/chat/index.html renders it: "2 mentions", before the unread.
     let mentions = item.querySelector(".mentions");
     if (!mentions) {
       mentions = document.createElement("span");
@@ -34,8 +34,8 @@ function update(list, payload) {
     }
     const count = Number(payload.mentions) || 0;
     mentions.dataset.mentions = String(count);
-    mentions.textContent = `@ ${count}`;
-    mentions.title = `You were mentioned ${count} time${count === 1 ? "" : "s"}`;
+    mentions.textContent = `${count} mention${count === 1 ? "" : "s"}`;
+    mentions.title = "Messages that mention you, not yet read";
     mentions.hidden = count === 0;
   }
   const activity = item.querySelector(".activity");
