@@ -19,6 +19,7 @@ from channels.exceptions import DenyConnection
 from channels.generic.websockets import JsonWebsocketConsumer, WebsocketDemultiplexer
 from channels.security.websockets import allowed_hosts_only
 from django import db
+from redis.exceptions import RedisError
 
 from chat import live_counts, revocation
 
@@ -86,7 +87,8 @@ class StreamDemultiplexer(WebsocketDemultiplexer):
             Group(session_group).add(message.reply_channel)
         try:
             super().connect(message, **kwargs)
-        except db.Error:
+        except (db.Error, RedisError):
+            # Accepted all the same: the next change flushes its counts.
             logger.exception("Could not send the live counts of user %s", user.pk)
 
     def raw_receive(self, message, **kwargs):
