@@ -303,3 +303,36 @@ def test_an_older_fan_out_of_a_room_never_overwrites_a_newer_one(store):
     # Even once the newer one was flushed.
     store.offer([(7, generation, "lobby", '{"unread": 4}')], T0, older)
     assert store.take_pending(7) == {}
+
+
+def test_a_user_being_flushed_elsewhere_is_not_flushed_twice_at_once(store):
+    assert store.lock([7, 8], 30_000) == [7, 8]
+    assert store.lock([7, 9], 30_000) == [9]
+    store.unlock([7])
+    assert store.lock([7], 30_000) == [7]
+
+
+@pytest.mark.django_db
+def test_a_flush_that_fails_asks_for_a_full_recompute_later(local_counts):
+    ann = User.objects.create_user("ann")
+    local_counts.connect(ann.pk, "daphne.response.a!1")
+    local_counts.offer([(ann.pk, "0", "lobby", '{"unread": 3}')], T0)
+    with (
+        mock.patch.object(live_counts, "group", side_effect=RuntimeError("layer down")),
+        pytest.raises(RuntimeError),
+    ):
+        live_counts.flush_users([ann.pk])
+    assert local_counts.take_pending(ann.pk) == {"": "1"}
+    assert local_counts.lock([ann.pk], 1000) == [ann.pk]
+
+
+@pytest.mark.django_db
+def test_a_room_whose_fan_out_fails_is_due_again(local_counts):
+    live_counts.room_changed("lobby")
+    now = live_counts.now_ms() + 10
+    with (
+        mock.patch.object(live_counts, "fan_out", side_effect=RuntimeError("db down")),
+        pytest.raises(RuntimeError),
+    ):
+        live_counts.flush_due(now=now)
+    assert local_counts.take("rooms", now + WINDOW, 10) == ["lobby"]

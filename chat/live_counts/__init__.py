@@ -51,6 +51,10 @@ WINDOW_MS = 1000
 # How often the flusher looks for due rooms and users, in seconds: a change
 # waits at most this long past its due time.
 FLUSH_EVERY_S = 0.2
+# The longest one flush of a batch of users may hold their flush locks,
+# in ms: far longer than a flush takes, and what a flusher that died
+# mid-flush delays its users by.
+LOCK_MS = 30_000
 # The most rooms, and users, one flusher step claims (a bound on one step's
 # time; the rest stay due for the next step or another worker).
 TAKE_MAX = 500
@@ -212,7 +216,26 @@ def flush_users(user_ids):
     per frame, and the queries of ``payloads`` for each full recompute.
     Returns the number of frames sent (int)."""
     counts = store()
-    state = counts.begin_flush(list(user_ids))
+    user_ids = list(user_ids)
+    locked = counts.lock(user_ids, LOCK_MS)
+    busy = [user_id for user_id in user_ids if user_id not in locked]
+    if busy:
+        # Flushed elsewhere right now: again once that is done.
+        counts.touch("users", busy, now_ms() + WINDOW_MS)
+    try:
+        return _flush_locked(counts, locked)
+    except Exception:
+        # What was taken would be lost: recompute it all at the next flush.
+        for user_id in locked:
+            counts.bump(user_id)
+        counts.touch("users", locked, now_ms() + WINDOW_MS)
+        raise
+    finally:
+        counts.unlock(locked)
+
+
+def _flush_locked(counts, user_ids):
+    state = counts.begin_flush(user_ids)
     records = {}
     frames = 0
     for user_id, (pending, online, before) in state.items():
@@ -291,7 +314,12 @@ def flush_due(now=None):
     now = now_ms() if now is None else now
     counts = store()
     for label in counts.take("rooms", now, TAKE_MAX):
-        fan_out(label, now)
+        try:
+            fan_out(label, now)
+        except Exception:
+            # Taken and not done: due again once its window ends.
+            counts.touch("rooms", [label], now)
+            raise
     return flush_users(counts.take("users", now, TAKE_MAX))
 
 

@@ -24,7 +24,8 @@ Both stores answer the same calls. The state, by kind (``"rooms"`` or
 
 The Redis keys are ``<prefix>due:<kind>``, ``<prefix>quiet:<kind>:<id>``,
 ``<prefix>token:<label>``, and ``<prefix>sockets:``,
-``sent:``, ``pending:``, ``tokens:`` and ``gen:`` followed by a user id:
+``sent:``, ``pending:``, ``tokens:``, ``gen:`` and ``lock:`` followed by
+a user id:
 a user id is digits and a label cannot contain ``:`` (``conf.LABEL_RE``),
 so no two keys can collide. Each call is one round trip; ``touch``,
 ``take`` and ``offer`` are Lua scripts, so that two workers can never
@@ -208,6 +209,22 @@ class RedisStore:
         raw, _ = pipe.execute()
         return {field.decode("utf8"): value.decode("utf8") for field, value in raw.items()}
 
+    def lock(self, user_ids, timeout_ms):
+        """Take the flush lock of each of ``user_ids`` (list of int) for at
+        most ``timeout_ms``; returns those taken (list of int). Two flushes
+        of one user never run at once, so that a slow one cannot send an
+        older count after a newer one."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.set(self._key("lock", user_id), "1", nx=True, px=timeout_ms)
+        taken = pipe.execute() if user_ids else []
+        return [user_id for user_id, ok in zip(user_ids, taken, strict=True) if ok]
+
+    def unlock(self, user_ids):
+        """Release the flush locks of ``user_ids`` (list of int)."""
+        if user_ids:
+            self.client.delete(*[self._key("lock", user_id) for user_id in user_ids])
+
     def begin_flush(self, user_ids):
         """For each of ``user_ids`` (list of int), in one round trip: what
         was offered to them, taken (as ``take_pending``), whether they have
@@ -300,6 +317,7 @@ class LocalStore:
         self._pending = {}
         self._tokens = {}
         self._offered = {}
+        self._locked = set()
 
     def touch(self, kind, ids, now, online_only=False):
         count = 0
@@ -358,6 +376,16 @@ class LocalStore:
     def take_pending(self, user_id):
         with self._lock:
             return self._pending.pop(user_id, {})
+
+    def lock(self, user_ids, timeout_ms):
+        with self._lock:
+            taken = [user_id for user_id in user_ids if user_id not in self._locked]
+            self._locked.update(taken)
+            return taken
+
+    def unlock(self, user_ids):
+        with self._lock:
+            self._locked.difference_update(user_ids)
 
     def begin_flush(self, user_ids):
         result = {}
