@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('chat', '0009_authors_and_events'),
+        ('chat', '0010_mentions'),
     ]
 
     operations = [
