@@ -9,6 +9,7 @@ import uuid
 
 import psycopg2
 import pytest
+import redis
 import websocket
 
 from bench.chat_client import ChatClient, guest_sessions, unique_label, user_sessions
@@ -168,3 +169,35 @@ def test_nobody_outside_a_private_room_can_schedule_into_it_and_a_removed_member
     )
     assert stored(split_env["DATABASE_URL"], label) == []
     ann.close()
+
+
+def test_many_copies_of_one_delivery_at_once_post_it_once(delay_split, split_env):
+    # Both workers take copies of the same delivery at the same moment: the
+    # claim in the storing transaction lets exactly one of them post it.
+    env = dict(os.environ, **delay_split.env_of_test)
+    label = unique_label("copies")
+    (session_key,) = user_sessions(env, unique_label("ann").replace("-", "_"))
+    author = ChatClient(delay_split, label, session_key=session_key)
+    # Due in 3 s: the copies come while it is pending and less than
+    # EARLY_TOLERANCE_MS early, so they race each other and the delay
+    # server's own delivery.
+    answer = schedule(author, "only once", in_seconds(3)[1])
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from channels import Channel\n"
+        "for _ in range(40):\n"
+        "    Channel('chat.scheduled').send({'id': %d}, immediately=True)\n" % answer["id"],
+    )
+    ((_, _, status, _, message_id),) = wait_until_settled(split_env["DATABASE_URL"], label)
+    queue = redis.Redis.from_url(env["REDIS_URL"])
+    key = env["CHANNEL_LAYER_PREFIX"] + "chat.scheduled"
+    deadline = time.monotonic() + 60
+    while queue.llen(key) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # the last copies taken are handled
+    rows = stored(split_env["DATABASE_URL"], label)
+    assert [row[2] for row in rows] == ["only once"]
+    assert (status, message_id) == ("sent", rows[0][0])
+    author.close()
