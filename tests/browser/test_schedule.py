@@ -104,26 +104,39 @@ def test_a_message_scheduled_from_the_menu_is_listed_and_cancelled_and_never_arr
     assert "standup notes, later" not in shown_texts(page)
 
 
-def test_a_message_scheduled_for_a_chosen_time_arrives_once_and_leaves_the_list(
-    browser, split, split_env, tmp_path
-):
-    label = unique_label("later")
-    page = open_as_guest(browser, split, label, DESK)
-    page.find_element(By.ID, "message").send_keys("arriving shortly")
+def schedule_at(page, text, at):
+    """Schedule ``text`` from the composer for ``at`` (a naive local
+    datetime), through the menu's chosen time, and wait until it is
+    listed. The picker itself goes by minutes; seconds are set here."""
+    page.find_element(By.ID, "message").send_keys(text)
     page.find_element(By.ID, "later").click()
-    # A few seconds ahead, in local time with seconds (the picker itself
-    # goes by minutes).
-    at = datetime.datetime.now() + datetime.timedelta(seconds=4)
     page.execute_script(
         "document.getElementById('later-at').value = arguments[0];",
         at.strftime("%Y-%m-%dT%H:%M:%S"),
     )
     page.find_element(By.CSS_SELECTOR, "[data-later='custom']").click()
-    wait_until(page, lambda driver: pending_list(driver))
-    assert pending_list(page)[0][1] == "arriving shortly"
+    wait_until(page, lambda driver: text in [entry[1] for entry in pending_list(driver)])
+
+
+def test_of_two_messages_due_together_the_cancelled_one_never_arrives_and_the_other_once(
+    browser, split, split_env, tmp_path
+):
+    label = unique_label("later")
+    page = open_as_guest(browser, split, label, DESK)
+    at = datetime.datetime.now() + datetime.timedelta(seconds=6)
+    schedule_at(page, "cancelled in time", at)
+    schedule_at(page, "arriving shortly", at)
+    assert [entry[1] for entry in pending_list(page)] == ["cancelled in time", "arriving shortly"]
+    page.find_element(By.CSS_SELECTOR, "#scheduled li:first-child button.cancel").click()
+    wait_until(page, lambda driver: len(pending_list(driver)) == 1)
 
     wait_for_text(page, "arriving shortly")
     wait_until(page, lambda driver: not pending_list(driver))
-    assert shown_texts(page).count("arriving shortly") == 1
-    assert statuses(split_env, label) == [("arriving shortly", "sent")]
+    texts = shown_texts(page)
+    assert texts.count("arriving shortly") == 1
+    assert "cancelled in time" not in texts
+    assert statuses(split_env, label) == [
+        ("cancelled in time", "cancelled"),
+        ("arriving shortly", "sent"),
+    ]
     picture(page, tmp_path, "later-arrived-1400")
