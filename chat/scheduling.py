@@ -81,9 +81,14 @@ class _Claimed(Exception):
 
 
 def _author_filter(actor):
+    """The lookup (dict) of ``actor``'s rows: their user's, or their guest
+    id's. Raises ``ClientError("IDENTITY_REQUIRED")`` for nobody, whose
+    lookup would otherwise match every row without a guest id."""
     if actor.user_id is not None:
         return {"user_id": actor.user_id}
-    return {"guest_author": actor.guest_author}
+    if actor.guest_author is not None:
+        return {"guest_author": actor.guest_author}
+    raise ClientError("IDENTITY_REQUIRED", "Sign in or choose a name to send messages later.")
 
 
 def may_post(actor, room, handle):
@@ -107,7 +112,8 @@ def may_post(actor, room, handle):
 
 def pending(actor, room):
     """``actor``'s pending messages in ``room``, soonest first, as a list
-    of ``ScheduledMessage``. One query."""
+    of ``ScheduledMessage``. One query. Raises
+    ``ClientError("IDENTITY_REQUIRED")`` for nobody."""
     rows = ScheduledMessage.objects.filter(
         room_id=room.pk, status=ScheduledMessage.PENDING, **_author_filter(actor)
     )
@@ -132,8 +138,7 @@ def schedule(room, actor, handle, text, at, now=None):
     The row is committed before the delay server is asked: if that send
     fails, it is logged and the row is posted by a sweeper instead,
     ``SWEEP_GRACE_S`` late."""
-    if actor.user_id is None and actor.guest_author is None:
-        raise ClientError("IDENTITY_REQUIRED", "Sign in or choose a name to send messages later.")
+    author = _author_filter(actor)
     now = now or timezone.now()
     if at < now - timedelta(seconds=PAST_GRACE_S):
         raise ClientError("SCHEDULE_IN_PAST", "That time has passed; choose a later one.")
@@ -145,7 +150,6 @@ def schedule(room, actor, handle, text, at, now=None):
     if may_post(actor, room, handle) is not None:
         raise ClientError("SCHEDULE_NOT_ALLOWED", "You may not post in this room.")
     cap = conf.get("CHAT_SCHEDULED_MAX_PENDING")
-    author = _author_filter(actor)
     with transaction.atomic():
         _lock_author(author)
         count = ScheduledMessage.objects.filter(status=ScheduledMessage.PENDING, **author).count()
@@ -197,14 +201,13 @@ def cancel(actor, scheduled_id, room=None):
     ``CANCELLED``. Atomic against its delivery: exactly one of the two
     leaves ``PENDING``.
 
-    Raises ``ClientError``: ``SCHEDULED_NOT_FOUND`` for an id that is not
-    the actor's (in that room), ``SCHEDULED_NOT_PENDING`` for one already
+    Raises ``ClientError``: ``IDENTITY_REQUIRED`` for nobody;
+    ``SCHEDULED_NOT_FOUND`` for an id that is not the actor's (in that
+    room), ``SCHEDULED_NOT_PENDING`` for one already
     sent, refused or cancelled."""
     rows = ScheduledMessage.objects.filter(pk=scheduled_id, **_author_filter(actor))
     if room is not None:
         rows = rows.filter(room_id=room.pk)
-    if actor.user_id is None and actor.guest_author is None:
-        rows = rows.none()
     claimed = rows.filter(status=ScheduledMessage.PENDING).update(
         status=ScheduledMessage.CANCELLED, finished_at=timezone.now()
     )

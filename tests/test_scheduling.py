@@ -265,12 +265,22 @@ class CancelTests(ChannelTestCase):
         for actor, scheduled_id in (
             (Actor(user=bob), self.row.pk),
             (Actor(guest_author=uuid.uuid4()), self.row.pk),
-            (Actor(), self.row.pk),
             (Actor(user=self.ann), self.row.pk + 1),
         ):
             with self.assertRaises(ClientError) as raised:
                 scheduling.cancel(actor, scheduled_id)
             self.assertEqual(raised.exception.code, "SCHEDULED_NOT_FOUND")
+        self.row.refresh_from_db()
+        self.assertEqual(self.row.status, "pending")
+
+    def test_nobody_cancels_or_lists_anything(self):
+        for call in (
+            lambda: scheduling.cancel(Actor(), self.row.pk),
+            lambda: scheduling.pending(Actor(), self.room),
+        ):
+            with self.assertRaises(ClientError) as raised:
+                call()
+            self.assertEqual(raised.exception.code, "IDENTITY_REQUIRED")
         self.row.refresh_from_db()
         self.assertEqual(self.row.status, "pending")
 
@@ -336,6 +346,19 @@ class SocketFrameTests(IdentityTestCase):
         reply = self.frame(client, type="schedule", message="x", at=later().isoformat())
         self.assertEqual((reply["type"], reply["error"]), ("error", "IDENTITY_REQUIRED"))
         self.assertFalse(ScheduledMessage.objects.exists())
+
+    def test_a_socket_without_an_identity_lists_and_cancels_nobodys(self):
+        ann = User.objects.create_user("ann", password="x")
+        client, _ = self.connect()
+        row = scheduling.schedule(
+            Room.objects.get(label="lobby"), Actor(user=ann), "ann", "ann's secret", later()
+        )
+        for frame in ({"type": "list_scheduled"}, {"type": "cancel_scheduled", "id": row.pk}):
+            reply = self.frame(client, **frame)
+            self.assertEqual((reply["type"], reply["error"]), ("error", "IDENTITY_REQUIRED"))
+            self.assertNotIn("ann's secret", json.dumps(reply))
+        row.refresh_from_db()
+        self.assertEqual(row.status, "pending")
 
     def test_a_socket_sees_only_its_own_author_and_room_in_the_list(self):
         ann = User.objects.create_user("ann", password="x")

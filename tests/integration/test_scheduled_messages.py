@@ -127,10 +127,20 @@ def test_only_an_identified_socket_may_schedule_and_a_guest_may_in_a_public_room
     guest = ChatClient(split, label, session_key=guest_key)
     answer = schedule(guest, "from a guest", in_seconds(60)[1])
     assert [p["message"] for p in answer["pending"]] == ["from a guest"]
-    # The stranger's list, and its cancel of the guest's, find nothing.
-    stranger.send_frame(type="cancel_scheduled", id=answer["id"])
-    refused = stranger.receive_until(lambda f: f.get("type") == "error")[-1]
+    # A stranger can neither list nor cancel anyone's; another guest finds
+    # nothing of this one's.
+    for frame in ({"type": "list_scheduled"}, {"type": "cancel_scheduled", "id": answer["id"]}):
+        stranger.send_frame(**frame)
+        refused = stranger.receive_until(lambda f: f.get("type") == "error")[-1]
+        assert refused["error"] == "IDENTITY_REQUIRED"
+    (other_key,) = guest_sessions(env, unique_label("otto"))
+    other = ChatClient(split, label, session_key=other_key)
+    other.send_frame(type="list_scheduled")
+    assert other.receive_until(lambda f: f.get("type") == "scheduled")[-1]["pending"] == []
+    other.send_frame(type="cancel_scheduled", id=answer["id"])
+    refused = other.receive_until(lambda f: f.get("type") == "error")[-1]
     assert refused["error"] == "SCHEDULED_NOT_FOUND"
+    other.close()
     assert [row[1:3] for row in scheduled_rows(split_env["DATABASE_URL"], label)] == [
         ("from a guest", "pending")
     ]
