@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 COUNT = 12  # messages scheduled per test
 SPACING_S = 0.5  # between their times
-LEAD_S = 4  # from scheduling to the first one's time
+LEAD_S = 8  # from scheduling to the first one's time
 
 
 @pytest.fixture
@@ -34,14 +34,14 @@ def delay_split(delay_env):
         yield split
 
 
-def schedule_burst(split, env, label):
+def schedule_burst(split, env, label, lead_s=LEAD_S):
     """Schedule COUNT messages in room ``label``, SPACING_S apart from
-    LEAD_S from now, through a signed-in socket; returns their texts
-    (list of str) and the first one's time (monotonic, s)."""
+    ``lead_s`` seconds from now, through a signed-in socket; returns their
+    texts (list of str) and the first one's time (monotonic, s)."""
     name = unique_label("ann").replace("-", "_")
     (session_key,) = user_sessions(dict(os.environ, **env), name)
     client = ChatClient(split, label, session_key=session_key)
-    start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=LEAD_S)
+    start = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=lead_s)
     texts = []
     for n in range(COUNT):
         at = start + datetime.timedelta(seconds=n * SPACING_S)
@@ -140,9 +140,11 @@ def test_messages_lost_after_the_delay_server_sent_them_are_posted_once_by_the_s
     # worker runs while they come due, and the channel's queue is then
     # emptied, as the killed worker's pop would have.
     label = unique_label("lost")
-    texts, first_due = schedule_burst(delay_split, delay_env, label)
+    # Far enough ahead that no worker is left by the first one's time.
+    texts, first_due = schedule_burst(delay_split, delay_env, label, lead_s=15)
     for worker in list(delay_split.workers):
         delay_split.kill(worker, signal.SIGKILL)
+    assert time.monotonic() < first_due, "the workers were killed before any was due"
     sleep_until(first_due + COUNT * SPACING_S)
     deadline = time.monotonic() + 60
     while delay_rows(delay_env["DATABASE_URL"]) and time.monotonic() < deadline:
