@@ -187,7 +187,9 @@ def ws_receive(message, label):
     broadcast as ``Message.as_dict()`` to the room's Group (the sender
     included); a typed frame (``typing``, ``ping``, ``read``, and since
     2026-12-05 ``edit``, ``delete`` and ``react``, through
-    ``chat.conversations.changes``) is handled as docs/protocol.md says.
+    ``chat.conversations.changes``, and ``schedule``,
+    ``cancel_scheduled`` and ``list_scheduled``, through
+    ``chat.scheduling``) is handled as docs/protocol.md says.
 
     A refused frame gets an error frame (docs/protocol.md) and stores
     nothing; the socket stays open. A socket joined by an older release
