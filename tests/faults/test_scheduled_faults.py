@@ -14,6 +14,7 @@ import redis
 
 from bench.chat_client import ChatClient, unique_label, user_sessions
 from bench.split import running
+from tests import services
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +24,14 @@ LEAD_S = 8  # from scheduling to the first one's time
 
 
 @pytest.fixture
-def delay_env(fault_env):
-    return fault_env
+def delay_env(fault_env, postgres_url):
+    """The fault tests' environment (dict of str) on a database of the
+    test's own: a delay server sends every due row of its database on its
+    own channel layer, so another split's ``rundelay`` on the same
+    database (the session's) would send this one's rows elsewhere."""
+    name = "chat_test_delay_%s" % uuid.uuid4().hex[:6]
+    with services.scratch_database(postgres_url, name) as database_url:
+        yield dict(fault_env, DATABASE_URL=database_url)
 
 
 @pytest.fixture

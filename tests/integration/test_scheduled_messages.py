@@ -14,18 +14,26 @@ import websocket
 
 from bench.chat_client import ChatClient, guest_sessions, unique_label, user_sessions
 from bench.split import manage, running
+from tests import services
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def delay_split(split_env):
+def delay_split(split_env, postgres_url):
     """A split of this module's own, with the delay process, on its own
-    channel-layer prefix: its tests kill and restart ``rundelay``."""
-    env = dict(split_env, CHANNEL_LAYER_PREFIX="asgi-delay-%s:" % uuid.uuid4().hex[:6])
-    with running(env, workers=2, delay=True) as split:
-        split.env_of_test = env
-        yield split
+    database and channel-layer prefix: its tests kill and restart
+    ``rundelay``. Its own database, because a delay server sends every due
+    row of its database's table on its own channel layer: the session's
+    split's ``rundelay`` would otherwise post this one's messages."""
+    tag = uuid.uuid4().hex[:6]
+    with services.scratch_database(postgres_url, "chat_test_delay_%s" % tag) as database_url:
+        env = dict(
+            split_env, DATABASE_URL=database_url, CHANNEL_LAYER_PREFIX="asgi-delay-%s:" % tag
+        )
+        with running(env, workers=2, delay=True) as split:
+            split.env_of_test = env
+            yield split
 
 
 def in_seconds(seconds):
@@ -104,12 +112,13 @@ def test_a_scheduled_message_arrives_once_on_time_after_rundelay_is_killed_and_r
     reader.send_frame(type="ping")
     after = reader.receive_until(lambda f: f.get("type") == "pong")
     assert not [f for f in after if f.get("message") == "see you in six seconds"]
-    rows = stored(split_env["DATABASE_URL"], label)
+    database_url = delay_split.env_of_test["DATABASE_URL"]
+    rows = stored(database_url, label)
     assert [row[2] for row in rows] == ["see you in six seconds"]
     # Not before its time (the delay server's and the frame's clocks are
     # this machine's).
     assert rows[0][3] >= due - datetime.timedelta(milliseconds=100)
-    ((_, _, status, _, message_id),) = scheduled_rows(split_env["DATABASE_URL"], label)
+    ((_, _, status, _, message_id),) = scheduled_rows(database_url, label)
     assert (status, message_id) == ("sent", rows[0][0])
     print("\nposted %.0f ms after its time" % ((arrived - due).total_seconds() * 1000))
     author.close()
@@ -200,14 +209,14 @@ def test_many_copies_of_one_delivery_at_once_post_it_once(delay_split, split_env
         "for _ in range(40):\n"
         "    Channel('chat.scheduled').send({'id': %d}, immediately=True)\n" % answer["id"],
     )
-    ((_, _, status, _, message_id),) = wait_until_settled(split_env["DATABASE_URL"], label)
+    ((_, _, status, _, message_id),) = wait_until_settled(env["DATABASE_URL"], label)
     queue = redis.Redis.from_url(env["REDIS_URL"])
     key = env["CHANNEL_LAYER_PREFIX"] + "chat.scheduled"
     deadline = time.monotonic() + 60
     while queue.llen(key) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1)  # the last copies taken are handled
-    rows = stored(split_env["DATABASE_URL"], label)
+    rows = stored(env["DATABASE_URL"], label)
     assert [row[2] for row in rows] == ["only once"]
     assert (status, message_id) == ("sent", rows[0][0])
     author.close()
