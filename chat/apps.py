@@ -20,6 +20,7 @@ class ChatConfig(AppConfig):
         worker_ready.connect(_start_presence_flusher, dispatch_uid="chat-presence-flusher")
         worker_ready.connect(_start_worker_heartbeat, dispatch_uid="chat-worker-heartbeat")
         worker_ready.connect(_start_job_sweeper, dispatch_uid="chat-job-sweeper")
+        worker_ready.connect(_start_scheduled_sweeper, dispatch_uid="chat-scheduled-sweeper")
 
         # In every process: sign-outs happen in the workers' views, and a
         # user is deactivated wherever it is saved (the admin, a shell).
@@ -44,3 +45,9 @@ def _start_job_sweeper(sender, **kwargs):
     from chat.images import thumbnails
 
     thumbnails.start_sweeper()
+
+
+def _start_scheduled_sweeper(sender, **kwargs):
+    from chat import scheduling
+
+    scheduling.start_sweeper()

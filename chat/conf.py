@@ -147,6 +147,14 @@ DEFAULTS = {
     # Discord allows 20 distinct reactions on a message; a row of 20 fits
     # under a message on a phone.
     "CHAT_REACTIONS_MAX_EMOJI": 20,
+    # Messages sent later (chat/scheduling.py): how far ahead one may be
+    # scheduled, in days (30: a month's reminders; the delay server keeps
+    # each as a row until then)...
+    "CHAT_SCHEDULED_MAX_DAYS": 30,
+    # ...and how many one author may have pending at once, over all rooms
+    # (25: a fortnight of daily reminders with room to spare, and a bound on
+    # what one guest's session can leave in the delay server).
+    "CHAT_SCHEDULED_MAX_PENDING": 25,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server

@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # The delay server (manage.py rundelay, the Procfile's delay process
+    # type): messages sent later (chat/scheduling.py).
+    "channels.delay",
     # Sign-in throttling (AXES_* below).
     "axes",
     # The load generator, manage.py chatbench; its command needs the
@@ -185,6 +188,11 @@ CHANNEL_CAPACITY = {
     # a message's webhook delivery.
     "chat.thumbnail": 1000,
     "chat.webhook": 2000,
+    # A message sent later, back from the delay server (chat/scheduling.py),
+    # and what the delay server reads: at most CHAT_SCHEDULED_MAX_PENDING
+    # per author, so a few thousand is a busy minute.
+    "chat.scheduled": 2000,
+    "asgi.delay": 2000,
 }
 if REDIS_URLS or REDIS_SENTINEL:
     # chat/transport/layer/: asgi_redis, plus batched receives on one
@@ -295,6 +303,8 @@ CHAT_SIGNUP_BURST = _tunable("CHAT_SIGNUP_BURST")
 CHAT_SIGNUP_PER_HOUR = _tunable("CHAT_SIGNUP_PER_HOUR")
 CHAT_EDIT_WINDOW_SECONDS = _tunable("CHAT_EDIT_WINDOW_SECONDS")
 CHAT_REACTIONS_MAX_EMOJI = _tunable("CHAT_REACTIONS_MAX_EMOJI")
+CHAT_SCHEDULED_MAX_DAYS = _tunable("CHAT_SCHEDULED_MAX_DAYS")
+CHAT_SCHEDULED_MAX_PENDING = _tunable("CHAT_SCHEDULED_MAX_PENDING")
 CHAT_API_INVALID_TOKEN_BURST = _tunable("CHAT_API_INVALID_TOKEN_BURST")
 CHAT_API_INVALID_TOKENS_PER_MINUTE = _tunable("CHAT_API_INVALID_TOKENS_PER_MINUTE")
 CHAT_PROXY_TRUSTED_HOPS = _tunable("CHAT_PROXY_TRUSTED_HOPS")

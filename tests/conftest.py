@@ -78,9 +78,10 @@ def split_env(redis_url, postgres_url):
 
 @pytest.fixture(scope="session")
 def split(split_env):
-    """The real split, as the Procfile runs it: migrations, one Daphne and
-    two ``runworker`` processes, against real Redis and PostgreSQL. Shared by
-    the session's tests, which each use rooms of their own."""
-    with split_processes.running(split_env, workers=2) as running:
+    """The real split, as the Procfile runs it: migrations, one Daphne,
+    two ``runworker`` processes and the delay process (``rundelay``),
+    against real Redis and PostgreSQL. Shared by the session's tests,
+    which each use rooms of their own."""
+    with split_processes.running(split_env, workers=2, delay=True) as running:
         yield running
         running.check_alive()

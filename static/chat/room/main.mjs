@@ -26,6 +26,7 @@ import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
+import {Schedule} from "./schedule.mjs";
 import {Pane} from "./scrolling.mjs";
 import {Status} from "./status.mjs";
 import {TabTitle} from "./tab-title.mjs";
@@ -118,12 +119,16 @@ function start(page, list) {
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
       leave: (frame) => roster.onLeave(frame),
-      typing: (frame) => roster.onTyping(frame)
+      typing: (frame) => roster.onTyping(frame),
+      scheduled: (frame) => schedule && schedule.receive(frame)
     },
     onOpen: () => {
       history.sync();
       composer.flush();
       readMarks.soon();
+      if (schedule) {
+        schedule.opened();
+      }
       if (!identityKind) {
         // A socket without an identity hears presence once it sends a typed frame.
         connection.send({type: "ping"});
@@ -217,6 +222,17 @@ function start(page, list) {
     label: list.dataset.label,
     findMessage: (seq) => list.querySelector("li.message[data-seq=\"" + Number(seq) + "\"]")
   });
+  // Messages sent later: only for a reader with an identity.
+  const schedule = element("later") && new Schedule({
+    button: element("later"),
+    menu: element("later-menu"),
+    customInput: element("later-at"),
+    list: element("scheduled"),
+    messageInput: element("message"),
+    connection,
+    status,
+    maxLength: Number(data.messageMaxLength) || 2000
+  });
   const tabTitle = new TabTitle({doc: document, isSeen: () => pane.following});
   const uploads = new Uploads({
     form,
@@ -257,6 +273,9 @@ function start(page, list) {
     list.dataset.hasNewer === "true");
   history.maybeShowOlder();
   composer.start();
+  if (schedule) {
+    schedule.start();
+  }
   connection.connect();
 }
 
