@@ -13,6 +13,7 @@ web-search syntax, so ``or`` works there too) against the stored
 substring match. docs/operations.md, "Search", says how they differ.
 """
 
+import html as html_module
 import re
 from dataclasses import dataclass, field
 
@@ -173,13 +174,16 @@ def with_headlines(messages, query):
     """``messages`` (from ``search``) with ``headline`` annotated on each:
     on PostgreSQL, with words to find, ``ts_headline``'s excerpt of the
     matching text, ``START``/``STOP`` around each match, computed only for
-    the rows fetched; else "" (``highlight`` then marks the terms
-    itself)."""
+    the rows fetched (the text goes to it HTML-escaped: its parser takes
+    ``<b>`` for a tag and would drop it from the excerpt); else ""
+    (``highlight`` then marks the terms itself)."""
     if not (full_text() and query.text):
         return messages.annotate(headline=RawSQL("''", ()))
     table = Message._meta.db_table
     headline = (
-        "ts_headline(%%s::regconfig, translate(%s.message, %%s, ''), "
+        "ts_headline(%%s::regconfig, "
+        "replace(replace(replace(translate(%s.message, %%s, ''), '&', '&amp;'), "
+        "'<', '&lt;'), '>', '&gt;'), "
         "websearch_to_tsquery(%%s::regconfig, %%s), %%s)" % table
     )
     params = (conf.SEARCH_CONFIG, START + STOP, conf.SEARCH_CONFIG, query.text, _HEADLINE_OPTIONS)
@@ -244,7 +248,9 @@ def highlight(message, query):
     ``Query``) marked wherever it occurs, regardless of case."""
     headline = getattr(message, "headline", "")
     if headline:
-        html = escape(headline)
+        # Unescaped and escaped again rather than trusted: whatever the
+        # headline holds, only the marks become markup.
+        html = escape(html_module.unescape(headline))
         return mark_safe(html.replace(START, "<mark>").replace(STOP, "</mark>"))
     text = message.message.replace(START, "").replace(STOP, "")
     if len(text) > EXCERPT_CHARS:

@@ -94,9 +94,11 @@ def test_highlighting_escapes_the_text_and_marks_only_the_matches():
 
 def test_highlighting_a_postgresql_headline_turns_only_its_sentinels_into_marks():
     message = Message(message="ignored")
-    message.headline = "<b>x</b> \x02deploy\x03 & more"
+    # As PostgreSQL returns it: the text escaped before ts_headline, and
+    # one "<" that was not (whatever it holds is escaped once more).
+    message.headline = "&lt;b&gt;x&lt;/b&gt; \x02deploy\x03 &amp;lt; & <i>"
     html = search.highlight(message, search.parse("deploy"))
-    assert html == "&lt;b&gt;x&lt;/b&gt; <mark>deploy</mark> &amp; more"
+    assert html == "&lt;b&gt;x&lt;/b&gt; <mark>deploy</mark> &amp;lt; &amp; &lt;i&gt;"
 
 
 # ---- The page, on SQLite ----------------------------------------------------
