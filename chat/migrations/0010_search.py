@@ -5,7 +5,8 @@ uses itself ("search", "stream").
 The column is PostgreSQL's only: ``search_vector``, a stored generated
 column, ``to_tsvector('english', message)``, so that every insert, edit and
 delete (which empties ``message``) keeps it current in the same statement;
-and ``message_search``, a GIN index on it. The model does not declare it
+``message_search``, a GIN index on it; and ``message_by_author``, on
+``(UPPER(handle), timestamp)``, for ``from:``. The model does not declare it
 (chat/search.py reads it in raw SQL), so SQLite, where the unit tests and
 ``runserver`` run, has neither and searches by substring instead
 (docs/operations.md, "Search").
@@ -21,7 +22,10 @@ ADD_COLUMN = (
     "GENERATED ALWAYS AS (to_tsvector('%s'::regconfig, message)) STORED" % SEARCH_CONFIG
 )
 ADD_INDEX = "CREATE INDEX message_search ON chat_message USING gin (search_vector)"
+# from:<handle> compares UPPER(handle), as Django's iexact does; newest first.
+ADD_AUTHOR_INDEX = "CREATE INDEX message_by_author ON chat_message (UPPER(handle), timestamp)"
 DROP_COLUMN = "ALTER TABLE chat_message DROP COLUMN IF EXISTS search_vector"
+DROP_AUTHOR_INDEX = "DROP INDEX IF EXISTS message_by_author"
 
 # The labels taken by the site's own paths (conf.RESERVED_LABELS) on
 # 2026-12-05, and what a room that held one is labelled instead: the first
@@ -35,12 +39,15 @@ def add_search_column(apps, schema_editor):
         return
     schema_editor.execute(ADD_COLUMN)
     schema_editor.execute(ADD_INDEX)
+    schema_editor.execute(ADD_AUTHOR_INDEX)
 
 
 def remove_search_column(apps, schema_editor):
-    """Drop the search column, and with it its index, on PostgreSQL only."""
+    """Drop the search column, and with it its index, and the authors'
+    index, on PostgreSQL only."""
     if schema_editor.connection.vendor != "postgresql":
         return
+    schema_editor.execute(DROP_AUTHOR_INDEX)
     schema_editor.execute(DROP_COLUMN)
 
 
