@@ -232,3 +232,60 @@ def measure(queries, seed=5, progress=print):
         progress(json.dumps(line))
         report.append(line)
     return report
+
+
+def insert_cost(database_url, rounds=8, per_round=2500, seed=3):
+    """What migration 0010's column and indexes add to storing a message,
+    in µs per single-row INSERT (each its own transaction, as a post is,
+    with ``synchronous_commit`` off so that the disk's flushes do not drown
+    the difference), in a bare copy of ``chat_message``'s columns and
+    indexes in the empty database at ``database_url``: ``rounds`` rounds of
+    ``per_round`` inserts without, then with, the column and indexes.
+    Returns ``{"without_us": [...], "with_us": [...]}``, a mean per round,
+    and their medians as ``without_median_us`` and ``with_median_us``."""
+    migration = importlib.import_module("chat.migrations.0010_search")
+    words = vocabulary()
+    rng = random.Random(seed)
+
+    def text():
+        count = rng.randint(3, 21)
+        return " ".join(words[int((len(words) + 1) ** rng.random()) - 1] for _ in range(count))
+
+    connection = psycopg2.connect(database_url)
+    connection.autocommit = True
+    times = {"without_us": [], "with_us": []}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+            cursor.execute(
+                "CREATE TABLE chat_message (id serial PRIMARY KEY, room_id int, handle text, "
+                "message text, timestamp timestamptz DEFAULT now(), seq int)"
+            )
+            cursor.execute("CREATE UNIQUE INDEX ON chat_message (room_id, seq)")
+            cursor.execute("CREATE INDEX ON chat_message (timestamp)")
+            seq = 0
+            for _ in range(rounds):
+                for kind in ("without_us", "with_us"):
+                    if kind == "with_us":
+                        for sql in (migration.ADD_COLUMN, migration.ADD_INDEX):
+                            cursor.execute(sql)
+                        cursor.execute(migration.ADD_AUTHOR_INDEX)
+                    else:
+                        cursor.execute(migration.DROP_AUTHOR_INDEX)
+                        cursor.execute(migration.DROP_COLUMN)
+                    lines = [("user%d" % (n % 50), text()) for n in range(per_round)]
+                    started = time.perf_counter()
+                    for handle, message in lines:
+                        seq += 1
+                        cursor.execute(
+                            "INSERT INTO chat_message (room_id, handle, message, seq) "
+                            "VALUES (1, %s, %s, %s)",
+                            (handle, message, seq),
+                        )
+                    elapsed = time.perf_counter() - started
+                    times[kind].append(round(elapsed / per_round * 1e6, 1))
+    finally:
+        connection.close()
+    times["without_median_us"] = statistics.median(times["without_us"])
+    times["with_median_us"] = statistics.median(times["with_us"])
+    return times

@@ -33,6 +33,11 @@ class Command(BaseCommand):
             "PostgreSQL, else postgres://postgres@127.0.0.1:5432/postgres)",
         )
         parser.add_argument(
+            "--insert-cost",
+            action="store_true",
+            help="instead, time what the search column and indexes add to an INSERT (µs)",
+        )
+        parser.add_argument(
             "--measure-only",
             action="store_true",
             help=(
@@ -50,6 +55,10 @@ class Command(BaseCommand):
             return
         server = options["postgres_url"] or default_postgres_url()
         name = "chatsearch_%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
+        if options["insert_cost"]:
+            with scratch_database(server, name) as url:
+                self.stdout.write(json.dumps(search_speed.insert_cost(url)))
+            return
         with scratch_database(server, name) as url:
             env = dict(os.environ, DATABASE_URL=url)
             progress("Migrating %s" % name)
