@@ -79,8 +79,15 @@ def test_a_search_from_the_room_page_finds_the_message_and_its_permalink_opens_i
     shoot(page, tmp_path, "search-permalink-wide")
 
 
-def test_an_empty_search_from_the_room_list_says_what_to_type(browser, split, tmp_path):
+def test_the_header_box_fits_a_phone_and_an_empty_search_says_what_to_type(
+    browser, split, tmp_path
+):
     page = browser(width=360, height=740)
+    page.get("%s/%s/" % (split.base_url, unique_label("narrow")))
+    wait_until_connected(page)
+    assert page.find_element(By.CSS_SELECTOR, ".site-search input").is_displayed()
+    assert fits_the_width(page)
+    shoot(page, tmp_path, "search-box-room-narrow")
     page.get(split.base_url + "/")
     page.find_element(By.CSS_SELECTOR, ".site-search button").click()
     alert = page.find_element(By.CSS_SELECTOR, ".search-error")
