@@ -4,7 +4,7 @@
 Zipf-distributed text over ``rooms`` rooms, one in ten private, in bulk
 ``INSERT … SELECT generate_series`` statements of ``BATCH`` rows, then
 adds the search column, its GIN index and the authors' index as
-migration 0010 does, timing
+migration 0011 does, timing
 that (what the migration costs on a database of that size). ``measure``,
 run in a process whose ``DATABASE_URL`` is that database, times each query
 of ``KINDS`` as ``/search/`` runs it for a signed-in reader: the capped
@@ -121,7 +121,7 @@ def fill(database_url, messages, rooms, progress=print):
     dropped and then added again. ``progress`` (callable) gets a line (str)
     per step. Returns the timings in seconds (dict: ``insert_s``,
     ``search_column_s`` for the column, ``search_index_s`` and
-    ``author_index_s`` for the indexes, as migration 0010 adds them, and
+    ``author_index_s`` for the indexes, as migration 0011 adds them, and
     ``analyze_s``)."""
     words = vocabulary()
     timings = {}
@@ -129,7 +129,7 @@ def fill(database_url, messages, rooms, progress=print):
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            migration = importlib.import_module("chat.migrations.0010_search")
+            migration = importlib.import_module("chat.migrations.0011_search")
             cursor.execute(migration.DROP_AUTHOR_INDEX)
             cursor.execute(migration.DROP_COLUMN)
             cursor.execute(_ROOMS_SQL, {"rooms": rooms})
@@ -235,7 +235,7 @@ def measure(queries, seed=5, progress=print):
 
 
 def insert_cost(database_url, rounds=8, per_round=2500, seed=3):
-    """What migration 0010's column and indexes add to storing a message,
+    """What migration 0011's column and indexes add to storing a message,
     in µs per single-row INSERT (each its own transaction, as a post is,
     with ``synchronous_commit`` off so that the disk's flushes do not drown
     the difference), in a bare copy of ``chat_message``'s columns and
@@ -243,7 +243,7 @@ def insert_cost(database_url, rounds=8, per_round=2500, seed=3):
     ``per_round`` inserts without, then with, the column and indexes.
     Returns ``{"without_us": [...], "with_us": [...]}``, a mean per round,
     and their medians as ``without_median_us`` and ``with_median_us``."""
-    migration = importlib.import_module("chat.migrations.0010_search")
+    migration = importlib.import_module("chat.migrations.0011_search")
     words = vocabulary()
     rng = random.Random(seed)
 

@@ -176,14 +176,14 @@ NONCE_MAX_LENGTH = 64
 # Labels that would shadow the site's own pages (/new/, /admin/, /static/,
 # /accounts/, /api/, /media/, /search/, and the /stream/ socket). A room
 # that held "search" or "stream" before 2026-12-05 was given a new label by
-# migration 0010 (docs/operations.md, "Search").
+# migration 0011 (docs/operations.md, "Search").
 RESERVED_LABELS = frozenset(
     {"new", "admin", "static", "accounts", "api", "media", "search", "stream"}
 )
 
 # The text search configuration (PostgreSQL's regconfig) of the search
 # column and of every search query: English stemming and stop words. The
-# stored column is computed with it (migration 0010), so changing it needs a
+# stored column is computed with it (migration 0011), so changing it needs a
 # migration; fixed here rather than a setting.
 SEARCH_CONFIG = "english"
 

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 
@@ -309,6 +310,15 @@ class Message(models.Model):
     upload = models.OneToOneField(
         Upload, null=True, blank=True, related_name="message", on_delete=models.SET_NULL
     )
+    # Who the text mentions (docs/mentions.md), as the message frame's
+    # "mentions" gives them: a JSON list of the usernames named with "@",
+    # as they were when the message was stored or last edited; "" for none.
+    # Kept on the row so that a frame costs no query; the notifications
+    # and counts read the Mention rows.
+    mentioned_names = models.TextField(blank=True, default="", editable=False)
+    mentions_here = models.BooleanField(
+        default=False, editable=False, help_text="The text says @here."
+    )
 
     class Meta:
         constraints = [
@@ -374,6 +384,11 @@ class Message(models.Model):
         a query per changed message). A deleted message is a tombstone:
         ``"deleted": True`` and ``"message": ""``, with no ``html``,
         ``edited``, ``image`` or ``reactions``.
+
+        Added 2026-12-05 (docs/mentions.md): ``mentions``, only when the
+        text names users with ``@``: their usernames (list of str, in the
+        order first named); ``mentions_here`` (True), only when the text
+        says ``@here``. A tombstone has neither.
         """
         payload = {
             "type": "message",
@@ -398,6 +413,10 @@ class Message(models.Model):
         if self.upload_id is not None:
             payload["image"] = self.image
         payload["html"] = formatting.render(self.message)
+        if self.mentioned_names:
+            payload["mentions"] = json.loads(self.mentioned_names)
+        if self.mentions_here:
+            payload["mentions_here"] = True
         reactions = self.reaction_summary()
         if reactions:
             payload["reactions"] = reactions
@@ -425,6 +444,38 @@ class Message(models.Model):
         if self.upload_id is None:
             return None
         return self.upload.image_dict(private=self.room.private)
+
+
+class Mention(models.Model):
+    """A user mentioned by a message (docs/mentions.md): named with
+    ``@username``, or present in the room when it said ``@here``. Stored
+    in the statement that stores the message, or the edit that added the
+    mention; an edit that removes the mention, or the message's delete,
+    removes the row.
+
+    ``seq`` is the room event that mentioned them: the message's own
+    ``seq``, or the edit's. The user's mention count of the room is their
+    mentions with a ``seq`` past their ``ReadMark``
+    (``chat.selectors.mention_counts``)."""
+
+    message = models.ForeignKey(Message, related_name="mention_rows", on_delete=models.CASCADE)
+    room = models.ForeignKey(Room, related_name="mentions", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="mentions", on_delete=models.CASCADE
+    )
+    seq = models.PositiveIntegerField(help_text="The room event that mentioned the user.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user"], name="mention_unique_per_message_user"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "room", "seq"], name="mention_by_user_room")]
+
+    def __str__(self):
+        return "user %s in message %s (seq %s)" % (self.user_id, self.message_id, self.seq)
 
 
 class MessageEdit(models.Model):

@@ -8,7 +8,7 @@ user may read (``selectors.readable_rooms``), never a deleted one.
 
 On PostgreSQL the words go to ``websearch_to_tsquery`` (PostgreSQL's own
 web-search syntax, so ``or`` works there too) against the stored
-``search_vector`` column and its GIN index (migration 0010); elsewhere
+``search_vector`` column and its GIN index (migration 0011); elsewhere
 (SQLite under ``runserver``) each word and phrase is a case-insensitive
 substring match. docs/operations.md, "Search", says how they differ.
 """

@@ -4,13 +4,25 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, Subquery, Value, prefetch_related_objects
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    prefetch_related_objects,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from chat import conf, presence
+from chat import conf, mentions, presence
 from chat.exceptions import ClientError
-from chat.models import Message, ReadMark, Room, RoomMembership
+from chat.models import Mention, Message, ReadMark, RegisteredHandle, Room, RoomMembership
+from chat.protocol import canonical_handle
 
 
 def _signed_in(user):
@@ -44,6 +56,51 @@ def readable_rooms(user):
         return rooms.filter(private=False)
     mine = RoomMembership.objects.filter(user=user).values("room")
     return rooms.filter(Q(private=False) | Q(pk__in=mine))
+
+
+def readers(room):
+    """The users who may read ``room`` (a ``Room``, of which only ``pk``
+    is read, so that a socket's room built from its channel session
+    serves), as a ``QuerySet`` of active users: every one for a public
+    room, its members for a private one. The same rule as ``can_read``,
+    for lists of users (whom a message may mention, docs/mentions.md).
+    Whether the room is private is read in the query itself, not from
+    ``room``."""
+    public = Room.objects.filter(pk=room.pk, private=False)
+    members_of = RoomMembership.objects.filter(room_id=room.pk).values("user")
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .annotate(room_is_public=Exists(public))
+        .filter(Q(room_is_public=True) | Q(pk__in=members_of))
+    )
+
+
+def mentioned(room, text, author_id=None):
+    """Who ``text`` (str, a message's) mentions in ``room`` (a ``Room``;
+    only ``pk`` and ``label`` are read), as ``chat.mentions.Mentions``:
+    the names it gives (``chat.mentions.parse``) that are accounts which
+    may read the room (``readers``: in a private room, its members only),
+    and for ``@here`` the users present in it (``presence``). The author
+    ``author_id`` (int, or None) is never among those notified.
+
+    Nothing is asked of anyone for a text without ``@`` (``mentions.NONE``);
+    otherwise one query (and, for ``@here``, one read of presence).
+    Raises ``django.db.Error`` when the database cannot be reached, and
+    what the presence store raises."""
+    parsed = mentions.parse(text)
+    if not parsed:
+        return mentions.NONE
+    present = presence.present_handles(room) if parsed.here else set()
+    lookups = mentions.lookups(parsed) | {canonical_handle(handle) for handle in present}
+    registered = {}
+    if lookups:
+        rows = RegisteredHandle.objects.filter(
+            canonical__in=lookups, user__in=readers(room).values("pk")
+        ).values_list("canonical", "user_id", "user__username")
+        for canonical, user_id, username in rows.order_by("user_id"):
+            registered.setdefault(canonical, []).append((user_id, username))
+    return mentions.resolve(parsed, registered, sorted(present), author_id)
 
 
 def membership(user, room):
@@ -93,12 +150,16 @@ class RoomSummary:
     room, how many of its messages came after their read mark (int, 0 to
     ``UNREAD_MAX``; a tombstone does not count, nor does an edit or a
     reaction, which take a ``seq`` of the room's stream but are no new
-    message); None otherwise."""
+    message); None otherwise. ``mentions`` (added
+    2026-12-05) is, for a signed-in user, how many times they were
+    mentioned in the room past their read mark (int, ``mention_counts``);
+    None otherwise."""
 
     room: Room
     online: int
     last_activity: datetime.datetime | None
     unread: int | None
+    mentions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,10 +211,11 @@ def room_list(user, page=1):
     messages are left out: a visit creates a room, so a script visiting a
     million labels would otherwise make the list a million rooms long.
 
-    One database query, whatever the number of rooms: the page is read
-    from the ``room_by_activity`` index on each room's ``last_activity``
-    (kept by ``services.post_message``), never by visiting the rooms'
-    messages; and one call to ``chat.presence.online_counts``, for this
+    One database query, whatever the number of rooms, the unread and
+    mention counts (``mention_counts``' rule) among its columns: the page
+    is read from the ``room_by_activity`` index on each room's
+    ``last_activity`` (kept by ``services.post_message``), never by
+    visiting the rooms' messages; and one call to ``chat.presence.online_counts``, for this
     page's rooms only, whose errors it raises."""
     size = conf.get("CHAT_ROOM_LIST_PAGE_SIZE")
     page = max(1, page)
@@ -163,6 +225,17 @@ def room_list(user, page=1):
             message=Message._meta.db_table, mark=ReadMark._meta.db_table, room=Room._meta.db_table
         )
         rooms = rooms.annotate(unread=RawSQL(sql, (UNREAD_MAX, user.pk)))
+        if _signed_in(user):
+            counted = (
+                _unread_mentions(user)
+                .filter(room=OuterRef("pk"))
+                .values("room")
+                .annotate(count=Count("pk"))
+                .values("count")
+            )
+            rooms = rooms.annotate(
+                unread_mentions=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+            )
     offset = (page - 1) * size
     # One more than the page tells whether another follows.
     rooms = list(rooms.order_by("-last_activity", "label")[offset : offset + size + 1])
@@ -175,10 +248,53 @@ def room_list(user, page=1):
             online=online.get(room.label, 0),
             last_activity=room.last_activity,
             unread=getattr(room, "unread", None),
+            mentions=getattr(room, "unread_mentions", None),
         )
         for room in rooms
     ]
     return RoomListPage(rooms=summaries, number=page, next=more, previous=page > 1)
+
+
+def mention_counts(user, rooms):
+    """How many times ``user`` (a Django user, or ``AnonymousUser``) was
+    mentioned in each of ``rooms`` (an iterable of ``Room`` or of room
+    ids, or a ``QuerySet`` of ``Room``) after their read mark there
+    (``ReadMark.seq``; every mention counts in a room they never marked
+    read), as ``{room_id: int}``; rooms without such mentions are left
+    out. Counts only rooms ``user`` may read (``readable_rooms``): a
+    member who lost a private room keeps no count of it. ``{}`` for
+    someone not signed in.
+
+    One query for any number of rooms, on the ``mention_by_user_room``
+    index (docs/mentions.md)."""
+    if not _signed_in(user):
+        return {}
+    if not isinstance(rooms, QuerySet):
+        rooms = [room.pk if isinstance(room, Room) else room for room in rooms]
+        if not rooms:
+            return {}
+    counted = (
+        _unread_mentions(user)
+        .filter(room__in=rooms)
+        .filter(room__in=readable_rooms(user))
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values_list("room", "count")
+    )
+    return dict(counted)
+
+
+def _unread_mentions(user):
+    """The ``Mention`` rows of ``user`` past their read mark in their room
+    (all of a room without one), unordered: what ``mention_counts`` and
+    the room list count."""
+    mark = ReadMark.objects.filter(user=user, room=OuterRef("room")).values("seq")[:1]
+    return (
+        Mention.objects.filter(user=user)
+        .annotate(read_up_to=Coalesce(Subquery(mark, output_field=IntegerField()), Value(0)))
+        .filter(seq__gt=F("read_up_to"))
+        .order_by()
+    )
 
 
 def read_seq(user, room):

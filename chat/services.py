@@ -13,15 +13,16 @@ import json
 import logging
 import threading
 
+from django.contrib.auth import get_user_model
 from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from chat import conf, revocation, selectors, webhooks
+from chat import conf, mentions, revocation, selectors, webhooks
 from chat.conversations.rules import NOBODY, Actor
 from chat.exceptions import ClientError, HttpClientError
-from chat.models import ApiToken, Message, ReadMark, Room, RoomMembership, Upload
+from chat.models import ApiToken, Mention, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
 from chat.ratelimit import bucket_key, take_cached_token
 
@@ -164,16 +165,29 @@ def post_message(
     On PostgreSQL that takes two round trips in all, a nonce or not
     (``_store_numbered_postgresql``); elsewhere (SQLite, for ``runserver``)
     the ORM does it under a lock within the process.
+
+    Who the text mentions (``selectors.mentioned``, docs/mentions.md) is
+    stored with it, by the same statement: the names and ``@here`` on the
+    message (its frame's ``mentions`` and ``mentions_here``), and a
+    ``Mention`` for each user notified. A text with an ``@`` costs one
+    query more for that, before the lock; any other, nothing.
     """
     if author is None and upload is not None:
         author = Actor(user_id=upload.user_id, guest_author=upload.guest_author)
     author = author or NOBODY
     key = author.nonce_key() if nonce else None
+    # Who the text mentions, read before the lock: nothing for a text
+    # without "@", one query for one with (docs/mentions.md).
+    mentioned = (
+        selectors.mentioned(room, text, author.user_id)
+        if mentions.might_mention(text)
+        else mentions.NONE
+    )
     if connection.vendor == "postgresql":
         try:
             with _storing(upload):
                 message = _store_numbered_postgresql(
-                    room, handle, text, bot, upload, guest, author, nonce, key
+                    room, handle, text, bot, upload, guest, author, nonce, key, mentioned
                 )
                 if not message.repeated:
                     _mark_done(upload)
@@ -185,7 +199,7 @@ def post_message(
         with local_broadcast_lock:
             with transaction.atomic():
                 message = _store_numbered_locally(
-                    room, handle, text, bot, upload, guest, author, nonce, key
+                    room, handle, text, bot, upload, guest, author, nonce, key, mentioned
                 )
                 if not message.repeated:
                     _mark_done(upload)
@@ -455,7 +469,9 @@ def revoke_api_token(name):
     return api_token
 
 
-def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, nonce, key):
+def _store_numbered_postgresql(
+    room, handle, text, bot, upload, guest, author, nonce, key, mentioned=mentions.NONE
+):
     """Take ``room``'s broadcast lock, then take the room's next ``seq``
     from its counter and store the message with it (its ``seq`` and
     ``version``), noting its timestamp as the room's ``last_activity``, in
@@ -467,7 +483,9 @@ def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, n
     The two statements go as one query string, which PostgreSQL runs in
     order: the data-modifying WITH starts, and takes its snapshot, only
     once the lock is held, so it sees every event the lock's previous
-    holder stored.
+    holder stored. ``mentioned`` (``chat.mentions.Mentions``) is stored
+    by the same statement: on the message, and as a ``Mention`` row for
+    each of its ``user_ids`` (an account deleted meanwhile left out).
     """
     message = Message(
         room=room,
@@ -478,6 +496,8 @@ def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, n
         upload=upload,
         guest=guest,
         nonce=nonce if key is not None else "",
+        mentioned_names=mentioned_names(mentioned),
+        mentions_here=mentioned.here,
         **author.author_columns(),
     )
     columns = [
@@ -492,17 +512,22 @@ def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, n
         message.guest_author,
         message.api_token_id,
         message.nonce,
+        message.mentioned_names,
+        message.mentions_here,
     ]
+    notified = bool(mentioned.user_ids)
+    if notified:
+        columns += [room.pk, mentioned.user_ids]
     with connection.cursor() as cursor:
         if key is None:
             cursor.execute(
-                _LOCK_AND_INSERT_SQL,
+                _LOCK_AND_INSERT_SQL[notified],
                 [BROADCAST_LOCK_NAMESPACE, room.pk, message.timestamp, room.pk, *columns],
             )
         else:
             column, value = key
             cursor.execute(
-                _LOCK_AND_INSERT_ONCE_SQL[column],
+                _LOCK_AND_INSERT_ONCE_SQL[column, notified],
                 [
                     BROADCAST_LOCK_NAMESPACE,
                     room.pk,
@@ -523,7 +548,9 @@ def _store_numbered_postgresql(room, handle, text, bot, upload, guest, author, n
     return message
 
 
-def _store_numbered_locally(room, handle, text, bot, upload, guest, author, nonce, key):
+def _store_numbered_locally(
+    room, handle, text, bot, upload, guest, author, nonce, key, mentioned=mentions.NONE
+):
     """``_store_numbered_postgresql`` through the ORM, for a database that
     serves one process (SQLite, ``runserver``): the caller holds
     ``local_broadcast_lock`` and a transaction."""
@@ -545,10 +572,34 @@ def _store_numbered_locally(room, handle, text, bot, upload, guest, author, nonc
         upload=upload,
         guest=guest,
         nonce=nonce if key is not None else "",
+        mentioned_names=mentioned_names(mentioned),
+        mentions_here=mentioned.here,
         **author.author_columns(),
     )
+    store_mentions_locally(message, seq, mentioned.user_ids, timestamp)
     message.repeated = False
     return message
+
+
+def mentioned_names(mentioned):
+    """What ``Message.mentioned_names`` holds for ``mentioned`` (a
+    ``chat.mentions.Mentions``): its names as a JSON list (str), or ""
+    for none."""
+    return json.dumps(mentioned.names) if mentioned.names else ""
+
+
+def store_mentions_locally(message, seq, user_ids, now):
+    """Store a ``Mention`` of ``message`` (a saved ``Message``) by the
+    event ``seq`` (int) for each of ``user_ids`` (list of int) it has none
+    of yet, through the ORM (SQLite, ``runserver``), in the caller's
+    transaction; an account deleted meanwhile is left out."""
+    users = get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True)
+    have = set(Mention.objects.filter(message=message).values_list("user_id", flat=True))
+    Mention.objects.bulk_create(
+        Mention(message=message, room_id=message.room_id, user_id=pk, seq=seq, created_at=now)
+        for pk in users
+        if pk not in have
+    )
 
 
 def take_seq_locally(room, **fields):
@@ -604,25 +655,41 @@ _MESSAGE_TABLE = Message._meta.db_table
 _ROOM_TABLE = Room._meta.db_table
 _MESSAGE_COLUMNS = (
     "room_id, handle, message, timestamp, bot, upload_id, guest, "
-    "user_id, guest_author, api_token_id, nonce, seq, version"
+    "user_id, guest_author, api_token_id, nonce, mentioned_names, mentions_here, seq, version"
 )
 _INSERT_NUMBERED = (
     f"stored AS (INSERT INTO {_MESSAGE_TABLE} ({_MESSAGE_COLUMNS}) "
-    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, last_seq, last_seq FROM numbered "
-    "RETURNING id, seq) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, last_seq, last_seq "
+    "FROM numbered RETURNING id, seq) "
 )
-_LOCK_AND_INSERT_SQL = (
-    "SELECT pg_advisory_lock(%s, %s); "
-    "WITH numbered AS ("
-    f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
-    "WHERE id = %s RETURNING last_seq), " + _INSERT_NUMBERED + "SELECT id, seq, TRUE FROM stored"
+# With mentions to notify, the message's Mention rows too (its room and
+# the users' ids the last parameters), stored with the message or not at
+# all: nothing for a nonce's repeat, which stores no message.
+_INSERT_MENTIONS = (
+    f", mentioned AS (INSERT INTO {Mention._meta.db_table} "
+    "(message_id, room_id, user_id, seq, created_at) "
+    "SELECT stored.id, %s, account.id, stored.seq, now() "
+    f"FROM stored, {get_user_model()._meta.db_table} account "
+    "WHERE account.id = ANY(%s::integer[])) "
 )
+_LOCK_AND_INSERT_SQL = {
+    notified: (
+        "SELECT pg_advisory_lock(%s, %s); "
+        "WITH numbered AS ("
+        f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
+        "WHERE id = %s RETURNING last_seq), "
+        + _INSERT_NUMBERED
+        + (_INSERT_MENTIONS if notified else "")
+        + "SELECT id, seq, TRUE FROM stored"
+    )
+    for notified in (False, True)
+}
 # The same, for a message with a nonce: the statement first looks for the
 # author's earlier message with that nonce in the room (earlier, on the
 # partial unique index of that author's column), and numbers and stores
 # nothing if it finds one, whose id and seq it returns instead.
 _LOCK_AND_INSERT_ONCE_SQL = {
-    column: (
+    (column, notified): (
         "SELECT pg_advisory_lock(%s, %s); "
         "WITH earlier AS ("
         f"SELECT id, seq FROM {_MESSAGE_TABLE} "
@@ -631,9 +698,11 @@ _LOCK_AND_INSERT_ONCE_SQL = {
         f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
         "WHERE id = %s AND NOT EXISTS (SELECT 1 FROM earlier) RETURNING last_seq), "
         + _INSERT_NUMBERED
+        + (_INSERT_MENTIONS if notified else "")
         + "SELECT id, seq, TRUE FROM stored UNION ALL SELECT id, seq, FALSE FROM earlier"
     )
     for column in ("user_id", "guest_author")
+    for notified in (False, True)
 }
 
 # The lock of rooms on databases other than PostgreSQL, which serve only one

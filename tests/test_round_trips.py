@@ -91,8 +91,9 @@ def test_a_receive_loop_whose_blpop_timed_out_is_an_idle_wakeup():
 
 
 def test_postgresql_statements_are_told_apart_by_what_they_do():
-    lock_and_store = chat_services._LOCK_AND_INSERT_SQL
-    assert round_trips.postgresql_kind(lock_and_store) == ("lock and store", "worker_store")
+    # With mentions to store (True) or without (False), one statement each.
+    for lock_and_store in chat_services._LOCK_AND_INSERT_SQL.values():
+        assert round_trips.postgresql_kind(lock_and_store) == ("lock and store", "worker_store")
     assert round_trips.postgresql_kind("SELECT pg_advisory_unlock(1, 2)") == (
         "unlock",
         "worker_store",
@@ -193,7 +194,7 @@ def test_a_window_is_counted_per_message_and_hop_and_printed_by_table(tmp_path):
     assert redis["background"] == {"presence flusher: ZRANGEBYSCORE": 1}
 
     statements = [
-        round_trips.Statement(1.5, 1002, chat_services._LOCK_AND_INSERT_SQL),
+        round_trips.Statement(1.5, 1002, chat_services._LOCK_AND_INSERT_SQL[False]),
         round_trips.Statement(1.6, 1002, 'SELECT "chat_room"."webhook_url" FROM "chat_room" x'),
         round_trips.Statement(2.5, 1002, "SELECT pg_advisory_unlock(1, 2)"),
         round_trips.Statement(2.6, 1000, "SELECT count(*) FROM chat_message"),

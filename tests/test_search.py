@@ -1,5 +1,5 @@
 """Search: the query language (chat/search.py), the ``/search/`` page on
-the unit tests' SQLite (substring matching), and migration 0010's new labels
+the unit tests' SQLite (substring matching), and migration 0011's new labels
 for rooms called "search" and "stream". The PostgreSQL full-text path is
 tested on the real split in tests/integration/test_search.py."""
 
@@ -262,7 +262,7 @@ def test_the_migration_relabels_rooms_called_search_or_stream_and_keeps_what_the
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("chat", "0009_authors_and_events")]
+    before = [("chat", "0010_mentions")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps

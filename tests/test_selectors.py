@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chat import selectors
 from chat.exceptions import ClientError
-from chat.models import ReadMark, Room, RoomMembership
+from chat.models import Mention, Message, ReadMark, Room, RoomMembership
 from tests.factories import make_messages, make_room
 
 pytestmark = pytest.mark.django_db
@@ -321,3 +321,76 @@ def test_members_lists_owners_first_then_by_username():
     carol = User.objects.create_user("carol")
     room = make_private_room(members=[carol, ann], owners=[bob])
     assert [m.user for m in selectors.members(room)] == [bob, ann, carol]
+
+
+def mention(user, room, seq):
+    """A ``Mention`` of ``user`` by ``room``'s message ``seq``."""
+    message = Message.objects.get(room=room, seq=seq)
+    return Mention.objects.create(message=message, room=room, user=user, seq=seq)
+
+
+def test_mention_counts_are_the_mentions_past_the_read_mark_in_one_query(
+    django_assert_num_queries,
+):
+    ann = User.objects.create_user("ann")
+    bob = User.objects.create_user("bob")
+    lobby, garden, attic = (make_room(x) for x in ("lobby", "garden", "attic"))
+    for room in (lobby, garden, attic):
+        make_messages(room, 6)
+    for seq in (2, 4, 6):
+        mention(ann, lobby, seq)
+    mention(ann, garden, 3)
+    mention(bob, attic, 5)
+    ReadMark.objects.create(user=ann, room=lobby, seq=4)
+    # garden: never marked read, so its mention counts.
+    with django_assert_num_queries(1):
+        counts = selectors.mention_counts(ann, [lobby, garden, attic])
+    assert counts == {lobby.pk: 1, garden.pk: 1}
+    assert selectors.mention_counts(ann, Room.objects.all()) == counts
+    assert selectors.mention_counts(ann, [lobby.pk]) == {lobby.pk: 1}
+    assert selectors.mention_counts(ann, []) == {}
+    assert selectors.mention_counts(AnonymousUser(), [lobby]) == {}
+    # Read past the last mention: the count clears.
+    ReadMark.objects.filter(user=ann, room=lobby).update(seq=6)
+    assert selectors.mention_counts(ann, [lobby, garden]) == {garden.pk: 1}
+
+
+def test_mention_counts_leave_out_a_private_room_the_user_no_longer_reads():
+    ann = User.objects.create_user("ann")
+    attic = make_room("attic")
+    make_messages(attic, 2)
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    membership = RoomMembership.objects.create(room=attic, user=ann)
+    mention(ann, attic, 2)
+    assert selectors.mention_counts(ann, [attic]) == {attic.pk: 1}
+    membership.delete()
+    assert selectors.mention_counts(ann, [attic]) == {}
+
+
+def test_the_room_list_shows_a_signed_in_users_mentions_beside_each_room():
+    ann = User.objects.create_user("ann")
+    lobby, garden = make_room("lobby"), make_room("garden")
+    make_messages(lobby, 4)
+    make_messages(garden, 4)
+    mention(ann, lobby, 3)
+    mention(ann, lobby, 4)
+    ReadMark.objects.create(user=ann, room=lobby, seq=3)
+    with online({}):
+        mentions = {s.room.label: s.mentions for s in selectors.room_list(ann).rooms}
+        anonymous = [s.mentions for s in selectors.room_list(AnonymousUser()).rooms]
+    assert mentions == {"lobby": 1, "garden": 0}
+    assert anonymous == [None, None]
+
+
+def test_readers_are_everyone_active_in_a_public_room_and_the_members_of_a_private_one():
+    ann = User.objects.create_user("ann")
+    bob = User.objects.create_user("bob")
+    User.objects.create_user("gone", is_active=False)
+    lobby, attic = make_room("lobby"), make_room("attic")
+    Room.objects.filter(pk=attic.pk).update(private=True)
+    RoomMembership.objects.create(room=attic, user=bob)
+    # Only the room's pk is read: a socket's room from its session serves.
+    names = lambda room: sorted(u.username for u in selectors.readers(Room(pk=room.pk)))  # noqa: E731
+    assert names(lobby) == ["ann", "bob"]
+    assert names(attic) == ["bob"]
+    assert ann not in selectors.readers(attic)

@@ -31,10 +31,18 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat import conf, services, webhooks
+from chat import conf, mentions, selectors, services, webhooks
 from chat.conversations import rules
 from chat.exceptions import ClientError
-from chat.models import Message, MessageEdit, Reaction, Room, Upload, WebhookDelivery
+from chat.models import (
+    Mention,
+    Message,
+    MessageEdit,
+    Reaction,
+    Room,
+    Upload,
+    WebhookDelivery,
+)
 from chat.protocol import SEQ_MAX
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,11 @@ def edit(room, actor, message_id, text, now=None):
     edit history (``MessageEdit``). ``room`` is a ``Room`` (only ``pk``
     and ``label`` are read); ``now`` (an aware datetime) is for tests.
 
+    The new text's mentions replace the old ones (docs/mentions.md): a
+    user it names now, and did not before, gets a ``Mention`` with the
+    edit's ``seq`` (and so a count and a notification); one it no longer
+    names loses theirs; one named before and now keeps theirs as it was.
+
     Returns the ``Message`` as it is now. Raises ``ClientError``
     (``check_change``'s codes: ``MESSAGE_NOT_FOUND``,
     ``IDENTITY_REQUIRED``, ``NOT_YOURS``, ``TOO_LATE``), and
@@ -59,6 +72,13 @@ def edit(room, actor, message_id, text, now=None):
     changed."""
     now = now or timezone.now()
     message = _changeable(room, actor, message_id, EDIT, now)
+    # Who the new text mentions, read before the lock as post_message does:
+    # nothing asked of anyone for a text without "@".
+    mentioned = (
+        selectors.mentioned(room, text, message.user_id)
+        if mentions.might_mention(text)
+        else mentions.NONE
+    )
     params = {
         "message": message.pk,
         "text": text,
@@ -66,6 +86,9 @@ def edit(room, actor, message_id, text, now=None):
         "user": actor.user_id,
         "guest": actor.guest_author,
         "token": actor.api_token_id,
+        "names": services.mentioned_names(mentioned),
+        "here": mentioned.here,
+        "mentioned": mentioned.user_ids,
     }
     changed = _in_stream(room, message.pk, EDIT, _EDIT_SQL, params, _edit_locally)
     webhooks.enqueue(room, changed, event=WebhookDelivery.EDIT)
@@ -75,8 +98,8 @@ def edit(room, actor, message_id, text, now=None):
 def delete(room, actor, message_id, now=None):
     """``actor`` (a ``rules.Actor``) deletes ``room``'s message
     ``message_id`` (int): it becomes a tombstone (no text, ``deleted_at``
-    set), and its edit history, its reactions, its upload and the upload's
-    files (original and thumbnail) are deleted. ``room`` and ``now`` as
+    set), and its edit history, its reactions, its mentions, its upload
+    and the upload's files (original and thumbnail) are deleted. ``room`` and ``now`` as
     for ``edit``.
 
     Returns the tombstone (``Message``). Raises ``ClientError``
@@ -255,8 +278,14 @@ def _edit_locally(room, params):
         editor_api_token_id=params["token"],
     )
     Message.objects.filter(pk=message.pk).update(
-        message=params["text"], edited_at=params["now"], version=seq
+        message=params["text"],
+        edited_at=params["now"],
+        version=seq,
+        mentioned_names=params["names"],
+        mentions_here=params["here"],
     )
+    Mention.objects.filter(message=message).exclude(user_id__in=params["mentioned"]).delete()
+    services.store_mentions_locally(message, seq, params["mentioned"], params["now"])
     return (seq,)
 
 
@@ -267,9 +296,16 @@ def _delete_locally(room, params):
     message = Message.objects.select_related("upload").get(pk=params["message"])
     files = []
     Message.objects.filter(pk=message.pk).update(
-        message="", edited_at=None, deleted_at=params["now"], upload=None, version=seq
+        message="",
+        edited_at=None,
+        deleted_at=params["now"],
+        upload=None,
+        version=seq,
+        mentioned_names="",
+        mentions_here=False,
     )
     MessageEdit.objects.filter(message=message).delete()
+    Mention.objects.filter(message=message).delete()
     Reaction.objects.filter(message=message).delete()
     if message.upload is not None:
         files = [message.upload.original.name, message.upload.thumbnail.name]
@@ -313,6 +349,8 @@ _ROOM_TABLE = Room._meta.db_table
 _EDIT_TABLE = MessageEdit._meta.db_table
 _REACTION_TABLE = Reaction._meta.db_table
 _UPLOAD_TABLE = Upload._meta.db_table
+_MENTION_TABLE = Mention._meta.db_table
+_USER_TABLE = Mention._meta.get_field("user").related_model._meta.db_table
 
 _LOCK = "SELECT pg_advisory_lock(%(namespace)s, %(room)s); "
 _TARGET = (
@@ -325,19 +363,31 @@ _NUMBERED_IF = (
 )
 
 # An edit: the new text and the edit's seq as the version, and the text
-# before kept (kept) from the snapshot (target).
+# before kept (kept) from the snapshot (target). The new text's mentions
+# replace the old: those it no longer makes removed (unmentioned), new
+# ones stored with the edit's seq (mentioned), those it still makes kept.
 _EDIT_SQL = (
     _LOCK
     + "WITH "
     + _TARGET
     + _NUMBERED_IF.format(condition="target")
     + f"changed AS (UPDATE {_MESSAGE_TABLE} "
-    "SET message = %(text)s, edited_at = %(now)s, version = numbered.last_seq "
+    "SET message = %(text)s, edited_at = %(now)s, version = numbered.last_seq, "
+    "mentioned_names = %(names)s, mentions_here = %(here)s "
     f"FROM numbered WHERE {_MESSAGE_TABLE}.id = %(message)s), "
     f"kept AS (INSERT INTO {_EDIT_TABLE} "
     "(message_id, seq, text, edited_at, editor_id, editor_guest, editor_api_token_id) "
     "SELECT target.id, numbered.last_seq, target.message, %(now)s, %(user)s, %(guest)s, "
-    "%(token)s FROM target, numbered) "
+    "%(token)s FROM target, numbered), "
+    f"unmentioned AS (DELETE FROM {_MENTION_TABLE} WHERE message_id = %(message)s "
+    "AND EXISTS (SELECT 1 FROM numbered) "
+    "AND NOT (user_id = ANY(%(mentioned)s::integer[]))), "
+    f"mentioned AS (INSERT INTO {_MENTION_TABLE} "
+    "(message_id, room_id, user_id, seq, created_at) "
+    "SELECT %(message)s, %(room)s, account.id, numbered.last_seq, %(now)s "
+    f"FROM numbered, {_USER_TABLE} account "
+    "WHERE account.id = ANY(%(mentioned)s::integer[]) "
+    "ON CONFLICT (message_id, user_id) DO NOTHING) "
     "SELECT last_seq FROM numbered"
 )
 
@@ -349,8 +399,11 @@ _DELETE_SQL = (
     + _TARGET
     + _NUMBERED_IF.format(condition="target")
     + f"changed AS (UPDATE {_MESSAGE_TABLE} SET message = '', edited_at = NULL, "
-    "deleted_at = %(now)s, upload_id = NULL, version = numbered.last_seq "
+    "deleted_at = %(now)s, upload_id = NULL, version = numbered.last_seq, "
+    "mentioned_names = '', mentions_here = FALSE "
     f"FROM numbered WHERE {_MESSAGE_TABLE}.id = %(message)s), "
+    f"forgot_mentions AS (DELETE FROM {_MENTION_TABLE} "
+    "WHERE message_id IN (SELECT id FROM target)), "
     f"forgot_edits AS (DELETE FROM {_EDIT_TABLE} "
     "WHERE message_id IN (SELECT id FROM target)), "
     f"forgot_reactions AS (DELETE FROM {_REACTION_TABLE} "

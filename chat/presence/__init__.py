@@ -116,6 +116,15 @@ def roster_frame_of(room):
     return roster_frame(store().roster(room.label))
 
 
+def present_handles(room):
+    """The handles present in ``room`` now (set of str): those with at
+    least one open socket, anonymous sockets left out. One read of the
+    store; raises what the store raises when Redis is unreachable."""
+    return {
+        handle for handle, sockets in store().roster(room.label).items() if handle and sockets > 0
+    }
+
+
 def online_counts(labels):
     """Open sockets per room: ``{label: int}`` for each of ``labels`` (list
     of str). Raises what the store raises when Redis is unreachable."""

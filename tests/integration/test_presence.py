@@ -58,6 +58,22 @@ def test_three_clients_see_each_other_come_and_go_and_a_seed_client_is_unchanged
     assert set(frame) == {"type", "id", "seq", "timestamp", "handle", "message", "guest", "html"}
     assert frame["html"] == "<p>still here</p>"
     assert frame["guest"] is True
+    # A message that mentions anyone carries who (2026-12-05, additions
+    # like `html`): the seed client gets them as every socket does.
+    seed.send("carl", "@here still here?")
+    frame = seed.receive()
+    assert set(frame) == {
+        "type",
+        "id",
+        "seq",
+        "timestamp",
+        "handle",
+        "message",
+        "guest",
+        "html",
+        "mentions_here",
+    }
+    assert frame["mentions_here"] is True
 
     # A guest's handle is their name, whatever the frame says.
     ann.send_frame(handle="mallory", message="hello")

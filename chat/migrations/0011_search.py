@@ -74,7 +74,7 @@ def relabel_reserved_rooms(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat", "0009_authors_and_events"),
+        ("chat", "0010_mentions"),
     ]
 
     operations = [
