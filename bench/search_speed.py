@@ -87,14 +87,15 @@ SELECT 'Room ' || g, 'room-' || g, g %% 10 = 0, '', '' FROM generate_series(1, %
 # random() in the subquery is drawn per word; "+ g * 0" makes the subquery
 # depend on the row, so PostgreSQL runs it for each.
 _MESSAGES_SQL = """
-INSERT INTO chat_message (room_id, handle, message, timestamp, seq, version, bot, guest, nonce)
+INSERT INTO chat_message (room_id, handle, message, timestamp, seq, version, bot, guest, nonce,
+                          mentioned_names, mentions_here)
 SELECT %(first_room)s + (g %% %(rooms)s),
        'user' || floor(exp(random() * ln(%(handles)s + 1)))::int,
        (SELECT string_agg(
             (%(words)s::text[])[floor(exp(random() * ln(%(vocabulary)s + 1)))::int], ' ')
         FROM generate_series(1, 3 + (random() * 18)::int + g * 0)),
        now() - (%(total)s - g) * interval '10 seconds',
-       g / %(rooms)s + 1, g / %(rooms)s + 1, false, false, ''
+       g / %(rooms)s + 1, g / %(rooms)s + 1, false, false, '', '', false
 FROM generate_series(%(low)s, %(high)s) g
 """
 
