@@ -157,7 +157,11 @@ def search(user, query):
         room__in=selectors.readable_rooms(user), deleted_at__isnull=True
     )
     if query.rooms:
-        messages = messages.filter(room__label__in=query.rooms)
+        # Labels are stored as typed, "Lobby" as well as "lobby".
+        in_room = Q()
+        for label in query.rooms:
+            in_room |= Q(room__label__iexact=label)
+        messages = messages.filter(in_room)
     if query.authors:
         by_author = Q()
         for handle in query.authors:

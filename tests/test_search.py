@@ -165,6 +165,7 @@ def test_a_member_finds_the_private_rooms_messages_too_newest_first(rooms):
 def test_in_and_from_narrow_the_search(rooms):
     ann = signed_in("ann")
     assert results(ann, "deploy in:lobby") == [("lobby", 1)]
+    assert results(ann, "deploy in:LOBBY") == [("lobby", 1)]
     assert results(ann, "deploy from:ANN") == [("club", 1)]
     assert results(ann, "in:club") == [("club", 1)]
     assert results(ann, "deploy in:nowhere") == []
