@@ -112,8 +112,11 @@ def parse(text):
                 if not conf.LABEL_RE.match(value) or len(value) > conf.LABEL_MAX_LENGTH:
                     raise QueryError("in: needs a room's label, as in in:lobby")
                 rooms.append(value.lower())
+            elif value.lstrip("@"):
+                # from:@ann, as a mention writes the name, is from:ann.
+                authors.append(value.lstrip("@"))
             else:
-                authors.append(value)
+                raise QueryError("from: needs a value, as in from:ann")
             continue
         if word.startswith("-"):
             if word.strip("-"):

@@ -38,7 +38,7 @@ def test_a_minus_leaves_out_a_word_or_a_phrase():
 
 
 def test_in_and_from_filter_and_leave_the_text():
-    query = search.parse("in:Lobby from:Ann deploy IN:ops From:bob in:lobby")
+    query = search.parse("in:Lobby from:Ann deploy IN:ops From:@bob in:lobby")
     assert query.rooms == ("lobby", "ops")
     assert query.authors == ("Ann", "bob")
     assert query.words == ("deploy",)
@@ -73,6 +73,7 @@ def test_a_quote_inside_a_word_splits_it_and_empty_quotes_are_ignored():
         ("-friday", "not only what to leave out"),
         ("in:", "in: needs a value"),
         ("from:", "from: needs a value"),
+        ("from:@", "from: needs a value"),
         ("in:no.such", "in: needs a room's label"),
         ("in:" + "x" * (conf.LABEL_MAX_LENGTH + 1), "in: needs a room's label"),
         ("x" * (search.QUERY_MAX_LENGTH + 1), "too long"),
