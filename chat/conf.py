@@ -80,6 +80,13 @@ DEFAULTS = {
     # offers no later pages, so that a common word never counts a million
     # rows (messages).
     "CHAT_SEARCH_MAX_RESULTS": 1000,
+    # Searches per client address, a token bucket: this many at once...
+    "CHAT_SEARCH_BURST": 20,
+    # ...and this many a minute after that (searches/minute; 0 turns the
+    # limit off). A phrase of common words costs PostgreSQL up to about
+    # 100 ms on a million messages (docs/performance.md), so one client
+    # cannot keep a core busy.
+    "CHAT_SEARCH_PER_MINUTE": 60,
     # Sign-in (/accounts/login/ and the admin's) through django-axes
     # (chat/signin.py; docs/security.md): after this many wrong passwords
     # for one username from one client address...

@@ -123,29 +123,38 @@ def search_messages(request):
     search ran).
 
     Without ``q`` the page only offers the form (200). An empty or invalid
-    query shows why, status 400."""
+    query shows why, status 400. A client address past its
+    ``CHAT_SEARCH_BURST`` searches (then ``CHAT_SEARCH_PER_MINUTE``) is
+    told to wait, status 429 with ``Retry-After`` in seconds."""
     text = request.GET.get("q")
     context = {"q": text or "", "error": "", "page": None, "hits": []}
     context["full_text"] = search.full_text()
-    status = 200
-    if text is not None:
-        try:
-            query = search.parse(text)
-        except search.QueryError as error:
-            context["error"] = str(error)
-            status = 400
-        else:
-            results = search.Results(request.user, query)
-            page = Paginator(results, conf.get("CHAT_SEARCH_PAGE_SIZE")).get_page(
-                request.GET.get("page")
-            )
-            context.update(
-                page=page,
-                hits=[(m, search.highlight(m, query)) for m in page.object_list],
-                count=page.paginator.count,
-                capped=page.paginator.count >= results.cap,
-            )
-    return render(request, "chat/search.html", context, status=status)
+    if text is None:
+        return render(request, "chat/search.html", context)
+    try:
+        query = search.parse(text)
+    except search.QueryError as error:
+        context["error"] = str(error)
+        return render(request, "chat/search.html", context, status=400)
+    retry_after = take_cached_token(
+        bucket_key("search", "address", client_address(request)),
+        burst=conf.get("CHAT_SEARCH_BURST"),
+        per_minute=conf.get("CHAT_SEARCH_PER_MINUTE"),
+    )
+    if retry_after is not None:
+        context["error"] = "Too many searches; wait %d seconds and try again." % retry_after
+        response = render(request, "chat/search.html", context, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+    results = search.Results(request.user, query)
+    page = Paginator(results, conf.get("CHAT_SEARCH_PAGE_SIZE")).get_page(request.GET.get("page"))
+    context.update(
+        page=page,
+        hits=[(m, search.highlight(m, query)) for m in page.object_list],
+        count=page.paginator.count,
+        capped=page.paginator.count >= results.cap,
+    )
+    return render(request, "chat/search.html", context)
 
 
 def _page_number(request):

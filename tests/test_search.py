@@ -237,6 +237,21 @@ def test_an_empty_or_invalid_query_says_why_with_400(db, q):
     assert b'role="alert"' in response.content
 
 
+def test_an_address_past_its_searches_is_told_to_wait_with_429(db, settings):
+    settings.CHAT_SEARCH_BURST = 2
+    settings.CHAT_SEARCH_PER_MINUTE = 1
+    make_room("lobby")
+    client = Client()
+    for _ in range(2):
+        assert client.get("/search/", {"q": "note"}).status_code == 200
+    refused = client.get("/search/", {"q": "note"})
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert b"Too many searches" in refused.content and not refused.context["hits"]
+    # An invalid query costs nothing and is told why, as before.
+    assert client.get("/search/", {"q": "-x"}).status_code == 400
+
+
 def test_without_a_query_the_page_offers_the_form(db):
     response = Client().get("/search/")
     assert response.status_code == 200
