@@ -154,17 +154,21 @@ def search(user, query):
     (with their ``room``), newest first (by ``timestamp``, then id).
 
     Only messages of rooms ``user`` may read (``selectors.readable_rooms``),
-    never a deleted one. An ``in:`` naming a room the user
-    may not read (or none) finds nothing, as one with no matches does."""
+    never a deleted one. An ``in:`` naming a room the user may not read
+    (or none) finds nothing, as one with no matches does. One query for
+    the rooms of ``in:``, if any, before the messages'."""
     messages = Message.objects.select_related("room").filter(
         room__in=selectors.readable_rooms(user), deleted_at__isnull=True
     )
     if query.rooms:
-        # Labels are stored as typed, "Lobby" as well as "lobby".
+        # Labels are stored as typed, "Lobby" as well as "lobby". The rooms'
+        # ids are read first, so that PostgreSQL can combine the room's
+        # index with the words' instead of reading every match's row.
         in_room = Q()
         for label in query.rooms:
-            in_room |= Q(room__label__iexact=label)
-        messages = messages.filter(in_room)
+            in_room |= Q(label__iexact=label)
+        rooms = selectors.readable_rooms(user).filter(in_room).values_list("pk", flat=True)
+        messages = messages.filter(room_id__in=list(rooms))
     if query.authors:
         by_author = Q()
         for handle in query.authors:
