@@ -144,6 +144,9 @@ POSTGRESQL_KINDS = (
     ("lock and store", "worker_store", r"pg_advisory_lock\(.*insert into \S*chat_message"),
     ("unlock", "worker_store", r"^select pg_advisory_unlock\("),
     ("webhook URL lookup", CACHED, r'^select "chat_room"\."webhook_url" from "chat_room"'),
+    # Who a text with an "@" mentions (chat.selectors.mentioned): before the
+    # lock, on the store's hop; the chat messages counted here have none.
+    ("mention lookup", "worker_store", r'^select "chat_registeredhandle"\."canonical"'),
     ("handle check", CACHED, r'from "chat_registeredhandle"'),
     ("image job sweep", BACKGROUND, r'^select "chat_upload"\..* from "chat_upload" where'),
     (

@@ -236,3 +236,26 @@ def test_mentioned_asks_one_query_for_a_text_with_names(django_assert_num_querie
     assert found.names == ["bob"]
     with django_assert_num_queries(0):
         assert selectors.mentioned(room, "mail ann@example.com", None) == mentions.NONE
+
+
+@pytest.mark.django_db
+def test_the_room_page_highlights_a_mention_of_the_reader_only(client):
+    ann = User.objects.create_user("ann")
+    bob = User.objects.create_user("bob")
+    room = make_room("lobby")
+    services.post_message(room, "ann", "@bob look", author=Actor(user=ann))
+    services.post_message(room, "ann", "@here standup", author=Actor(user=ann))
+    services.post_message(room, "ann", "nobody", author=Actor(user=ann))
+
+    def highlighted(user):
+        client.force_login(user)
+        page = client.get("/lobby/").content.decode()
+        return [
+            text
+            for text in ("@bob look", "@here standup", "nobody")
+            if 'mentions-me"' in page.split(text)[0].rsplit('<li class="message', 1)[1]
+        ]
+
+    assert highlighted(bob) == ["@bob look", "@here standup"]
+    # ann wrote them: her own messages are never highlighted for her.
+    assert highlighted(ann) == []

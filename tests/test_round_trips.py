@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from bench import round_trips, services
 from bench.round_trips import BACKGROUND, DAPHNE, WORKER, Command
 from chat import services as chat_services
+from chat.models import RegisteredHandle
 from chat.transport.layer import scripts
 
 PREFIX = "asgi:"
@@ -94,6 +95,14 @@ def test_postgresql_statements_are_told_apart_by_what_they_do():
     # With mentions to store (True) or without (False), one statement each.
     for lock_and_store in chat_services._LOCK_AND_INSERT_SQL.values():
         assert round_trips.postgresql_kind(lock_and_store) == ("lock and store", "worker_store")
+    # Who a text with an "@" mentions: looked up on the store's hop, not
+    # taken for the cached handle check that reads the same table.
+    mentioned = str(
+        RegisteredHandle.objects.filter(canonical__in=["bob"])
+        .values_list("canonical", "user_id", "user__username")
+        .query
+    )
+    assert round_trips.postgresql_kind(mentioned) == ("mention lookup", "worker_store")
     assert round_trips.postgresql_kind("SELECT pg_advisory_unlock(1, 2)") == (
         "unlock",
         "worker_store",

@@ -17,6 +17,8 @@ import {Actions} from "./actions.mjs";
 import {Composer} from "./composer.mjs";
 import {Connection} from "./connection.mjs";
 import {History} from "./history.mjs";
+import {MentionComplete} from "./mention-complete.mjs";
+import {MentionNotify} from "./mention-notify.mjs";
 import {Timeline} from "./keeping-up.mjs";
 import {MessageList} from "./message-list.mjs";
 import {Outbox, randomNonce} from "./outbox.mjs";
@@ -100,8 +102,12 @@ function start(page, list) {
           pending.echoed(frame.nonce, frame.id);
           pending.update();
         }
+        mentionNotify.onMessage(frame);
       },
-      change: (frame) => history.receive(frame),
+      change: (frame) => {
+        history.receive(frame);
+        mentionNotify.onChange(frame);
+      },
       error: (frame) => {
         // What a socket answered no longer holds once another opens.
         status.showError(frame.detail || frame.error, {connection: true});
@@ -193,6 +199,23 @@ function start(page, list) {
     status,
     pane,
     typingIntervalMs: Number(data.typingIntervalMs) || 2000
+  });
+  // Names complete from the room's members, who is here, and who wrote.
+  new MentionComplete({
+    input: element("message"),
+    names: () => [
+      ...(roster.members || []),
+      ...Array.from(document.querySelectorAll(
+        ".member-list .member-name, li.message:not(.guest):not(.bot) .handle"),
+      (name) => name.textContent)
+    ],
+    myHandle
+  });
+  const mentionNotify = new MentionNotify({
+    button: element("notify"),
+    reader,
+    label: list.dataset.label,
+    findMessage: (seq) => list.querySelector("li.message[data-seq=\"" + Number(seq) + "\"]")
   });
   const tabTitle = new TabTitle({doc: document, isSeen: () => pane.following});
   const uploads = new Uploads({

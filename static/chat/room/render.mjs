@@ -7,6 +7,8 @@
 // textContent; everything else it holds goes through textContent and
 // attributes.
 
+import {mentionsReader} from "./mentions.mjs";
+
 const clockFormat = new Intl.DateTimeFormat(undefined, {hour: "2-digit", minute: "2-digit"});
 const dayFormat = new Intl.DateTimeFormat(undefined, {
   month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
@@ -154,13 +156,17 @@ function renderReactions(message, reader) {
 
 // The <li> for `message` (a message of the live shape: {id, seq,
 // timestamp, handle, message, and optionally version, bot, guest, image,
-// html, edited, reactions, deleted}), as seen by `reader`: {identityKind,
-// handle, roomPath}.
+// html, edited, reactions, deleted, mentions, mentions_here}), as seen by
+// `reader`: {identityKind, handle, roomPath}. A message that mentions the
+// reader (mentions.mjs) is marked "mentions-me".
 export function renderMessage(message, reader) {
   const li = element("li", "message");
   const mine = isMine(message, reader);
   if (mine) {
     li.classList.add("mine");
+  }
+  if (mentionsReader(message, reader)) {
+    li.classList.add("mentions-me");
   }
   li.dataset.id = message.id;
   li.dataset.seq = message.seq;
