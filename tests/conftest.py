@@ -72,6 +72,8 @@ def split_env(redis_url, postgres_url):
             # the session's split: they are not a flood. The limit itself is
             # tested per address (tests/test_signin.py).
             CHAT_SIGNUP_BURST="1000",
+            # The same for searches (tested per address in tests/test_search.py).
+            CHAT_SEARCH_BURST="1000",
         )
     services.delete_redis_prefix(redis_url, prefix)
 
