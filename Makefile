@@ -31,12 +31,12 @@ lint: $(VENV)/installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The Procfile's web and worker process types, against REDIS_URL and
+# The Procfile's web, worker, thumbs and delay process types, against REDIS_URL and
 # DATABASE_URL (from the environment or a .env file), with WORKERS workers.
 split: $(VENV)/installed
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run python manage.py migrate --noinput
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run python manage.py collectstatic --noinput -v0
-	PATH=$(CURDIR)/$(BIN):$$PATH PORT=$${PORT:-8000} $(BIN)/honcho start -c worker=$(WORKERS) web worker thumbs
+	PATH=$(CURDIR)/$(BIN):$$PATH PORT=$${PORT:-8000} $(BIN)/honcho start -c worker=$(WORKERS) web worker thumbs delay
 
 # Re-pin requirements*.txt from requirements*.in.
 requirements: $(VENV)/installed

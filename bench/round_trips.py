@@ -29,7 +29,8 @@ up with psutil) and to a hop:
 
 Not counted, and reported apart as ``background``: the heartbeats (their
 keys), the presence flusher (its scripts and keys, and its frames to the
-presence Group), the workers' job and webhook sweeps, and a receive loop
+presence Group), the workers' job, webhook and scheduled-message sweeps, the
+delay server's poll of its table, and a receive loop
 that woke because its BLPOP timed out (the connection's next command came
 ``IDLE_GAP_SHARE`` of ``blpop_timeout`` or more later). Lookups that a cache of the chat's own
 answers most of the time (a room's webhook URL, an anonymous handle's
@@ -154,6 +155,12 @@ POSTGRESQL_KINDS = (
         BACKGROUND,
         r'^select "chat_webhookdelivery"\."id" from "chat_webhookdelivery"',
     ),
+    (
+        "scheduled-message sweep",
+        BACKGROUND,
+        r'^select "chat_scheduledmessage"\."id" from "chat_scheduledmessage"',
+    ),
+    ("delay server poll", BACKGROUND, r'from "channels\.delay_delayedmessage"'),
 )
 
 

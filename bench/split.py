@@ -83,6 +83,8 @@ class Split:
         self.env["PATH"] = bin_dir + os.pathsep + self.env.get("PATH", "")
         self.web = None
         self.workers = []
+        # The delay process type (rundelay), when started.
+        self.delay = None
         self._started = 0
 
     @property
@@ -100,8 +102,9 @@ class Split:
         self._run_to_end(self.commands["release"], "release", timeout)
         self._run_to_end("python manage.py collectstatic --noinput -v0", "collectstatic", timeout)
 
-    def start(self, workers=2, timeout=60):
-        """Start the web process and ``workers`` worker processes, and wait
+    def start(self, workers=2, timeout=60, delay=False):
+        """Start the web process, ``workers`` worker processes and, when
+        ``delay`` (bool), the delay process (``start_delay``), and wait
         until the chat answers HTTP (``timeout`` in seconds). Returns self.
 
         Raises ``ProcessFailed`` if a process exits or the chat never answers.
@@ -109,8 +112,17 @@ class Split:
         self.start_web()
         for _ in range(workers):
             self.start_worker()
+        if delay:
+            self.start_delay()
         self.wait_ready(timeout)
         return self
+
+    def start_delay(self):
+        """Start (or restart) the ``delay`` process (``rundelay``, the
+        delay server of messages sent later); returns its ``Popen``.
+        ``wait_ready`` then waits until it listens."""
+        self.delay = self._spawn("delay", self.commands["delay"])
+        return self.delay
 
     def start_web(self, extra_args=""):
         """Start (or restart) the ``web`` process; returns its ``Popen``.
@@ -134,7 +146,10 @@ class Split:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
-            if all("Listening on channels" in self.log_of(w) for w in self.workers):
+            listening = all("Listening on channels" in self.log_of(w) for w in self.workers)
+            if self.delay is not None:
+                listening = listening and "Listening on asgi.delay" in self.log_of(self.delay)
+            if listening:
                 try:
                     with urllib.request.urlopen(self.base_url + "/", timeout=5) as response:
                         if response.status == 200:
@@ -145,8 +160,9 @@ class Split:
         raise ProcessFailed("The split did not become ready in %d s.\n%s" % (timeout, self.logs()))
 
     def check_alive(self):
-        """Raise ``ProcessFailed`` if the web process or a worker has exited."""
-        for process in [self.web] + self.workers:
+        """Raise ``ProcessFailed`` if the web process, a worker or the delay
+        process has exited."""
+        for process in [self.web, self.delay] + self.workers:
             if process is not None and process.poll() is not None:
                 raise ProcessFailed(
                     "%s exited with %s.\n%s" % (process.name, process.returncode, self.logs())
@@ -161,10 +177,12 @@ class Split:
             self.workers.remove(process)
         if process is self.web:
             self.web = None
+        if process is self.delay:
+            self.delay = None
 
     def stop(self):
         """Stop every process: SIGTERM, then SIGKILL after 10 s."""
-        processes = [p for p in [self.web] + self.workers if p is not None]
+        processes = [p for p in [self.web, self.delay] + self.workers if p is not None]
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -175,6 +193,7 @@ class Split:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.web = None
+        self.delay = None
         self.workers = []
 
     def log_of(self, process):
@@ -248,12 +267,13 @@ def manage(env, *args, timeout=120):
 
 
 @contextlib.contextmanager
-def running(env, workers=2, **options):
+def running(env, workers=2, delay=False, **options):
     """A ``Split`` with ``env`` for the ``with`` block: released (migrated,
-    static files collected), started with ``workers`` workers and ready;
-    stopped afterwards. ``options`` go to ``Split``. Raises ``ProcessFailed``
-    if it cannot start."""
+    static files collected), started with ``workers`` workers and, when
+    ``delay`` (bool), the delay process, and ready; stopped afterwards.
+    ``options`` go to ``Split``. Raises ``ProcessFailed`` if it cannot
+    start."""
     with Split(env, **options) as split:
         split.release()
-        split.start(workers=workers)
+        split.start(workers=workers, delay=delay)
         yield split

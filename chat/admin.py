@@ -16,6 +16,7 @@ from chat.models import (
     ReadMark,
     Room,
     RoomMembership,
+    ScheduledMessage,
     Upload,
     WebhookDelivery,
 )
@@ -267,6 +268,19 @@ class WebhookDeliveryAdmin(RecordAdmin):
         self.message_user(request, "Sent %d failed delivery(ies) again." % count)
 
     deliver_again.short_description = "Deliver the selected failed deliveries again"
+
+
+@admin.register(ScheduledMessage)
+class ScheduledMessageAdmin(RecordAdmin):
+    """Messages sent later (chat/scheduling.py), as records: read-only.
+    A ``refused`` one says why in ``reason``; a ``sent`` one links its
+    message."""
+
+    list_display = ("id", "room", "handle", "due_at", "status", "reason", "message")
+    list_filter = ("status", "reason")
+    list_select_related = ("room", "message")
+    search_fields = ("handle", "room__label")
+    raw_id_fields = ("room", "user", "message")
 
 
 @admin.register(Upload)

@@ -21,6 +21,7 @@ class ChatConfig(AppConfig):
         worker_ready.connect(_start_worker_heartbeat, dispatch_uid="chat-worker-heartbeat")
         worker_ready.connect(_start_job_sweeper, dispatch_uid="chat-job-sweeper")
         worker_ready.connect(_start_live_counts, dispatch_uid="chat-live-counts")
+        worker_ready.connect(_start_scheduled_sweeper, dispatch_uid="chat-scheduled-sweeper")
 
         # In every process: sign-outs happen in the workers' views, and a
         # user is deactivated wherever it is saved (the admin, a shell).
@@ -51,3 +52,9 @@ def _start_live_counts(sender, **kwargs):
     from chat import live_counts
 
     live_counts.start_flusher()
+
+
+def _start_scheduled_sweeper(sender, **kwargs):
+    from chat import scheduling
+
+    scheduling.start_sweeper()

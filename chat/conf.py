@@ -74,6 +74,19 @@ DEFAULTS = {
     "CHAT_ROOMS_PER_HOUR": 20,
     # How many rooms the room list shows a page.
     "CHAT_ROOM_LIST_PAGE_SIZE": 50,
+    # Search results a page (/search/), newest first.
+    "CHAT_SEARCH_PAGE_SIZE": 20,
+    # The most results a search counts: beyond this it says "1,000+" and
+    # offers no later pages, so that a common word never counts a million
+    # rows (messages).
+    "CHAT_SEARCH_MAX_RESULTS": 1000,
+    # Searches per client address, a token bucket: this many at once...
+    "CHAT_SEARCH_BURST": 20,
+    # ...and this many a minute after that (searches/minute; 0 turns the
+    # limit off). A phrase of common words costs PostgreSQL up to about
+    # 100 ms on a million messages (docs/performance.md), so one client
+    # cannot keep a core busy.
+    "CHAT_SEARCH_PER_MINUTE": 60,
     # Sign-in (/accounts/login/ and the admin's) through django-axes
     # (chat/signin.py; docs/security.md): after this many wrong passwords
     # for one username from one client address...
@@ -147,6 +160,14 @@ DEFAULTS = {
     # Discord allows 20 distinct reactions on a message; a row of 20 fits
     # under a message on a phone.
     "CHAT_REACTIONS_MAX_EMOJI": 20,
+    # Messages sent later (chat/scheduling.py): how far ahead one may be
+    # scheduled, in days (30: a month's reminders; the delay server keeps
+    # each as a row until then)...
+    "CHAT_SCHEDULED_MAX_DAYS": 30,
+    # ...and how many one author may have pending at once, over all rooms
+    # (25: a fortnight of daily reminders with room to spare, and a bound on
+    # what one guest's session can leave in the delay server).
+    "CHAT_SCHEDULED_MAX_PENDING": 25,
 }
 
 # The intervals of docs/protocol.md's typed frames, in ms, which the server
@@ -168,8 +189,18 @@ LABEL_MAX_LENGTH = 50
 NONCE_MAX_LENGTH = 64
 
 # Labels that would shadow the site's own pages (/new/, /admin/, /static/,
-# /accounts/, /api/, /media/).
-RESERVED_LABELS = frozenset({"new", "admin", "static", "accounts", "api", "media"})
+# /accounts/, /api/, /media/, /search/, and the /stream/ socket). A room
+# that held "search" or "stream" before 2026-12-05 was given a new label by
+# migration 0012 (docs/operations.md, "Search").
+RESERVED_LABELS = frozenset(
+    {"new", "admin", "static", "accounts", "api", "media", "search", "stream"}
+)
+
+# The text search configuration (PostgreSQL's regconfig) of the search
+# column and of every search query: English stemming and stop words. The
+# stored column is computed with it (migration 0012), so changing it needs a
+# migration; fixed here rather than a setting.
+SEARCH_CONFIG = "english"
 
 # A room label is a Django slug: ASCII letters, digits, hyphens, underscores.
 # Names derived from a label rely on what it cannot contain: "." joins the

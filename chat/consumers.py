@@ -16,18 +16,21 @@ from channels.exceptions import DenyConnection
 from channels.security.websockets import allowed_hosts_only
 from django import db
 
-from chat import conf, identity, presence, revocation, selectors, services
+from chat import conf, identity, presence, revocation, scheduling, selectors, services
 from chat.conversations import changes
 from chat.conversations.rules import Actor
 from chat.exceptions import ClientError
 from chat.models import Room
 from chat.protocol import (
+    CANCEL_SCHEDULED,
     CHANGES,
     DELETE,
     EDIT,
     MESSAGE,
     PING,
     READ,
+    SCHEDULE,
+    SCHEDULING,
     TYPING,
     canonical_handle,
     parse_frame,
@@ -184,7 +187,9 @@ def ws_receive(message, label):
     broadcast as ``Message.as_dict()`` to the room's Group (the sender
     included); a typed frame (``typing``, ``ping``, ``read``, and since
     2026-12-05 ``edit``, ``delete`` and ``react``, through
-    ``chat.conversations.changes``) is handled as docs/protocol.md says.
+    ``chat.conversations.changes``, and ``schedule``,
+    ``cancel_scheduled`` and ``list_scheduled``, through
+    ``chat.scheduling``) is handled as docs/protocol.md says.
 
     A refused frame gets an error frame (docs/protocol.md) and stores
     nothing; the socket stays open. A socket joined by an older release
@@ -202,6 +207,9 @@ def ws_receive(message, label):
     frame = parse_frame(message.content, session.get(HANDLE_KEY))
     if frame.type == MESSAGE:
         _post(room, message, frame)
+        return
+    if frame.type in SCHEDULING:
+        _send(message.reply_channel, _scheduling(room, session, frame))
         return
     if frame.type == PING and not _may_stay(room, message):
         return
@@ -342,6 +350,28 @@ def _change(room, session, frame):
     except db.Error:
         logger.exception("Could not store a change in room %s", room.label)
         raise ClientError("UNAVAILABLE", "The change could not be stored; try again.") from None
+
+
+def _scheduling(room, session, frame):
+    """A ``schedule``, ``cancel_scheduled`` or ``list_scheduled`` frame of
+    the socket's actor, through ``chat.scheduling``; returns the
+    ``scheduled`` frame that answers it (docs/protocol.md, "Messages sent
+    later"). Its refusals are ``ClientError``."""
+    actor = _actor(session)
+    reply = {"type": "scheduled"}
+    try:
+        if frame.type == SCHEDULE:
+            row = scheduling.schedule(room, actor, session.get(HANDLE_KEY), frame.message, frame.at)
+            reply["id"] = row.pk
+            if frame.nonce:
+                reply["nonce"] = frame.nonce
+        elif frame.type == CANCEL_SCHEDULED:
+            reply["cancelled"] = scheduling.cancel(actor, frame.id, room).pk
+        reply["pending"] = [row.as_dict() for row in scheduling.pending(actor, room)]
+    except db.Error:
+        logger.exception("Could not schedule a message in room %s", room.label)
+        raise ClientError("UNAVAILABLE", "That could not be done now; try again.") from None
+    return reply
 
 
 def _check_anonymous_handle(session, handle):

@@ -3,6 +3,7 @@ import hmac
 import json
 import secrets
 import uuid
+from datetime import UTC
 
 from channels import Group
 from django.conf import settings
@@ -748,3 +749,73 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return "message %s to %s (%s)" % (self.message_id, self.url, self.status)
+
+
+class ScheduledMessage(models.Model):
+    """A message its author asked to be posted later (chat/scheduling.py;
+    docs/protocol.md, "Messages sent later"). ``PENDING`` until its
+    ``due_at``; then ``SENT`` (``message`` is the posted ``Message``),
+    or ``REFUSED`` with a ``reason`` when its author may no longer post
+    there. The author may make it ``CANCELLED`` while it is pending.
+    Each change of status is one ``UPDATE … WHERE status = 'pending'``,
+    so a row leaves ``PENDING`` exactly once.
+
+    The author is a signed-in ``user`` or a named guest (``guest_author``,
+    as ``Message.guest_author``), never both; ``handle`` is the name the
+    guest had when scheduling (a user's message carries their username at
+    the time it is posted)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"
+    STATUSES = [(s, s) for s in (PENDING, SENT, CANCELLED, REFUSED)]
+
+    room = models.ForeignKey(Room, related_name="scheduled_messages", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        related_name="scheduled_messages",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+    )
+    guest_author = models.UUIDField(null=True, blank=True)
+    handle = models.CharField(max_length=255)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    # Why a REFUSED one was not posted: a stable code (chat/scheduling.py).
+    reason = models.CharField(max_length=32, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    message = models.OneToOneField(
+        Message,
+        related_name="scheduled",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+
+    class Meta:
+        indexes = [
+            # The sweeper's question: which pending ones are overdue.
+            models.Index(
+                fields=["due_at"],
+                name="scheduled_pending_due",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["user", "status"], name="scheduled_by_user"),
+            models.Index(fields=["guest_author", "status"], name="scheduled_by_guest"),
+        ]
+
+    def __str__(self):
+        return "%s in %s at %s (%s)" % (self.handle, self.room_id, self.due_at, self.status)
+
+    def as_dict(self):
+        """The author's view of it, in a ``scheduled`` frame:
+        ``{"id": int, "message": str, "at": ISO-8601 UTC str}``."""
+        return {
+            "id": self.pk,
+            "message": self.text,
+            "at": self.due_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        }

@@ -5,6 +5,7 @@ docs/protocol.md describes the frames. Everything here raises
 the consumers can turn every refusal into an error frame.
 """
 
+import datetime
 import json
 import re
 import unicodedata
@@ -34,6 +35,8 @@ max_frame_length = conf.max_frame_length
 # besides "type"; OPTIONAL_FIELDS, those it may.
 MESSAGE, TYPING, PING, READ = "message", "typing", "ping", "read"
 EDIT, DELETE, REACT = "edit", "delete", "react"
+# Messages sent later (docs/protocol.md, "Messages sent later", 2026-12-05).
+SCHEDULE, CANCEL_SCHEDULED, LIST_SCHEDULED = "schedule", "cancel_scheduled", "list_scheduled"
 FRAME_FIELDS = {
     MESSAGE: frozenset(CHAT_FIELDS),
     TYPING: frozenset(),
@@ -42,10 +45,15 @@ FRAME_FIELDS = {
     EDIT: frozenset({"id", "message"}),
     DELETE: frozenset({"id"}),
     REACT: frozenset({"id", "emoji"}),
+    SCHEDULE: frozenset({"message", "at"}),
+    CANCEL_SCHEDULED: frozenset({"id"}),
+    LIST_SCHEDULED: frozenset(),
 }
-OPTIONAL_FIELDS = {MESSAGE: frozenset({"nonce"})}
+OPTIONAL_FIELDS = {MESSAGE: frozenset({"nonce"}), SCHEDULE: frozenset({"nonce"})}
 # The frames that change a message.
 CHANGES = frozenset({EDIT, DELETE, REACT})
+# The frames about one's messages sent later (chat/scheduling.py).
+SCHEDULING = frozenset({SCHEDULE, CANCEL_SCHEDULED, LIST_SCHEDULED})
 
 # The highest ``seq`` a read frame, or message ``id`` a change, may name:
 # PostgreSQL's int, which a PositiveIntegerField and an AutoField are.
@@ -72,6 +80,7 @@ class Frame:
     id: int | None = None
     emoji: str | None = None
     nonce: str = ""
+    at: datetime.datetime | None = None
 
 
 def parse_frame(content, handle=None):
@@ -111,6 +120,8 @@ def parse_frame(content, handle=None):
         return Frame(READ, seq=seq)
     if kind in CHANGES:
         return _change_frame(kind, frame)
+    if kind in SCHEDULING:
+        return _scheduling_frame(kind, frame)
     if kind != MESSAGE:
         return Frame(kind)
     for field in fields:
@@ -136,6 +147,59 @@ def _change_frame(kind, frame):
     if kind == REACT:
         return Frame(REACT, id=message_id, emoji=check_emoji(frame["emoji"]))
     return Frame(DELETE, id=message_id)
+
+
+def _scheduling_frame(kind, frame):
+    """The ``Frame`` of a ``schedule``, ``cancel_scheduled`` or
+    ``list_scheduled`` frame (``kind``), its fields present: a schedule's
+    ``message`` through ``check_message``, its ``at`` through
+    ``check_instant``, its ``nonce`` through ``check_nonce``; a cancel's
+    ``id`` a positive int."""
+    if kind == CANCEL_SCHEDULED:
+        scheduled_id = frame["id"]
+        if type(scheduled_id) is not int or not 1 <= scheduled_id <= SEQ_MAX:
+            raise ClientError("INVALID_FIELD", "The field 'id' must be a scheduled message's id.")
+        return Frame(kind, id=scheduled_id)
+    if kind == LIST_SCHEDULED:
+        return Frame(kind)
+    if not isinstance(frame["message"], str):
+        raise ClientError("INVALID_FIELD", "The field 'message' must be a string.")
+    nonce = check_nonce(frame["nonce"]) if "nonce" in frame else ""
+    return Frame(
+        kind, message=check_message(frame["message"]), at=check_instant(frame["at"]), nonce=nonce
+    )
+
+
+# An instant as a schedule frame gives it: RFC 3339's date-time, with "T"
+# (or a space), seconds optional, a fraction of a second optional, and "Z"
+# or an offset required, so that it names one instant whatever the
+# server's time zone.
+INSTANT_RE = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})\Z",
+    re.IGNORECASE,
+)
+
+
+def check_instant(value):
+    """The aware ``datetime`` (in UTC) that ``value`` names: an ISO 8601 /
+    RFC 3339 date and time with ``Z`` or an offset, e.g.
+    ``"2026-12-06T09:00:00Z"`` or ``"2026-12-06T10:00:00+01:00"``. Raises
+    ``ClientError("INVALID_FIELD")`` for anything else, a time without an
+    offset included."""
+    if isinstance(value, str) and INSTANT_RE.match(value):
+        text = value.upper().replace(" ", "T")
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            instant = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return instant.astimezone(datetime.UTC)
+    raise ClientError(
+        "INVALID_FIELD",
+        "The field 'at' must be a date and time with its offset, e.g. 2026-12-06T09:00:00Z.",
+    )
 
 
 def check_nonce(value):

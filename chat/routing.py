@@ -9,7 +9,7 @@ it workers of its own.
 
 from channels.routing import route
 
-from chat import webhooks
+from chat import scheduling, webhooks
 from chat.consumers import ws_connect, ws_disconnect, ws_receive
 from chat.images import thumbnails
 from chat.stream import StreamDemultiplexer
@@ -30,4 +30,6 @@ channel_routing = [
     route(thumbnails.THUMBNAIL_CHANNEL, thumbnails.thumbnail),
     # A message's delivery to its room's webhook (chat/webhooks.py).
     route(webhooks.DELIVERY_CHANNEL, webhooks.deliver),
+    # A message sent later, back from the delay server (chat/scheduling.py).
+    route(scheduling.SCHEDULED_CHANNEL, scheduling.post_scheduled),
 ]

@@ -123,6 +123,7 @@ def post_message(
     author=None,
     nonce="",
     reply_channel=None,
+    on_store=None,
 ):
     """Store a message in ``room`` (a ``Room``; only its ``pk`` and
     ``label`` are read) and broadcast ``Message.as_dict()`` to the room's
@@ -151,6 +152,13 @@ def post_message(
     cannot be stored, in which case nothing was stored or sent;
     ``IntegrityError`` among them when ``upload`` already has its message,
     or when the room no longer exists.
+
+    ``on_store`` (a callable taking the new ``Message``, or None; added
+    2026-12-05) runs in the transaction that stores the message, before
+    the broadcast: if it raises, the message and its ``seq`` are rolled
+    back, nothing is broadcast, and the exception propagates. A message
+    sent later (``chat.scheduling``) claims its row there, so that it is
+    posted at most once.
 
     An ``upload`` is marked ``DONE`` in the transaction that stores its
     message, before the broadcast: a sender who sees the message and then
@@ -186,12 +194,13 @@ def post_message(
     )
     if connection.vendor == "postgresql":
         try:
-            with _storing(upload):
+            with _storing(upload, on_store):
                 message = _store_numbered_postgresql(
                     room, handle, text, bot, upload, guest, author, nonce, key, mentioned
                 )
                 if not message.repeated:
                     _mark_done(upload)
+                    _claim(on_store, message)
             if not message.repeated:
                 _broadcast(room, message, nonce)
         finally:
@@ -204,6 +213,7 @@ def post_message(
                 )
                 if not message.repeated:
                     _mark_done(upload)
+                    _claim(on_store, message)
             if not message.repeated:
                 _broadcast(room, message, nonce)
     if message.repeated:
@@ -661,12 +671,20 @@ def take_seq_locally(room, **fields):
     return rooms.values_list("last_seq", flat=True).get()
 
 
-def _storing(upload):
+def _storing(upload, on_store=None):
     """The context a message is stored in: for an image's message, one
-    transaction with marking its ``upload`` done; for any other, none, so
-    that the insert commits on its own, with no BEGIN and COMMIT round
-    trips on the path of every text message."""
-    return transaction.atomic() if upload is not None else contextlib.nullcontext()
+    transaction with marking its ``upload`` done, and for a message with
+    an ``on_store``, one with that; for any other, none, so that the
+    insert commits on its own, with no BEGIN and COMMIT round trips on the
+    path of every text message."""
+    if upload is None and on_store is None:
+        return contextlib.nullcontext()
+    return transaction.atomic()
+
+
+def _claim(on_store, message):
+    if on_store is not None:
+        on_store(message)
 
 
 def _mark_done(upload):

@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # The delay server (manage.py rundelay, the Procfile's delay process
+    # type): messages sent later (chat/scheduling.py).
+    "channels.delay",
     # Sign-in throttling (AXES_* below).
     "axes",
     # The load generator, manage.py chatbench; its command needs the
@@ -185,6 +188,11 @@ CHANNEL_CAPACITY = {
     # a message's webhook delivery.
     "chat.thumbnail": 1000,
     "chat.webhook": 2000,
+    # A message sent later, back from the delay server (chat/scheduling.py),
+    # and what the delay server reads: at most CHAT_SCHEDULED_MAX_PENDING
+    # per author, so a few thousand is a busy minute.
+    "chat.scheduled": 2000,
+    "asgi.delay": 2000,
 }
 if REDIS_URLS or REDIS_SENTINEL:
     # chat/transport/layer/: asgi_redis, plus batched receives on one
@@ -288,6 +296,10 @@ CHAT_JOB_ATTEMPTS = _tunable("CHAT_JOB_ATTEMPTS")
 CHAT_JOB_TIMEOUT_SECONDS = _tunable("CHAT_JOB_TIMEOUT_SECONDS")
 CHAT_ROOMS_PER_HOUR = _tunable("CHAT_ROOMS_PER_HOUR")
 CHAT_ROOM_LIST_PAGE_SIZE = _tunable("CHAT_ROOM_LIST_PAGE_SIZE")
+CHAT_SEARCH_PAGE_SIZE = _tunable("CHAT_SEARCH_PAGE_SIZE")
+CHAT_SEARCH_MAX_RESULTS = _tunable("CHAT_SEARCH_MAX_RESULTS")
+CHAT_SEARCH_BURST = _tunable("CHAT_SEARCH_BURST")
+CHAT_SEARCH_PER_MINUTE = _tunable("CHAT_SEARCH_PER_MINUTE")
 CHAT_SIGNIN_FAILURES_PER_USER = _tunable("CHAT_SIGNIN_FAILURES_PER_USER")
 CHAT_SIGNIN_FAILURES_PER_ADDRESS = _tunable("CHAT_SIGNIN_FAILURES_PER_ADDRESS")
 CHAT_SIGNIN_COOLOFF_MINUTES = _tunable("CHAT_SIGNIN_COOLOFF_MINUTES")
@@ -295,6 +307,8 @@ CHAT_SIGNUP_BURST = _tunable("CHAT_SIGNUP_BURST")
 CHAT_SIGNUP_PER_HOUR = _tunable("CHAT_SIGNUP_PER_HOUR")
 CHAT_EDIT_WINDOW_SECONDS = _tunable("CHAT_EDIT_WINDOW_SECONDS")
 CHAT_REACTIONS_MAX_EMOJI = _tunable("CHAT_REACTIONS_MAX_EMOJI")
+CHAT_SCHEDULED_MAX_DAYS = _tunable("CHAT_SCHEDULED_MAX_DAYS")
+CHAT_SCHEDULED_MAX_PENDING = _tunable("CHAT_SCHEDULED_MAX_PENDING")
 CHAT_API_INVALID_TOKEN_BURST = _tunable("CHAT_API_INVALID_TOKEN_BURST")
 CHAT_API_INVALID_TOKENS_PER_MINUTE = _tunable("CHAT_API_INVALID_TOKENS_PER_MINUTE")
 CHAT_PROXY_TRUSTED_HOPS = _tunable("CHAT_PROXY_TRUSTED_HOPS")

@@ -24,6 +24,7 @@ api_patterns = [
 chat_patterns = [
     path("", views.index, name="index"),
     path("new/", views.new_room, name="new"),
+    path("search/", views.search_messages, name="search"),
     path("<slug:label>/", views.room, name="room"),
     path("<slug:label>/name/", views.guest_name, name="guest_name"),
     path("<slug:label>/members/", views.room_members, name="members"),

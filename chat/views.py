@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib import messages as notices
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +20,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from chat import conf, live_counts, selectors, services
+from chat import conf, live_counts, search, selectors, services
 from chat.conversations import rules
 from chat.exceptions import ClientError, HttpClientError, json_client_errors
 from chat.forms import GuestNameForm, MemberForm, NewRoomForm, SignupForm
@@ -106,6 +107,55 @@ def index(request):
     page = selectors.room_list(request.user, _page_number(request))
     context = {"rooms": page.rooms, "page": page, "form": form}
     return render(request, "chat/index.html", context, status=status)
+
+
+def search_messages(request):
+    """``/search/?q=…&page=n`` (added 2026-12-05): the messages the query
+    finds (chat/search.py) in the rooms the request may read, newest
+    first, ``CHAT_SEARCH_PAGE_SIZE`` a page (Django's ``Paginator``; a page
+    out of range shows the last), counted up to ``CHAT_SEARCH_MAX_RESULTS``.
+
+    The template's context: ``q`` (str, the query as typed); ``error``
+    (str, why the query cannot run, or ""); ``page`` (a ``Page`` whose
+    ``object_list`` is a list of ``Message``, or None); ``hits`` (a list of
+    ``(Message, SafeString)``: each message and its highlighted text);
+    ``count`` (int) and ``capped`` (bool: there may be more than
+    ``count``); ``full_text`` (bool, whether PostgreSQL's full-text
+    search ran).
+
+    Without ``q`` the page only offers the form (200). An empty or invalid
+    query shows why, status 400. A client address past its
+    ``CHAT_SEARCH_BURST`` searches (then ``CHAT_SEARCH_PER_MINUTE``) is
+    told to wait, status 429 with ``Retry-After`` in seconds."""
+    text = request.GET.get("q")
+    context = {"q": text or "", "error": "", "page": None, "hits": []}
+    context["full_text"] = search.full_text()
+    if text is None:
+        return render(request, "chat/search.html", context)
+    try:
+        query = search.parse(text)
+    except search.QueryError as error:
+        context["error"] = str(error)
+        return render(request, "chat/search.html", context, status=400)
+    retry_after = take_cached_token(
+        bucket_key("search", "address", client_address(request)),
+        burst=conf.get("CHAT_SEARCH_BURST"),
+        per_minute=conf.get("CHAT_SEARCH_PER_MINUTE"),
+    )
+    if retry_after is not None:
+        context["error"] = "Too many searches; wait %d seconds and try again." % retry_after
+        response = render(request, "chat/search.html", context, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+    results = search.Results(request.user, query)
+    page = Paginator(results, conf.get("CHAT_SEARCH_PAGE_SIZE")).get_page(request.GET.get("page"))
+    context.update(
+        page=page,
+        hits=[(m, search.highlight(m, query)) for m in page.object_list],
+        count=page.paginator.count,
+        capped=page.paginator.count >= results.cap,
+    )
+    return render(request, "chat/search.html", context)
 
 
 def _page_number(request):

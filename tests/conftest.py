@@ -72,15 +72,18 @@ def split_env(redis_url, postgres_url):
             # the session's split: they are not a flood. The limit itself is
             # tested per address (tests/test_signin.py).
             CHAT_SIGNUP_BURST="1000",
+            # The same for searches (tested per address in tests/test_search.py).
+            CHAT_SEARCH_BURST="1000",
         )
     services.delete_redis_prefix(redis_url, prefix)
 
 
 @pytest.fixture(scope="session")
 def split(split_env):
-    """The real split, as the Procfile runs it: migrations, one Daphne and
-    two ``runworker`` processes, against real Redis and PostgreSQL. Shared by
-    the session's tests, which each use rooms of their own."""
-    with split_processes.running(split_env, workers=2) as running:
+    """The real split, as the Procfile runs it: migrations, one Daphne,
+    two ``runworker`` processes and the delay process (``rundelay``),
+    against real Redis and PostgreSQL. Shared by the session's tests,
+    which each use rooms of their own."""
+    with split_processes.running(split_env, workers=2, delay=True) as running:
         yield running
         running.check_alive()

@@ -8,6 +8,7 @@ from bench import services
 
 def test_the_consumed_channels_are_the_routings_and_runworkers_defaults():
     assert services.consumed_channels() == [
+        "chat.scheduled",
         "chat.thumbnail",
         "chat.webhook",
         "http.disconnect",

@@ -27,6 +27,7 @@ import {Pending} from "./pending.mjs";
 import {ReadMarks} from "./read-marks.mjs";
 import {renderMessage} from "./render.mjs";
 import {Roster} from "./roster.mjs";
+import {Schedule} from "./schedule.mjs";
 import {startShare} from "./share.mjs";
 import {Sidebar} from "./sidebar.mjs";
 import {Pane} from "./scrolling.mjs";
@@ -121,12 +122,16 @@ function start(page, list) {
       presence: (frame) => roster.onPresence(frame),
       join: (frame) => roster.onJoin(frame),
       leave: (frame) => roster.onLeave(frame),
-      typing: (frame) => roster.onTyping(frame)
+      typing: (frame) => roster.onTyping(frame),
+      scheduled: (frame) => schedule && schedule.receive(frame)
     },
     onOpen: () => {
       history.sync();
       composer.flush();
       readMarks.soon();
+      if (schedule) {
+        schedule.opened();
+      }
       if (!identityKind) {
         // A socket without an identity hears presence once it sends a typed frame.
         connection.send({type: "ping"});
@@ -220,6 +225,17 @@ function start(page, list) {
     label: list.dataset.label,
     findMessage: (seq) => list.querySelector("li.message[data-seq=\"" + Number(seq) + "\"]")
   });
+  // Messages sent later: only for a reader with an identity.
+  const schedule = element("later") && new Schedule({
+    button: element("later"),
+    menu: element("later-menu"),
+    customInput: element("later-at"),
+    list: element("scheduled"),
+    messageInput: element("message"),
+    connection,
+    status,
+    maxLength: Number(data.messageMaxLength) || 2000
+  });
   const tabTitle = new TabTitle({doc: document, isSeen: () => pane.following});
   const uploads = new Uploads({
     form,
@@ -260,6 +276,9 @@ function start(page, list) {
     list.dataset.hasNewer === "true");
   history.maybeShowOlder();
   composer.start();
+  if (schedule) {
+    schedule.start();
+  }
   connection.connect();
 
   startShare({button: element("copy-link"), link: element("share-link"), status: element("copy-status")});
