@@ -320,6 +320,7 @@ def test_a_visitor_picks_one_name_once_before_sending(browser, split, tmp_path, 
     fields = page.find_elements(By.CSS_SELECTOR, "#room input:not([type=hidden]):not([type=file])")
     assert [field.get_attribute("name") for field in fields] == ["name"]
     assert one_row(page, "#guestform label, #guestform input[name=name], #guestform button")
+    save(page, tmp_path, "layout-%d" % width)
     assert messages_share(page) > 0.6
     assert focused_id(page) == "message"
     save(page, tmp_path, "no-name-%d" % width)
