@@ -131,6 +131,10 @@ DAPHNE, WORKER, BENCH = "daphne", "worker", "chatbench"
 HEARTBEAT_KEYS = ("daphne-alive:", "daphne-epoch:", "worker-alive:")
 FLUSHER_KEYS = ("presence:due", "presence:daphnes")
 FLUSHER_SCRIPTS = ("presence take.lua", "presence prune.lua")
+# The live counts' keys (chat.live_counts.stores) and the script that marks
+# a room or a user due.
+LIVE_COUNTS_KEYS = "counts:"
+LIVE_COUNTS_TOUCH = "live counts touch.lua"
 # The channel session's keys: django-redis's ``<KEY_PREFIX>:<version>:``,
 # then Django's cache session store's own prefix (chat/settings.py).
 SESSION_KEY = "session:1:django.contrib.sessions.cache"
@@ -161,6 +165,17 @@ POSTGRESQL_KINDS = (
         r'^select "chat_scheduledmessage"\."id" from "chat_scheduledmessage"',
     ),
     ("delay server poll", BACKGROUND, r'from "channels\.delay_delayedmessage"'),
+    # The live counts' fan-out (chat.live_counts.fan_out): a room's
+    # followers, asked by the flusher thread at most once a second per
+    # room, however many messages the room had.
+    # A connection's first statement, once per connection (Django's
+    # init_connection_state), not per message: a worker thread's first query.
+    ("connection setup", BACKGROUND, r"^set time zone "),
+    (
+        "live counts fan-out",
+        BACKGROUND,
+        r'^\(select "chat_readmark"\."user_id" from "chat_readmark"',
+    ),
 )
 
 
@@ -421,6 +436,7 @@ def script_names():
     str): the layer's, its parent's and presence's."""
     from asgi_redis import RedisChannelLayer
 
+    from chat.live_counts import stores as live_counts
     from chat.presence.stores import RedisStore
     from chat.transport.layer import scripts
 
@@ -432,6 +448,9 @@ def script_names():
         "presence leave.lua": RedisStore.lua_leave,
         "presence take.lua": RedisStore.lua_take,
         "presence prune.lua": RedisStore.lua_prune,
+        LIVE_COUNTS_TOUCH: live_counts.TOUCH_LUA,
+        "live counts take.lua": live_counts.TAKE_LUA,
+        "live counts offer.lua": live_counts.OFFER_LUA,
     }
     for attribute in ("lua_chansend", "lua_lpopmany", "lua_delprefix", "lua_incrstatcounters"):
         named["asgi_redis %s" % attribute[4:]] = getattr(RedisChannelLayer, attribute)
@@ -474,6 +493,12 @@ def redis_hop(role, command, scripts, prefix):
         return BACKGROUND, "presence flusher: " + label
     if any(key.startswith(HEARTBEAT_KEYS) for key in under):
         return BACKGROUND, "heartbeat: " + label
+    if any(key.startswith(LIVE_COUNTS_KEYS) for key in under):
+        # A room's change marks it due, once per message, on the worker's
+        # hop; the rest is the flusher thread's, once a second at most.
+        if script == LIVE_COUNTS_TOUCH and under[0] == LIVE_COUNTS_KEYS + "due:rooms":
+            return "worker_other", label
+        return BACKGROUND, "live counts flusher: " + label
     if script == "send_group.lua" and keys and keys[0].endswith(".presence"):
         return BACKGROUND, "presence frame: " + label
     receiving = command.name == "BLPOP" or script == "receive.lua"

@@ -78,8 +78,8 @@ def vocabulary(seed=17):
 
 
 _ROOMS_SQL = """
-INSERT INTO chat_room (name, label, private, webhook_url, webhook_secret)
-SELECT 'Room ' || g, 'room-' || g, g %% 10 = 0, '', '' FROM generate_series(1, %(rooms)s) g
+INSERT INTO chat_room (name, label, private, webhook_url, webhook_secret, topic)
+SELECT 'Room ' || g, 'room-' || g, g %% 10 = 0, '', '', '' FROM generate_series(1, %(rooms)s) g
 """
 
 # One batch of messages: room, seq and time follow g, so that each room's

@@ -115,15 +115,21 @@ class RedisStore:
         """Make each of ``ids`` (iterable of int or str) of ``kind`` due now, or
         when its window ends; with ``online_only``, only the users with a
         socket. Returns how many became due (int)."""
-        pipe = self.client.pipeline(transaction=False)
-        count = 0
+        calls = []
         for ident in ids:
             online = self._key("sockets", ident) if online_only else ""
             keys = [self._key("due", kind), self._key("quiet", kind, ident), online]
-            self._touch(keys=keys, args=[ident, now], client=pipe)
-            count += 1
-        if not count:
+            calls.append((keys, [ident, now]))
+        if not calls:
             return 0
+        if len(calls) == 1:
+            # One id, as for every new message: one EVALSHA. A pipeline
+            # would add redis-py's SCRIPT EXISTS before it, each time.
+            keys, args = calls[0]
+            return int(self._touch(keys=keys, args=args))
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._touch(keys=keys, args=args, client=pipe)
         return sum(int(result) for result in pipe.execute())
 
     def take(self, kind, now, limit):
