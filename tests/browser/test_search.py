@@ -90,9 +90,7 @@ def test_the_header_box_fits_a_phone_and_an_empty_search_says_what_to_type(
     shoot(page, tmp_path, "search-box-room-narrow")
     page.get(split.base_url + "/")
     page.find_element(By.CSS_SELECTOR, ".site-search button").click()
-    alerts = wait_until(
-        page, lambda driver: driver.find_elements(By.CSS_SELECTOR, ".search-error")
-    )
+    alerts = wait_until(page, lambda driver: driver.find_elements(By.CSS_SELECTOR, ".search-error"))
     alert = alerts[0]
     assert alert.text == "Type a word to search for."
     assert fits_the_width(page)
