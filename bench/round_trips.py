@@ -14,8 +14,9 @@ up with psutil) and to a hop:
 
 ========================  ==================================================
 ``daphne_in``             Daphne puts the frame on ``websocket.receive``
-``worker_receive``        a worker takes it: the BLPOP that wakes it and the
-                          receive.lua runs around it
+``worker_receive``        a worker takes it: the BLMPOP that wakes with it
+                          (LMPOP when several shards are looked at first;
+                          resolve.lua for an entry in a pointer format)
 ``worker_session``        the channel session's read and write; the socket
                           order's ``next_order`` lives in it, and its wait
                           re-reads it
@@ -31,7 +32,7 @@ Not counted, and reported apart as ``background``: the heartbeats (their
 keys), the presence flusher (its scripts and keys, and its frames to the
 presence Group), the workers' job, webhook and scheduled-message sweeps, the
 delay server's poll of its table, and a receive loop
-that woke because its BLPOP timed out (the connection's next command came
+that woke because its BLMPOP timed out (the connection's next command came
 ``IDLE_GAP_SHARE`` of ``blpop_timeout`` or more later). Lookups that a cache of the chat's own
 answers most of the time (a room's webhook URL, an anonymous handle's
 check) are counted apart as ``cached_lookups``. Anything not recognised is
@@ -78,7 +79,7 @@ WARMUP_MESSAGES = 6
 
 # Pause after each message has reached both members, in seconds, so that
 # the commands a message sends after its broadcast (the unlock, the
-# channel session's write, the receive loops going back to BLPOP) are done
+# channel session's write, the receive loops going back to BLMPOP) are done
 # before the next one starts. Counts do not depend on it; which message a
 # late command is put down to does.
 SETTLE_S = 0.1
@@ -90,9 +91,14 @@ SETTLE_S = 0.1
 QUIET_S = 2.0
 END_SETTLE_S = 1.0
 
-# A BLPOP whose connection sent nothing more for this share of the layer's
+# A BLMPOP whose connection sent nothing more for this share of the layer's
 # blpop_timeout timed out: an idle wake-up, not a message's.
 IDLE_GAP_SHARE = 0.9
+
+# The layer's receiving commands (chat/transport/layer/receive.py): the
+# blocking pops, and LMPOP, which looks without waiting.
+BLOCKING_POPS = ("BLMPOP", "BLPOP")
+RECEIVING_COMMANDS = BLOCKING_POPS + ("LMPOP",)
 
 # The hops, in the order of a message's way through the split.
 REDIS_HOPS = (
@@ -442,7 +448,7 @@ def script_names():
 
     named = {
         "send.lua": scripts.lua_send,
-        "receive.lua": scripts.lua_receive,
+        "resolve.lua": scripts.lua_resolve,
         "send_group.lua": scripts.lua_send_group,
         "presence join.lua": RedisStore.lua_join,
         "presence leave.lua": RedisStore.lua_leave,
@@ -501,11 +507,11 @@ def redis_hop(role, command, scripts, prefix):
         return BACKGROUND, "live counts flusher: " + label
     if script == "send_group.lua" and keys and keys[0].endswith(".presence"):
         return BACKGROUND, "presence frame: " + label
-    receiving = command.name == "BLPOP" or script == "receive.lua"
+    receiving = command.name in RECEIVING_COMMANDS or script == "resolve.lua"
     if role == DAPHNE:
         if receiving:
             return "daphne_out", label
-        if script == "send.lua" and len(under) > 1 and under[1].startswith("websocket."):
+        if script == "send.lua" and under and under[0].startswith("websocket."):
             return "daphne_in", label
         return "daphne_other", label
     if role == WORKER:
@@ -521,10 +527,10 @@ def redis_hop(role, command, scripts, prefix):
 
 def idle_wakeups(commands, blpop_timeout):
     """The indexes (set of int) into ``commands`` (a list of ``Command``) of
-    receive loops that woke because their BLPOP timed out: such a BLPOP,
-    and the command its connection sent next, ``IDLE_GAP_SHARE`` of
-    ``blpop_timeout`` (s) or more later. A BLPOP followed by nothing in
-    ``commands`` is not one."""
+    receive loops that woke because their blocking pop (BLMPOP, or BLPOP
+    before 2026-12-05) timed out: such a pop, and the command its
+    connection sent next, ``IDLE_GAP_SHARE`` of ``blpop_timeout`` (s) or
+    more later. A pop followed by nothing in ``commands`` is not one."""
     idle = set()
     last_blpop = {}
     for index, command in enumerate(commands):
@@ -535,7 +541,7 @@ def idle_wakeups(commands, blpop_timeout):
             IDLE_GAP_SHARE * blpop_timeout
         ):
             idle.update((earlier, index))
-        if command.name == "BLPOP":
+        if command.name in BLOCKING_POPS:
             last_blpop[command.client] = index
     return idle
 

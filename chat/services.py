@@ -25,6 +25,7 @@ from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Mention, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
 from chat.ratelimit import bucket_key, take_cached_token
+from chat.transport import send_group_riding
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +220,6 @@ def post_message(
     if message.repeated:
         return _answer_repeat(message.pk, nonce, reply_channel)
     webhooks.enqueue(room, message)
-    live_counts.room_changed(room.label)
     return message
 
 
@@ -696,11 +696,17 @@ def _mark_done(upload):
 
 def _broadcast(room, message, nonce=""):
     # Sent now, not when the consumer returns (channels' default), so that
-    # it goes out while the lock is held.
+    # it goes out while the lock is held. The mark that the room changed,
+    # for the live counts, and the sender's channel session ride in the
+    # Group send's own round trip (chat/transport/riders.py).
     payload = message.as_dict()
     if nonce:
         payload["nonce"] = nonce
-    room.group.send({"text": json.dumps(payload)}, immediately=True)
+    send_group_riding(
+        room.group_name,
+        {"text": json.dumps(payload)},
+        [live_counts.room_changed_rider(room.label)],
+    )
 
 
 # The first key of the PostgreSQL advisory locks taken by post_message and

@@ -257,6 +257,11 @@ elif REDIS_SENTINEL:
     }
 else:
     CHANNEL_SESSION_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+# The channel sessions' Redis (and so the live counts', which share its
+# connection) is the channel layer's first shard, in every branch above that
+# has a Redis: writes to it can ride in a broadcast's Group send
+# (chat/transport/riders.py).
+CHAT_WRITES_RIDE_WITH_BROADCASTS = USE_REDIS
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "channel_sessions": CHANNEL_SESSION_CACHE,

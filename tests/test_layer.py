@@ -215,16 +215,32 @@ def test_a_process_local_backlog_comes_back_in_batches_in_order_and_bodies_go(
     sent = [("daphne.response.batch!c%d" % (i % 7), {"n": i}) for i in range(250)]
     for channel, message in sent:
         layer.send(channel, message)
-    layer.receive(["daphne.response.other!"])  # loads the script on the server
 
     with CommandLog([url]) as log:
         received = [layer.receive(["daphne.response.batch!"]) for _ in range(250)]
         assert layer.receive(["daphne.response.batch!"]) == (None, None)
 
     assert received == sent
-    # 100 + 100 + 50 messages, then one finding the list empty.
-    assert log.commands == [["evalsha"] * 4]
+    # 100 + 100 + 50 messages, then one finding the list empty: the bodies
+    # come in the entries, so there is nothing to fetch or delete.
+    assert log.commands == [["lmpop"] * 4]
     assert keys_under(url, layer.prefix) == []
+
+
+def test_a_quiet_blocking_receive_is_one_blmpop_that_brings_the_message(make_layer, shard_servers):
+    url = shard_servers[0].url
+    layer = make_layer(hosts=[url])
+    timer = threading.Timer(0.3, layer.send, ["shared.work", {"late": True}])
+
+    with CommandLog([url]) as log:
+        timer.start()
+        try:
+            received = layer.receive(["shared.work", "daphne.response.q!"], block=True)
+        finally:
+            timer.cancel()
+
+    assert received == ("shared.work", {"late": True})
+    assert log.commands == [["blmpop", "evalsha"]]
 
 
 def test_shared_channels_are_taken_one_at_a_time(make_layer, redis_url):
@@ -265,21 +281,35 @@ def test_receive_many_still_works(make_layer):
         assert layer.receive_many(["many.work"]) == ("many.work", {"n": 1})
 
 
-def test_messages_from_the_stock_layer_are_understood_and_vice_versa(make_layer, redis_url):
+def test_messages_in_the_earlier_pointer_formats_are_still_delivered_in_place(
+    make_layer, redis_url
+):
     layer = make_layer()
+    client = redis.StrictRedis.from_url(redis_url)
     stock = RedisChannelLayer(
         hosts=[redis_url], prefix=layer.prefix, stats_prefix=layer.stats_prefix
     )
-    stock.send("daphne.response.mixed!a", {"from": "stock"})
+    layer.send("daphne.response.mixed!a", {"n": 1})
+    stock.send("daphne.response.mixed!a", {"n": 2})
+    # A Group entry as this layer wrote it before 2026-12-05: a shared body
+    # hash counting its readers, and "<body key>|<member>".
+    body_key = layer.prefix + uuid.uuid4().hex
+    client.hset(body_key, "b", layer.serialize({"n": 3}))
+    client.hset(body_key, "n", 1)
+    client.rpush(layer.prefix + "daphne.response.mixed!", body_key + "|daphne.response.mixed!b")
+    # A pointer whose body expired meanwhile is dropped, not delivered.
+    client.rpush(layer.prefix + "daphne.response.mixed!", layer.prefix + uuid.uuid4().hex)
+    layer.send("daphne.response.mixed!a", {"n": 4})
     stock.send("mixed.work", {"from": "stock"})
-    layer.send("mixed.back", {"from": "chat"})
 
-    assert layer.receive(["daphne.response.mixed!"]) == (
-        "daphne.response.mixed!a",
-        {"from": "stock"},
-    )
+    assert receive_all(layer, ["daphne.response.mixed!"]) == [
+        ("daphne.response.mixed!a", {"n": 1}),
+        ("daphne.response.mixed!a", {"n": 2}),
+        ("daphne.response.mixed!b", {"n": 3}),
+        ("daphne.response.mixed!a", {"n": 4}),
+    ]
     assert layer.receive(["mixed.work"]) == ("mixed.work", {"from": "stock"})
-    assert stock.receive(["mixed.back"]) == ("mixed.back", {"from": "chat"})
+    assert keys_under(redis_url, layer.prefix) == []
 
 
 # --- Group send --------------------------------------------------------------
@@ -350,23 +380,85 @@ def test_group_members_are_filed_on_their_own_channels_shard(make_layer, shard_s
         assert all(got != member for got, _ in receive_all(layer, [channel], tries=2))
 
 
-def test_one_body_is_stored_per_shard_and_deleted_by_its_last_reader(make_layer, redis_url):
+def test_each_entry_carries_the_body_and_nothing_else_is_stored(make_layer, redis_url):
     layer = make_layer()
-    client = redis.StrictRedis.from_url(redis_url)
     members = ["daphne.response.rc1!a", "daphne.response.rc2!b", "rc.plain"]
     for member in members:
         layer.group_add("refs", member)
     layer.send_group("refs", {"shared": True})
 
-    bodies = [key for key in keys_under(redis_url, layer.prefix) if client.type(key) == b"hash"]
-    assert len(bodies) == 1
-    body = bodies[0]
-    assert client.hget(body, "n") == b"3"
+    kept = sorted(key for key in keys_under(redis_url, layer.prefix) if ":group:" not in key)
+    assert kept == sorted(
+        layer.prefix + name for name in ["daphne.response.rc1!", "daphne.response.rc2!", "rc.plain"]
+    )
     assert layer.receive(["daphne.response.rc1!"]) == ("daphne.response.rc1!a", {"shared": True})
-    assert client.hget(body, "n") == b"2"
     assert layer.receive(["daphne.response.rc2!"]) == ("daphne.response.rc2!b", {"shared": True})
     assert layer.receive(["rc.plain"]) == ("rc.plain", {"shared": True})
-    assert not client.exists(body)
+    assert [k for k in keys_under(redis_url, layer.prefix) if ":group:" not in k] == []
+
+
+def test_an_expired_entry_is_dropped_on_receive_and_the_next_one_delivered(make_layer, redis_url):
+    layer = make_layer(expiry=1)
+    layer.group_add("room", "daphne.response.late!a")
+    layer.send_group("room", {"n": "stale"})
+    layer.send("shared.late", {"n": "stale"})
+    time.sleep(1.1)
+    layer.expiry = 60
+    layer.send_group("room", {"n": "fresh"})
+    layer.send("shared.late", {"n": "fresh"})
+
+    assert layer.receive(["daphne.response.late!"]) == ("daphne.response.late!a", {"n": "fresh"})
+    assert layer.receive(["shared.late"], block=True) == ("shared.late", {"n": "fresh"})
+    assert [k for k in keys_under(redis_url, layer.prefix) if ":group:" not in k] == []
+
+
+def test_riders_run_in_the_group_sends_round_trip_and_report_what_they_wrote(
+    make_layer, shard_servers
+):
+    urls = [server.url for server in shard_servers]
+    layer = make_layer(hosts=urls)
+    members = spread_members(layer)
+    for member in members:
+        layer.group_add("room", member)
+    first = redis.StrictRedis.from_url(urls[0])
+    first.set("rider:session", "old")
+    layer.send_group("room", {"round": 0})  # loads the script on both servers
+
+    with CommandLog(urls) as log:
+        written = layer.send_group_with_riders(
+            "room",
+            {"round": 1},
+            [
+                ["SET", "rider:session", "new", "EX", 60, "XX"],
+                ["SET", "rider:gone", "new", "EX", 60, "XX"],
+                ["ZADD", "rider:due", "NX", 5, "room"],
+                ["ZADD", "rider:due", "NX", 6, "room"],
+            ],
+        )
+
+    assert written == [1, 0, 1, 0]
+    assert log.commands == [["evalsha"], ["evalsha"]]
+    assert first.get("rider:session") == b"new"
+    assert 0 < first.ttl("rider:session") <= 60
+    assert not first.exists("rider:gone")
+    assert first.zrange("rider:due", 0, -1, withscores=True) == [(b"room", 5.0)]
+    second = redis.StrictRedis.from_url(urls[1])
+    assert not second.exists("rider:session") and not second.exists("rider:due")
+    processes = sorted({layer.non_local_name(m) for m in members if "!" in m})
+    assert len(receive_all(layer, processes)) == 2 * len([m for m in members if "!" in m])
+
+
+def test_riders_run_for_a_group_without_members_and_may_only_write(make_layer, redis_url):
+    layer = make_layer()
+    client = redis.StrictRedis.from_url(redis_url)
+    key = layer.prefix + "rider-due"
+
+    assert layer.send_group_with_riders("empty", {"n": 1}, [["ZADD", key, "NX", 1, "a"]]) == [1]
+    assert client.zscore(key, "a") == 1.0
+    with pytest.raises(redis.exceptions.ResponseError, match="only SET or ZADD"):
+        layer.send_group_with_riders("empty", {"n": 2}, [["DEL", key]])
+    assert client.exists(key)
+    client.delete(key)
 
 
 def test_a_broadcast_to_a_thousand_member_room_fits_one_daphne(make_layer):
@@ -533,7 +625,7 @@ def test_lua_capacity_patterns_match_exactly_what_fnmatch_matches(redis_url, glo
 # --- Expiry, flush, statistics ---------------------------------------------
 
 
-def test_bodies_lists_and_groups_carry_their_expiry(make_layer, redis_url):
+def test_lists_and_groups_carry_their_expiry(make_layer, redis_url):
     layer = make_layer(expiry=1, group_expiry=2)
     client = redis.StrictRedis.from_url(redis_url)
     layer.group_add("room", "daphne.response.exp!a")
@@ -604,7 +696,7 @@ def test_statistics_keep_the_stock_keys(make_layer):
     group_channel = layer.channel_statistics("daphne.response.st!")
     assert group_channel["messages_count"] == 1
     assert group_channel["messages_pending"] == 1
-    # Read from the Group entry's body key, so within the expiry.
+    # Read from the entry's own expiry.
     assert 0 <= group_channel["messages_max_age"] <= 1
 
 
@@ -655,8 +747,9 @@ class TwistedReceiveTests(trial.TestCase):
 
         self.assertEqual(received, sent)
         self.assertEqual(self.client.info("stats")["total_connections_received"] - connections, 1)
-        # 100 + 100 + 50: EVAL the first time, EVALSHA after.
-        self.assertEqual(command_calls(self.client, "eval", "evalsha"), 3)
+        # 100 + 100 + 50, the bodies in the entries.
+        self.assertEqual(command_calls(self.client, "lmpop", "blmpop"), 3)
+        self.assertEqual(command_calls(self.client, "eval", "evalsha"), 0)
         self.assertEqual(keys_under(self.server.url, self.layer.prefix), [])
 
     @defer.inlineCallbacks
@@ -670,11 +763,8 @@ class TwistedReceiveTests(trial.TestCase):
 
         self.assertEqual(received, [(member, {"text": "hi"}) for member in members[:30]])
         self.assertFalse(self.client.exists(self.layer.prefix + "daphne.response.tw!"))
-        # The shared body waits only for the member on the other process.
-        [body] = [
-            k for k in self.client.keys(self.layer.prefix + "*") if self.client.type(k) == b"hash"
-        ]
-        self.assertEqual(self.client.hget(body, "n"), b"1")
+        # The member on the other process still has its own entry.
+        self.assertEqual(self.client.llen(self.layer.prefix + "daphne.response.o!"), 1)
 
     @defer.inlineCallbacks
     def test_blocks_until_a_message_arrives_rather_than_polling(self):
@@ -683,12 +773,12 @@ class TwistedReceiveTests(trial.TestCase):
         yield task.deferLater(reactor, 0.5, lambda: None)
 
         self.assertFalse(waiting.called)
-        # One look at the list, then one BLPOP for the whole wait.
-        self.assertEqual(command_calls(self.client, "eval", "evalsha"), 1)
-        self.assertEqual(command_calls(self.client, "blpop"), 1)
+        # One BLMPOP for the whole wait, which brings the message itself.
+        self.assertEqual(command_calls(self.client, "blmpop", "lmpop", "eval", "evalsha"), 1)
         self.layer.send("daphne.response.tw!late", {"late": True})
         self.assertEqual((yield waiting), ("daphne.response.tw!late", {"late": True}))
-        self.assertEqual(command_calls(self.client, "blpop"), 1)
+        self.assertEqual(command_calls(self.client, "blmpop"), 1)
+        self.assertEqual(command_calls(self.client, "lmpop", "eval"), 0)
 
     @defer.inlineCallbacks
     def test_reconnects_after_redis_restarts(self):

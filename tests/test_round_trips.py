@@ -50,12 +50,19 @@ def test_a_monitor_line_is_read_with_its_client_and_unescaped_arguments():
 
 
 def test_redis_commands_go_to_the_hop_of_their_process_and_purpose():
-    assert hop(DAPHNE, *evalsha(scripts.lua_send, "asgi:abc", "asgi:websocket.receive")) == (
+    assert hop(DAPHNE, *evalsha(scripts.lua_send, "asgi:websocket.receive", "asgi-meta:x")) == (
         "daphne_in",
         "EVALSHA send.lua",
     )
-    assert hop(DAPHNE, "BLPOP", "asgi:daphne.response.x!", "5") == ("daphne_out", "BLPOP")
-    assert hop(WORKER, "BLPOP", "asgi:websocket.receive", "5") == ("worker_receive", "BLPOP")
+    daphne_pop = ("BLMPOP", "5", "1", "asgi:daphne.response.x!", "LEFT", "COUNT", "100")
+    assert hop(DAPHNE, *daphne_pop) == ("daphne_out", "BLMPOP")
+    worker_pop = ("BLMPOP", "5", "1", "asgi:websocket.receive", "LEFT", "COUNT", "1")
+    assert hop(WORKER, *worker_pop) == ("worker_receive", "BLMPOP")
+    assert hop(WORKER, "LMPOP", "1", "asgi:websocket.receive", "LEFT", "COUNT", "1") == (
+        "worker_receive",
+        "LMPOP",
+    )
+    assert hop(WORKER, *evalsha(scripts.lua_resolve)) == ("worker_receive", "EVALSHA resolve.lua")
     assert hop(WORKER, *evalsha(scripts.lua_send_group, "asgi::group:chat.room", "asgi:b")) == (
         "worker_group_send",
         "EVALSHA send_group.lua",
@@ -77,14 +84,14 @@ def test_heartbeats_and_the_presence_flusher_are_background():
     assert hop(WORKER, *presence_frame)[0] == BACKGROUND
 
 
-def test_a_receive_loop_whose_blpop_timed_out_is_an_idle_wakeup():
+def test_a_receive_loop_whose_blocking_pop_timed_out_is_an_idle_wakeup():
     commands = [
-        command("BLPOP", "asgi:websocket.receive", "5", client="a:1", at=0.0),
-        command("BLPOP", "asgi:daphne.response.x!", "5", client="a:2", at=0.5),
+        command("BLMPOP", "5", "1", "asgi:websocket.receive", client="a:1", at=0.0),
+        command("BLMPOP", "5", "1", "asgi:daphne.response.x!", client="a:2", at=0.5),
         command("EVALSHA", "x", "0", client="a:2", at=0.6),
         command("EVALSHA", "x", "0", client="a:1", at=5.0),
         command("GET", "k", client="lua", at=5.0),
-        command("BLPOP", "asgi:websocket.receive", "5", client="a:1", at=5.0),
+        command("BLMPOP", "5", "1", "asgi:websocket.receive", client="a:1", at=5.0),
     ]
     # Served in 0.1 s: a message's. Timed out after 5 s: idle. Followed by
     # nothing yet: a message's re-arm.
@@ -175,13 +182,13 @@ def test_a_window_is_counted_per_message_and_hop_and_printed_by_table(tmp_path):
     commands = [
         command("INFO", "commandstats", client=bench),
         command("ECHO", "round-trips:0", client=bench),
-        command(*evalsha(scripts.lua_send, "asgi:b", "asgi:websocket.receive"), client=daphne),
-        command("RPUSH", "asgi:websocket.receive", "asgi:b", client="lua"),
+        command(*evalsha(scripts.lua_send, "asgi:websocket.receive", "x"), client=daphne),
+        command("RPUSH", "asgi:websocket.receive", "~1|a|b", client="lua"),
         command("GET", session, client=worker),
         command("ZRANGEBYSCORE", "asgi:presence:due", "-inf", "1", client=worker),
-        command(*evalsha(scripts.lua_send_group, "asgi::group:chat.r", "asgi:c"), client=worker),
-        command("RPUSH", "asgi:daphne.response.x!", "asgi:c|1", client="lua"),
-        command("RPUSH", "asgi:daphne.response.x!", "asgi:c|2", client="lua"),
+        command(*evalsha(scripts.lua_send_group, "asgi::group:chat.r"), client=worker),
+        command("RPUSH", "asgi:daphne.response.x!", "~1|x!1|c", client="lua"),
+        command("RPUSH", "asgi:daphne.response.x!", "~1|x!2|c", client="lua"),
         command("ECHO", "round-trips:1", client=bench),
         command("GET", session, client=worker),
         command("INFO", "commandstats", client=bench),

@@ -27,6 +27,7 @@ The state lives in Redis when ``REDIS_URL`` is set, else in process memory
 asks ``selectors.readable_rooms`` at every flush.
 """
 
+import functools
 import json
 import logging
 import threading
@@ -39,6 +40,7 @@ from django.contrib.auth import get_user_model
 from chat import conf, periodic, presence, selectors
 from chat.live_counts.stores import FULL, LocalStore, RedisStore
 from chat.models import Room, iso_time
+from chat.transport import Rider
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,19 @@ def room_changed(label):
     within a second. Never raises: a failure is logged, and the counts
     catch up at the next change."""
     _touch("rooms", [label], online_only=False)
+
+
+def room_changed_rider(label):
+    """``room_changed`` for the room labelled ``label`` (str), as a
+    ``chat.transport.Rider``: a write that rides in the room's broadcast,
+    costing no round trip of its own, and that falls back to
+    ``room_changed`` where it cannot ride (``runserver``'s in-process
+    store). Never raises."""
+    counts = store()
+    mark = getattr(counts, "mark_command", None)
+    if mark is None:
+        return Rider([], functools.partial(room_changed, label))
+    return Rider(mark("rooms", label, now_ms()), functools.partial(room_changed, label))
 
 
 def user_changed(user_id):

@@ -51,16 +51,26 @@ return 1
 # take: KEYS[1] the kind's due set; ARGV: now (ms), most ids, window (ms),
 # the quiet keys' prefix. Claims the ids due by now and starts their
 # windows: each quiet key holds when its window ends (ms), and expires a
-# window after that.
+# window after that. An id still in its window, marked due by a bare ZADD NX
+# (``mark_command``, which cannot read the quiet key), is moved to the
+# window's end instead of being claimed.
 TAKE_LUA = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[3])
-local quiet_until = string.format('%d', tonumber(ARGV[1]) + window)
+local quiet_until = string.format('%d', now + window)
+local taken = {}
 for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('SET', ARGV[4] .. id, quiet_until, 'PX', 2 * window)
+  local quiet = tonumber(redis.call('GET', ARGV[4] .. id) or 0)
+  if quiet > now then
+    redis.call('ZADD', KEYS[1], 'XX', quiet, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('SET', ARGV[4] .. id, quiet_until, 'PX', 2 * window)
+    taken[#taken + 1] = id
+  end
 end
-return ids
+return taken
 """
 
 
@@ -131,6 +141,15 @@ class RedisStore:
         for keys, args in calls:
             self._touch(keys=keys, args=args, client=pipe)
         return sum(int(result) for result in pipe.execute())
+
+    def mark_command(self, kind, ident, now):
+        """The Redis command (list) that makes ``ident`` (int or str) of
+        ``kind`` due at ``now`` (ms) unless it is due already: a bare
+        ``ZADD NX``, which can ride in another script's round trip
+        (``chat.transport.Rider``). Unlike ``touch`` it does not read the
+        quiet window; ``take`` moves an id still in its window to the
+        window's end."""
+        return ["ZADD", self._key("due", kind), "NX", now, ident]
 
     def take(self, kind, now, limit):
         """Claim up to ``limit`` (int) ids of ``kind`` due by ``now`` (ms),

@@ -23,6 +23,8 @@ maps what may import what:
 - ``worker_heartbeat``: a heartbeat in Redis for each live worker process.
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
   and ``after_earlier_frames``, its disconnect after them.
+- ``riders``: ``send_group_riding``, a broadcast that carries the frame's
+  channel session and other small writes (``Rider``) in its own round trip.
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
 - ``django_fixes``: security fixes published for Django after 2.2.28,
@@ -36,11 +38,13 @@ else here is reached through settings.
 """
 
 __all__ = [
+    "Rider",
     "after_earlier_frames",
     "close_every_socket",
     "heartbeat_key",
     "in_socket_order",
     "install_django_fixes",
+    "send_group_riding",
     "session_unreadable",
     "start_worker_heartbeat",
     "this_worker",
@@ -60,6 +64,10 @@ def __getattr__(name):
         from chat.transport.ordering import after_earlier_frames
 
         return after_earlier_frames
+    if name in ("Rider", "send_group_riding"):
+        from chat.transport import riders
+
+        return getattr(riders, name)
     if name == "install_django_fixes":
         from chat.transport.django_fixes import install
 

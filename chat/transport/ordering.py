@@ -27,6 +27,7 @@ from channels.sessions import channel_session, session_for_reply_channel
 from django.contrib.sessions.backends.base import UpdateError
 
 from chat import conf
+from chat.transport.riders import SessionRide
 
 logger = logging.getLogger(__name__)
 
@@ -49,29 +50,47 @@ def in_socket_order(consumer):
     The consumer gets ``message.channel_session`` as with ``channel_session``,
     read after the previous frame's changes were saved. Whatever the consumer
     does, raises included, the socket's next frame is then released, and the
-    session saved to expire ``CHAT_CHANNEL_SESSION_SECONDS`` later.
+    session saved to expire ``CHAT_CHANNEL_SESSION_SECONDS`` later. A
+    consumer that broadcasts with ``riders.send_group_riding`` saves it
+    then, in the Group send's round trip, which releases the next frame as
+    soon as this one's message is out; whatever it changes in the session
+    afterwards is saved when it returns (``chat.transport.riders``).
     """
 
     @channel_session
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
         order = _take_turn(message)
+        ride = SessionRide(message.channel_session, functools.partial(_prepare, order=order))
+        ride.offer()
         try:
             return consumer(message, *args, **kwargs)
         finally:
+            ride.withdraw()
             session = message.channel_session
-            session[NEXT_ORDER_KEY] = order + 1
-            session.set_expiry(conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
-            try:
-                session.save()
-            except UpdateError:
-                # The socket's disconnect, handled meanwhile by another
-                # worker, deleted the session: no later frame will come.
-                logger.info(
-                    "The channel session of %s ended with its socket", message.reply_channel.name
-                )
+            if ride.outcome is False:
+                _log_session_ended(message)
+            elif not ride.ridden or session.modified:
+                _prepare(session, order)
+                try:
+                    session.save()
+                except UpdateError:
+                    _log_session_ended(message)
 
     return inner
+
+
+def _prepare(session, order):
+    """Set what a frame's save writes into ``session``: the next ``order``
+    (int) this socket expects, and the expiry."""
+    session[NEXT_ORDER_KEY] = order + 1
+    session.set_expiry(conf.get("CHAT_CHANNEL_SESSION_SECONDS"))
+
+
+def _log_session_ended(message):
+    # The socket's disconnect, handled meanwhile by another worker, deleted
+    # the session: no later frame will come.
+    logger.info("The channel session of %s ended with its socket", message.reply_channel.name)
 
 
 def after_earlier_frames(consumer):

@@ -10,12 +10,12 @@ time, each once the previous one reached both members. What is counted is
 counts, not times, so the load of the machine does not move them:
 
 - every message finds every process idle, so each costs the same: its
-  BLPOP wake-ups, its receive.lua runs, its channel session read and
-  write, its Group send, its lock and insert and its unlock;
+  BLMPOP wake-ups, its channel session read, its Group send (which carries
+  the session's write), its lock and insert and its unlock;
 - what runs on its own clock is left out by what it is, never by when:
   the heartbeats and the presence flusher by their keys and scripts, the
   job and webhook sweeps by their statements, and a receive loop whose
-  BLPOP timed out (nothing came for ``blpop_timeout`` seconds) by that gap
+  BLMPOP timed out (nothing came for ``blpop_timeout`` seconds) by that gap
   on its connection. Whatever is not recognised is counted;
 - lookups behind a cache of the chat's own (a room's webhook URL, kept 5 s
   per process; an anonymous handle's check, trusted 60 s per socket) are
@@ -42,20 +42,21 @@ WORKERS = 2
 # channel-layer.md, "Round trips per chat message"): a ratchet. Issue 18's
 # targets are at most 5 Redis commands and 1 PostgreSQL round trip per
 # message on the hot path; these constants come down as round trips are
-# removed. Raised once, 10 to 11 Redis commands on 2026-12-05: the live
-# counts of /stream/ (chat.live_counts) mark a room's change due with one
-# EVALSHA per message; issue 18 is to take it back with the others.
-REDIS_COMMANDS_PER_MESSAGE = 11
+# removed. They were 10 Redis commands and 2 PostgreSQL round trips when
+# first counted, then 11 with the live counts' mark (an EVALSHA a
+# message); 5 since the bodies travel inline (a receive is one BLMPOP) and
+# the channel session's write and the live counts' mark ride in the Group
+# send's script (chat/transport/riders.py).
+REDIS_COMMANDS_PER_MESSAGE = 5
 POSTGRESQL_ROUND_TRIPS_PER_MESSAGE = 2
 # The same by hop (``bench.round_trips.REDIS_HOPS``); a hop not named here
 # may cost nothing.
 REDIS_COMMANDS_PER_HOP = {
     "daphne_in": 1,  # EVALSHA send.lua
-    "worker_receive": 3,  # BLPOP, EVALSHA receive.lua twice
-    "worker_session": 2,  # GET, SET
-    "worker_group_send": 1,  # EVALSHA send_group.lua
-    "worker_other": 1,  # EVALSHA live counts touch.lua (since 2026-12-05)
-    "daphne_out": 3,  # BLPOP, EVALSHA receive.lua twice
+    "worker_receive": 1,  # BLMPOP, which brings the body
+    "worker_session": 1,  # GET; the SET rides in send_group.lua
+    "worker_group_send": 1,  # EVALSHA send_group.lua, with its riders
+    "daphne_out": 1,  # BLMPOP, which brings both members' entries
 }
 POSTGRESQL_ROUND_TRIPS_PER_HOP = {"worker_store": 2}  # lock and insert, unlock
 

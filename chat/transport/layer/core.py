@@ -10,13 +10,14 @@ construction, script registration, ``send`` and ``flush``.
 """
 
 import logging
-import uuid
+import time
 
 from asgi_redis import RedisChannelLayer
 
 from chat.transport.layer import scripts
 from chat.transport.layer.capacities import CapacityMixin
-from chat.transport.layer.groups import ENTRY_SEPARATOR, GroupMixin
+from chat.transport.layer.entries import ENTRY_SEPARATOR, INLINE_MARK, inline_entry
+from chat.transport.layer.groups import GroupMixin
 from chat.transport.layer.receive import ReceiveMixin
 from chat.transport.layer.sentinel import SentinelMixin
 from chat.transport.layer.statistics import StatisticsMixin
@@ -29,8 +30,8 @@ logger = logging.getLogger("chat.transport.layer")
 class ChatChannelLayer(
     ReceiveMixin, GroupMixin, CapacityMixin, StatisticsMixin, SentinelMixin, RedisChannelLayer
 ):
-    """asgi_redis's ``RedisChannelLayer`` that batches receives, sends to a
-    Group in one Redis round trip per shard and counts every overflow.
+    """asgi_redis's ``RedisChannelLayer`` that receives in one Redis command,
+    sends to a Group in one round trip per shard and counts every overflow.
 
     Takes the parent's arguments (``expiry`` and ``group_expiry`` in seconds,
     ``capacity`` in messages per channel, ``hosts``, ``prefix``,
@@ -44,21 +45,24 @@ class ChatChannelLayer(
     not name; ``capacity`` applies to a channel no pattern matches, and each
     such channel a process receives from is logged once at WARNING.
 
-    Raises ``ValueError`` for a ``prefix`` containing ``ENTRY_SEPARATOR``, for
+    Raises ``ValueError`` for a ``prefix`` containing ``ENTRY_SEPARATOR`` or
+    starting with ``INLINE_MARK``, for
     ``hosts`` and ``sentinels`` together or ``sentinels`` without
     ``sentinel_master``, and whatever the parent raises for bad hosts, keys
     or timeouts.
 
     What changes from the parent, all in docs/channel-layer.md:
 
-    * ``receive`` and ``receive_twisted`` run one Lua script that pops, reads
-      and deletes up to ``receive_batch_size`` messages of a process-local
-      channel per round trip and keep the extras in-process; Twisted mode
+    * Every entry carries its message inline (``entries``), so
+      ``receive`` and ``receive_twisted`` are one ``BLMPOP`` (or ``LMPOP``)
+      each, taking up to ``receive_batch_size`` messages of a process-local
+      channel at once and keeping the extras in-process; Twisted mode
       keeps one connection per shard open instead of one pool per message
-      (``ReceiveMixin``).
+      (``ReceiveMixin``). This needs Redis 7.0 or later.
     * ``group_add`` files a member on its own channel's shard, so that
-      ``send_group`` is one Lua script per shard storing one shared body
-      (``GroupMixin``).
+      ``send_group`` is one Lua script per shard, which can carry writes
+      that belong with the send (``send_group_with_riders``,
+      ``GroupMixin``).
     * ``send`` is one round trip (the parent needs two) and, like
       ``send_group``, counts and logs a full channel (``StatisticsMixin``
       reads the counts back).
@@ -85,6 +89,8 @@ class ChatChannelLayer(
     ):
         if ENTRY_SEPARATOR in prefix:
             raise ValueError("The prefix must not contain %r" % ENTRY_SEPARATOR)
+        if prefix.startswith(INLINE_MARK):
+            raise ValueError("The prefix must not start with %r" % INLINE_MARK)
         hosts = self._setup_sentinel(hosts, sentinels, sentinel_master, connection_kwargs)
         capacities = self._with_default_capacities(channel_capacity)
         super().__init__(
@@ -106,7 +112,7 @@ class ChatChannelLayer(
         super()._register_scripts()
         connection = self.connection(None)
         self.chatsend = connection.register_script(self.lua_send)
-        self.chatreceive = connection.register_script(self.lua_receive)
+        self.chatresolve = connection.register_script(self.lua_resolve)
         self.chatsendgroup = connection.register_script(self.lua_send_group)
 
     ### ASGI API ###
@@ -116,26 +122,27 @@ class ChatChannelLayer(
 
         Returns None. Raises ``ChannelFull`` when the channel's list already
         holds its capacity (messages); that is counted in the statistics as
-        ``channel_full_count`` and logged at WARNING. The entry is the parent's
-        (a body key, with ``__asgi_channel__`` in the body of a process-local
-        message), so a parent layer can receive it as well.
+        ``channel_full_count`` and logged at WARNING. The entry carries the
+        body inline (``chat.transport.layer.entries``), with the full
+        channel name of a process-local message, and expires ``expiry``
+        seconds from now.
         """
         assert isinstance(message, dict), "message is not a dict"
         assert self.valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
         list_name = channel
+        named = ""
         if "!" in channel:
-            message = dict(message.items())
-            message["__asgi_channel__"] = channel
             list_name = self.non_local_name(channel)
+            named = channel
         if "!" in list_name or "?" in list_name:
             index = self.consistent_hash(list_name)
         else:
             index = next(self._send_index_generator)
         capacity = self.get_capacity(list_name)
+        expires_at = int((time.time() + self.expiry) * 1000)
         sent = self.chatsend(
             keys=[
-                self.prefix + uuid.uuid4().hex,
                 self.prefix + list_name,
                 self._stat_key(list_name, self.STAT_MESSAGES_COUNT),
                 self._stat_key(self.global_stats_key, self.STAT_MESSAGES_COUNT),
@@ -143,7 +150,7 @@ class ChatChannelLayer(
                 self._stat_key(self.global_stats_key, self.STAT_CHANNEL_FULL),
             ],
             args=[
-                self.serialize(message),
+                inline_entry(expires_at, named, self.serialize(message)),
                 self.expiry,
                 capacity,
                 self.channel_statistics_expiry,

@@ -4,26 +4,23 @@ The parent filed every member on the Group's own shard and sent to a Group
 with one ``send`` per member, two round trips each, swallowing
 ``ChannelFull``. Here a member is filed on the shard of its own channel's
 list, so each shard's sorted set holds exactly the members whose messages
-go to that shard, and send_group.lua can deliver to all of them, storing
-the body once, in one round trip per shard; a refused member is counted
-and logged. docs/channel-layer.md gives the entry formats and round trips.
+go to that shard, and send_group.lua can deliver to all of them, each
+entry holding the body, in one round trip per shard; a refused member is
+counted and logged. Writes that belong with a send can ride along in that
+round trip (``send_group_with_riders``). docs/channel-layer.md gives the
+entry formats and round trips.
 """
 
 import logging
 import time
-import uuid
+
+import msgpack
 
 from chat.transport.layer import scripts
 
 # One logger for the whole layer, named after the package, so that
 # docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
-
-# Separates a shared body's key from the member channel in a Group entry. It
-# can occur in neither a channel name (asgiref's channel_name_regex) nor, as
-# ChatChannelLayer.__init__ enforces, the key prefix, so the first one found
-# is the separator. receive.lua and send_group.lua spell it out as '|'.
-ENTRY_SEPARATOR = "|"
 
 
 class GroupMixin:
@@ -77,22 +74,41 @@ class GroupMixin:
     def send_group(self, group, message):
         """Send ``message`` (dict) to every member of ``group`` (str).
 
-        One Lua script per shard: it drops expired members, stores the body
-        once with a reference count, and pushes a ``<body key>|<channel>``
-        entry to each member whose channel is below its capacity. Members
-        whose channel is full are skipped, counted (``channel_full_count``
-        and ``group_full_count``) and logged at WARNING; the others get the
-        message. Returns None and, as the ASGI spec asks, never raises
-        ``ChannelFull``. When the capacity table cannot be evaluated in Lua,
-        it costs one more round trip per shard (see ``_lua_capacity_table``).
+        One Lua script per shard: it drops expired members and pushes an
+        entry holding the body to each member whose channel is below its
+        capacity. Members whose channel is full are skipped, counted
+        (``channel_full_count`` and ``group_full_count``) and logged at
+        WARNING; the others get the message. Returns None and, as the ASGI
+        spec asks, never raises ``ChannelFull``. When the capacity table
+        cannot be evaluated in Lua, it costs one more round trip per shard
+        (see ``_lua_capacity_table``).
+        """
+        self.send_group_with_riders(group, message, ())
+
+    def send_group_with_riders(self, group, message, riders):
+        """``send_group``, also running ``riders`` on the first shard (the
+        first of ``hosts``, or the Sentinel master) in the same round trip.
+
+        ``riders`` is a sequence of Redis commands, each a sequence of str,
+        bytes or int whose first item is ``SET`` or ``ZADD``: writes that
+        belong with the send, such as a channel session saved or a room
+        marked as changed (``chat.transport.riders``). They run before the
+        members are served, whether or not the Group has members there.
+        Returns a list of int, one per rider: 1 when it wrote, 0 when its
+        own condition (``XX``, ``NX``) kept it from writing. Raises
+        redis-py's ``ResponseError`` for any other command, before anything
+        is sent.
         """
         assert self.valid_group_name(group), "Group name not valid"
         assert isinstance(message, dict), "message is not a dict"
         assert "__asgi_channel__" not in message
         body = self.serialize(message)
+        packed_riders = msgpack.packb([list(command) for command in riders]) if riders else ""
         group_key = self._group_key(group)
-        cutoff = int(time.time()) - self.group_expiry
-        delivered, full, full_members = 0, 0, []
+        now = time.time()
+        cutoff = int(now) - self.group_expiry
+        expires_at = int((now + self.expiry) * 1000)
+        delivered, full, full_members, written = 0, 0, [], []
         for index in range(self.ring_size):
             if self._lua_capacities is None:
                 names = {self.non_local_name(m) for m in self._shard_members(index, group)}
@@ -101,10 +117,11 @@ class GroupMixin:
             else:
                 known, patterns = [], self._lua_capacities
             reply = self.chatsendgroup(
-                keys=[group_key, self.prefix + uuid.uuid4().hex],
+                keys=[group_key],
                 args=[
                     body,
                     self.expiry,
+                    expires_at,
                     cutoff,
                     self.prefix,
                     self.stats_prefix,
@@ -114,6 +131,7 @@ class GroupMixin:
                     self.global_statistics_expiry,
                     self.capacity,
                     self.warn_members_shown,
+                    packed_riders if index == 0 else "",
                     len(known) // 2,
                     *known,
                     *patterns,
@@ -122,7 +140,9 @@ class GroupMixin:
             )
             delivered += reply[0]
             full += reply[1]
-            full_members.extend(name.decode("utf8") for name in reply[2:])
+            ridden = reply[2]
+            written.extend(int(result) for result in reply[3 : 3 + ridden])
+            full_members.extend(name.decode("utf8") for name in reply[3 + ridden :])
         if full:
             logger.warning(
                 "Group %s: %s of %s members' channels were full; the message was not "
@@ -132,6 +152,7 @@ class GroupMixin:
                 delivered + full,
                 ", ".join(full_members[: self.warn_members_shown]),
             )
+        return written
 
     def member_connection(self, channel):
         """The redis-py client (``redis.StrictRedis``) of the shard that

@@ -3,18 +3,21 @@
 The stock layer's receives cost three round trips a message (pop, GET,
 DEL), and its ``receive_twisted`` opened a ten-connection pool per message
 and never deleted the body: 23 to 64 messages a second through one Daphne.
-Here receive.lua pops, reads and deletes up to ``receive_batch_size``
-messages of a process-local channel per round trip, the extras wait
-in-process, and Twisted mode keeps one connection per shard open.
+Here every entry carries its body (``entries``), so one ``BLMPOP`` (or
+``LMPOP`` when not blocking) takes up to ``receive_batch_size`` messages of
+a process-local channel, or one of a shared channel, and nothing is left to
+fetch or delete; the extras wait in-process, and Twisted mode keeps one
+connection per shard open. An entry in an earlier, pointer format costs one
+more round trip (resolve.lua) for its batch.
 
 What to ask Redis and what to make of the replies is written once, in
 ``ReceiveMixin._receive_loop``: a generator that does no I/O itself. It
-yields a request (``RunReceiveScript`` or ``Blpop``), is sent the reply,
-and finally returns ``(channel, message)`` through ``StopIteration``.
-``receive`` drives it with redis-py, blocking; ``receive_twisted`` drives it
-with txredisapi under ``inlineCallbacks``. Both therefore make the same
-Redis calls in the same order. docs/channel-layer.md ("Batching and
-buffering", "Twisted mode") has the measurements behind the batch size.
+yields a request (``Pop`` or ``Resolve``), is sent the reply, and finally
+returns ``(channel, message)`` through ``StopIteration``. ``receive``
+drives it with redis-py, blocking; ``receive_twisted`` drives it with
+txredisapi under ``inlineCallbacks``. Both therefore make the same Redis
+calls in the same order. docs/channel-layer.md ("Batching and buffering",
+"Twisted mode") has the measurements behind the batch size.
 """
 
 import collections
@@ -28,33 +31,35 @@ import txredisapi
 from twisted.internet import defer, task
 
 from chat.transport.layer import scripts
+from chat.transport.layer.entries import parse_entry
 
 # One logger for the whole layer, named after the package, so that
 # docs/operations.md can tell operators which name to watch.
 logger = logging.getLogger("chat.transport.layer")
 
 
-class RunReceiveScript(NamedTuple):
-    """A request from the receive loop: run receive.lua on shard ``index``
-    (int) with ``list_names`` (prefixed list keys, str) as KEYS and ``args``
-    as ARGV: the most entries to pop (int), then optionally a list key and
-    an entry (bytes) that BLPOP already popped. The reply to send back is
-    the script's: a list of the entries popped (int), then list key,
-    channel and body (bytes) per message."""
+class Pop(NamedTuple):
+    """A request from the receive loop: pop up to ``count`` (int) entries
+    from the first non-empty list of ``list_names`` (prefixed list keys,
+    str) on shard ``index`` (int); with ``block``, wait up to
+    ``blpop_timeout`` seconds for one (``BLMPOP``), else not (``LMPOP``).
+    The reply to send back is Redis's: ``[list key, [entry, …]]`` (bytes)
+    or None."""
 
     index: int
     list_names: list
-    args: list
+    count: int
+    block: bool
 
 
-class Blpop(NamedTuple):
-    """A request from the receive loop: BLPOP ``list_names`` (prefixed list
-    keys, str) on shard ``index`` (int) for ``blpop_timeout`` seconds. The
-    reply to send back is ``(list key, entry)`` (bytes) or None if it timed
-    out."""
+class Resolve(NamedTuple):
+    """A request from the receive loop: run resolve.lua on shard ``index``
+    (int) for ``pairs``, a flat list of (list key, entry) for entries in a
+    pointer format, already popped. The reply to send back is the
+    script's: list key, channel and body (bytes) per message still there."""
 
     index: int
-    list_names: list
+    pairs: list
 
 
 class ReceiveMixin:
@@ -63,14 +68,14 @@ class ReceiveMixin:
     connections.
 
     Relies on the parent layer's ``connection``, ``_receive_list_names``,
-    ``deserialize`` and ``blpop_timeout``; on ``chatreceive`` (receive.lua,
+    ``deserialize`` and ``blpop_timeout``; on ``chatresolve`` (resolve.lua,
     registered by the combining class); on ``CapacityMixin``'s
     ``_capacities_checked`` and ``_warn_unsized``; and on ``SentinelMixin``'s
     ``sentinel``, ``_master_address`` and ``_is_master_lost``. ``_setup_receiving`` must
     run after the parent's ``__init__``.
     """
 
-    lua_receive = scripts.lua_receive
+    lua_resolve = scripts.lua_resolve
 
     # Most messages one receive round trip takes from a process-local channel.
     # Measured on a 2-core box (docs/channel-layer.md): past 100, delivery
@@ -98,8 +103,9 @@ class ReceiveMixin:
         waiting (with ``block``, after up to ``blpop_timeout`` seconds per
         shard). A process-local channel (ending in "!") gives up to
         ``receive_batch_size`` messages per round trip; the rest are returned
-        by the next calls, in order. Bodies are deleted as they are taken.
-        Raises ``TypeError`` for an invalid channel name.
+        by the next calls, in order. A message past its expiry is dropped,
+        not returned. Raises ``TypeError`` for an invalid channel name, and
+        ``RuntimeError`` when Redis is older than 7.0 (no ``BLMPOP``).
 
         While Redis is unreachable (restarting, say) it logs a warning, waits
         ``unreachable_wait`` seconds and returns ``(None, None)`` instead of
@@ -123,10 +129,36 @@ class ReceiveMixin:
             except StopIteration as finished:
                 return finished.value
             client = self.connection(request.index)
-            if type(request) is Blpop:
-                reply = client.blpop(request.list_names, timeout=self.blpop_timeout)
+            if type(request) is Pop:
+                reply = self._pop_blocking(client, request)
             else:
-                reply = self.chatreceive(keys=request.list_names, args=request.args, client=client)
+                reply = self.chatresolve(keys=[], args=request.pairs, client=client)
+
+    def _pop_blocking(self, client, request):
+        """Run ``request`` (a ``Pop``) with redis-py ``client``; its reply."""
+        command = self._pop_command(request)
+        try:
+            return client.execute_command(*command)
+        except redis.exceptions.ResponseError as error:
+            raise self._old_redis(error) from error
+
+    def _pop_command(self, request):
+        """The Redis command (list) that runs ``request`` (a ``Pop``)."""
+        keys = (len(request.list_names), *request.list_names, "LEFT", "COUNT", request.count)
+        if request.block:
+            return ["BLMPOP", self.blpop_timeout, *keys]
+        return ["LMPOP", *keys]
+
+    @staticmethod
+    def _old_redis(error):
+        """The error to raise for ``error`` (a Redis error reply): a
+        ``RuntimeError`` naming the version needed when Redis does not know
+        ``LMPOP``, else ``error`` itself."""
+        if "unknown command" in str(error).lower():
+            return RuntimeError(
+                "The chat's channel layer needs Redis 7.0 or later (LMPOP, BLMPOP): %s" % error
+            )
+        return error
 
     @defer.inlineCallbacks
     def receive_twisted(self, channels):
@@ -159,12 +191,12 @@ class ReceiveMixin:
                 connection = self._twisted_connections.get(request.index)
                 if connection is None:
                     connection = yield self._open_twisted_connection(request.index)
-                if type(request) is Blpop:
-                    reply = yield connection.blpop(request.list_names, timeout=self.blpop_timeout)
-                else:
-                    reply = yield connection.eval(
-                        self.lua_receive, keys=request.list_names, args=request.args
+                if type(request) is Pop:
+                    reply = yield connection.execute_command(
+                        *self._pop_command(request), apply_timeout=not request.block
                     )
+                else:
+                    reply = yield connection.eval(self.lua_resolve, keys=[], args=request.pairs)
             except Exception as error:
                 if self.sentinel is None or not self._is_master_lost(error):
                     raise
@@ -174,15 +206,15 @@ class ReceiveMixin:
     def _receive_loop(self, channels, block):
         """The receive logic for ``channels`` (list of str), as a generator.
 
-        Yields ``RunReceiveScript`` and ``Blpop`` requests and expects each
-        one's reply through ``send``; returns ``(channel, message)`` or
-        ``(None, None)`` through ``StopIteration``. A buffered message is
-        returned without a request. Otherwise each shard's lists are looked
-        at once with receive.lua; if all were empty and ``block`` is true,
-        each shard is watched with BLPOP in turn and what it pops is resolved
-        with receive.lua, with the rest of a batch. It starts over while the
-        only entries found had expired bodies. Raises ``TypeError`` for an
-        invalid channel name.
+        Yields ``Pop`` and ``Resolve`` requests and expects each one's reply
+        through ``send``; returns ``(channel, message)`` or ``(None, None)``
+        through ``StopIteration``. A buffered message is returned without a
+        request. With one shard and ``block``, that shard's lists are
+        watched with ``BLMPOP`` at once: it answers at once when something
+        is waiting. With several, each shard is first looked at with
+        ``LMPOP``, and only if all were empty (and ``block``) watched with
+        ``BLMPOP`` in turn. It starts over while the only entries found had
+        expired. Raises ``TypeError`` for an invalid channel name.
         """
         buffered = self._take_buffered(channels)
         if buffered is not None:
@@ -195,25 +227,21 @@ class ReceiveMixin:
             self._warn_unsized(channels)
         while True:
             retry = False
-            for index, list_names in indexes.items():
-                random.shuffle(list_names)
-                count = self._batch_size(list_names)
-                reply = yield RunReceiveScript(index, list_names, [count])
-                received, retry_shard = self._accept(reply, count)
-                if received is not None:
-                    return received
-                retry = retry or retry_shard
-            if not retry and block:
+            passes = [block] if block and len(indexes) == 1 else [False, True] if block else [False]
+            for blocking in passes:
                 for index, list_names in indexes.items():
-                    popped = yield Blpop(index, list_names)
-                    if not popped:
-                        continue
+                    random.shuffle(list_names)
                     count = self._batch_size(list_names)
-                    reply = yield RunReceiveScript(index, list_names, [count, popped[0], popped[1]])
-                    received, retry_shard = self._accept(reply, count)
+                    reply = yield Pop(index, list_names, count, blocking)
+                    if not reply:
+                        continue
+                    received = yield from self._accept(index, reply)
                     if received is not None:
                         return received
-                    retry = retry or retry_shard
+                    # Everything popped had expired: the lists may hold more.
+                    retry = True
+                if retry:
+                    break
             if not retry:
                 return None, None
 
@@ -317,26 +345,59 @@ class ReceiveMixin:
             return self.receive_batch_size
         return 1
 
-    def _accept(self, reply, count):
-        """Unpack the reply of ``lua_receive`` (a list: entries popped, then a
-        list key, channel and body per message) that was allowed ``count``
-        pops. Returns ``(first, retry)``: the first ``(channel, message)`` or
-        None, the rest buffered; ``retry`` is True when nothing came back but
-        the pops ran out (expired entries), so the lists may hold more."""
-        popped = reply[0]
+    def _accept(self, index, reply):
+        """Unpack a ``Pop``'s ``reply`` from shard ``index`` (int), as a
+        generator that yields a ``Resolve`` for entries in a pointer format.
+        Returns the first ``(channel, message)`` not past its expiry, the
+        rest buffered in order, or None when all had expired."""
+        list_key, entries = reply
+        list_name = list_key[self._prefix_length :].decode("utf8")
+        now = time.time() * 1000
         received = []
-        for position in range(1, len(reply), 3):
-            list_name = reply[position][self._prefix_length :].decode("utf8")
-            channel = reply[position + 1].decode("utf8")
-            message = self.deserialize(reply[position + 2])
+        pointers = []
+        for entry in entries:
+            inline = parse_entry(entry)
+            if inline is None:
+                # Resolved in one round trip with the batch's other pointers,
+                # in place: a marker keeps the entry's position.
+                pointers.extend((list_key, entry))
+                received.append(None)
+                continue
+            expires_at, channel, body = inline
+            if expires_at < now:
+                continue
+            received.append((channel or list_name, self.deserialize(body)))
+        if pointers:
+            resolved = yield Resolve(index, pointers)
+            received = self._merge_resolved(received, resolved, list_name)
+        if not received:
+            return None
+        for channel, message in received[1:]:
+            self._buffered[list_name].append((channel, message))
+        return received[0]
+
+    def _merge_resolved(self, received, resolved, list_name):
+        """``received`` (list of ``(channel, message)``, or None where a
+        pointer entry stood) with each pointer replaced by what resolve.lua
+        returned for it (``resolved``: list key, channel and body per
+        pointer, in order; an empty body for one that had expired, which
+        is dropped)."""
+        resolved_messages = iter(range(0, len(resolved), 3))
+        merged = []
+        for item in received:
+            if item is not None:
+                merged.append(item)
+                continue
+            position = next(resolved_messages)
+            body = resolved[position + 2]
+            if not body:
+                continue
+            channel = resolved[position + 1].decode("utf8")
+            message = self.deserialize(body)
             if not channel:
                 channel = message.pop("__asgi_channel__", list_name)
-            received.append((list_name, channel, message))
-        if not received:
-            return None, popped >= count
-        for list_name, channel, message in received[1:]:
-            self._buffered[list_name].append((channel, message))
-        return received[0][1:], False
+            merged.append((channel, message))
+        return merged
 
     def _take_buffered(self, channels):
         """The oldest buffered ``(channel, message)`` of the process-local

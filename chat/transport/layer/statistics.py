@@ -7,7 +7,9 @@ so a dashboard built on the stock layer reads the same numbers. The scripts
 (send.lua, send_group.lua) do the counting; this part only reads.
 """
 
-from chat.transport.layer.groups import ENTRY_SEPARATOR
+import time
+
+from chat.transport.layer.entries import ENTRY_SEPARATOR, parse_entry
 
 
 class StatisticsMixin:
@@ -50,7 +52,8 @@ class StatisticsMixin:
         """The parent's per-channel statistics (``messages_count``,
         ``messages_pending``, ``messages_max_age`` in seconds,
         ``channel_full_count``) for ``channel`` (str, a non-local name),
-        reading Group entries' body keys for the age, plus
+        the age read from the oldest entry (its expiry, or its body key's
+        for an entry in a pointer format), plus
         ``group_full_count``, summed over ``connections``."""
         statistics = {
             self.STAT_MESSAGES_COUNT: 0,
@@ -68,8 +71,11 @@ class StatisticsMixin:
             statistics[self.STAT_MESSAGES_PENDING] += connection.llen(channel_key)
             oldest = connection.lindex(channel_key, 0)
             if oldest:
-                body_key = oldest.split(ENTRY_SEPARATOR.encode(), 1)[0]
-                ttl = connection.ttl(body_key)
+                inline = parse_entry(oldest)
+                if inline is not None:
+                    ttl = round(inline[0] / 1000 - time.time())
+                else:
+                    ttl = connection.ttl(oldest.split(ENTRY_SEPARATOR.encode(), 1)[0])
                 if ttl is not None and ttl >= 0:
                     statistics[self.STAT_MESSAGES_MAX_AGE] = max(
                         statistics[self.STAT_MESSAGES_MAX_AGE], self.expiry - ttl

@@ -1,5 +1,5 @@
 """The layer's Lua scripts, read once, at import, from the ``.lua`` files
-beside this module: ``send.lua``, ``receive.lua`` and ``send_group.lua``.
+beside this module: ``send.lua``, ``resolve.lua`` and ``send_group.lua``.
 
 Each file opens with a comment block giving its KEYS, ARGV and reply, so
 the layer's Python and the scripts can be checked against each other in
@@ -17,5 +17,5 @@ def read_script(name):
 
 
 lua_send = read_script("send.lua")
-lua_receive = read_script("receive.lua")
+lua_resolve = read_script("resolve.lua")
 lua_send_group = read_script("send_group.lua")

@@ -1,37 +1,67 @@
--- send_group.lua: send to every member of a Group filed on this shard,
--- storing the body once. Used by ChatChannelLayer.send_group, once per shard.
+-- send_group.lua: send to every member of a Group filed on this shard, the
+-- body inline in each member's entry. Used by ChatChannelLayer.send_group,
+-- once per shard. It can also run a few writes that belong with the send
+-- ("riders": a channel session saved, a room marked as changed), so that
+-- they cost no round trip of their own.
 --
 -- KEYS[1]  the Group's sorted set (members scored by the time added)
--- KEYS[2]  a fresh body key; entries are "<body key>|<member channel>"
 --
 -- ARGV[1]  the body (serialised message)
--- ARGV[2]  expiry of the body (seconds); lists get one second more
--- ARGV[3]  oldest score kept: members added before it are dropped first
--- ARGV[4]  the channel key prefix
--- ARGV[5]  the statistics key prefix
--- ARGV[6]  the global statistics scope
--- ARGV[7]  this Group's statistics scope
--- ARGV[8]  expiry of channel counters (seconds)
--- ARGV[9]  expiry of global and Group counters (seconds)
--- ARGV[10] the default capacity (messages), for a list no pattern matches
--- ARGV[11] the most full members to name in the reply
--- ARGV[12] K, the number of (list name, capacity) pairs that follow
+-- ARGV[2]  expiry of the message (seconds); lists get one second more
+-- ARGV[3]  when the message expires (ms since the epoch); entries are
+--          "~<ARGV[3]>|<member channel>|<body>"
+-- ARGV[4]  oldest score kept: members added before it are dropped first
+-- ARGV[5]  the channel key prefix
+-- ARGV[6]  the statistics key prefix
+-- ARGV[7]  the global statistics scope
+-- ARGV[8]  this Group's statistics scope
+-- ARGV[9]  expiry of channel counters (seconds)
+-- ARGV[10] expiry of global and Group counters (seconds)
+-- ARGV[11] the default capacity (messages), for a list no pattern matches
+-- ARGV[12] the most full members to name in the reply
+-- ARGV[13] the riders: a MessagePack array of commands, each an array of
+--          strings whose first is SET or ZADD; '' for none. They run first,
+--          whether or not the Group has members here.
+-- ARGV[14] K, the number of (list name, capacity) pairs that follow
 -- then K (list name, capacity) pairs known beforehand; then
 -- (Lua pattern, capacity) pairs, the first match giving a list's capacity.
 --
--- Returns {delivered, full, then up to ARGV[11] full member names}.
+-- Returns {delivered, full, R, then R rider results (1 when the command
+-- wrote, 0 when its condition, XX or NX, kept it from writing), then up to
+-- ARGV[12] full member names}.
 
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
+local results = {}
+if ARGV[13] ~= '' then
+    for _, command in ipairs(cmsgpack.unpack(ARGV[13])) do
+        local name = string.upper(command[1])
+        if name ~= 'SET' and name ~= 'ZADD' then
+            return redis.error_reply('send_group.lua: a rider may only SET or ZADD')
+        end
+        local written = redis.call(unpack(command))
+        if written == false or written == 0 then
+            results[#results + 1] = 0
+        else
+            results[#results + 1] = 1
+        end
+    end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[4])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #members == 0 then
-    return {0, 0}
+    local reply = {0, 0, #results}
+    for _, written in ipairs(results) do
+        reply[#reply + 1] = written
+    end
+    return reply
 end
 local expiry = tonumber(ARGV[2])
-local prefix = ARGV[4]
-local stats = ARGV[5]
+local head = '~' .. ARGV[3] .. '|'
+local tail = '|' .. ARGV[1]
+local prefix = ARGV[5]
+local stats = ARGV[6]
 local capacities = {}
-local patterns_from = 13 + 2 * tonumber(ARGV[12])
-for i = 13, patterns_from - 1, 2 do
+local patterns_from = 15 + 2 * tonumber(ARGV[14])
+for i = 15, patterns_from - 1, 2 do
     capacities[ARGV[i]] = tonumber(ARGV[i + 1])
 end
 local function capacity(name)
@@ -39,7 +69,7 @@ local function capacity(name)
     if found then
         return found
     end
-    found = tonumber(ARGV[10])
+    found = tonumber(ARGV[11])
     for i = patterns_from, #ARGV, 2 do
         if string.find(name, ARGV[i]) then
             found = tonumber(ARGV[i + 1])
@@ -68,19 +98,15 @@ for _, member in ipairs(members) do
     if lengths[name] >= capacity(name) then
         full[name] = full[name] + 1
         dropped = dropped + 1
-        if #named < tonumber(ARGV[11]) then
+        if #named < tonumber(ARGV[12]) then
             named[#named + 1] = member
         end
     else
-        redis.call('RPUSH', prefix .. name, KEYS[2] .. '|' .. member)
+        redis.call('RPUSH', prefix .. name, head .. member .. tail)
         lengths[name] = lengths[name] + 1
         sent[name] = sent[name] + 1
         delivered = delivered + 1
     end
-end
-if delivered > 0 then
-    redis.call('HSET', KEYS[2], 'b', ARGV[1], 'n', delivered)
-    redis.call('EXPIRE', KEYS[2], expiry)
 end
 local function bump(scope, stat, by, ttl)
     local key = stats .. scope .. ':' .. stat
@@ -90,22 +116,25 @@ end
 for _, name in ipairs(lists) do
     if sent[name] > 0 then
         redis.call('EXPIRE', prefix .. name, expiry + 1)
-        bump(name, 'messages_count', sent[name], ARGV[8])
+        bump(name, 'messages_count', sent[name], ARGV[9])
     end
     if full[name] > 0 then
-        bump(name, 'channel_full_count', full[name], ARGV[8])
-        bump(name, 'group_full_count', full[name], ARGV[8])
+        bump(name, 'channel_full_count', full[name], ARGV[9])
+        bump(name, 'group_full_count', full[name], ARGV[9])
     end
 end
 if delivered > 0 then
-    bump(ARGV[6], 'messages_count', delivered, ARGV[9])
+    bump(ARGV[7], 'messages_count', delivered, ARGV[10])
 end
 if dropped > 0 then
-    bump(ARGV[6], 'channel_full_count', dropped, ARGV[9])
-    bump(ARGV[6], 'group_full_count', dropped, ARGV[9])
-    bump(ARGV[7], 'group_full_count', dropped, ARGV[9])
+    bump(ARGV[7], 'channel_full_count', dropped, ARGV[10])
+    bump(ARGV[7], 'group_full_count', dropped, ARGV[10])
+    bump(ARGV[8], 'group_full_count', dropped, ARGV[10])
 end
-local reply = {delivered, dropped}
+local reply = {delivered, dropped, #results}
+for _, written in ipairs(results) do
+    reply[#reply + 1] = written
+end
 for _, member in ipairs(named) do
     reply[#reply + 1] = member
 end
