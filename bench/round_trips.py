@@ -20,7 +20,8 @@ up with psutil) and to a hop:
 ``worker_session``        the channel session's read and write; the socket
                           order's ``next_order`` lives in it, and its wait
                           re-reads it
-``worker_store``          PostgreSQL: the lock and the insert, the unlock
+``worker_store``          PostgreSQL: the insert (before 2026-12-05, the lock and
+                          the insert, then the unlock)
 ``worker_group_send``     the broadcast: send_group.lua
 ``worker_other``          anything else a worker sends, to either
 ``daphne_out``            Daphne takes the broadcast for its members' sockets
@@ -153,6 +154,8 @@ SESSION_KEY = "session:1:django.contrib.sessions.cache"
 # anonymous socket's handle for CHAT_HANDLE_RECHECK_SECONDS (60 s).
 POSTGRESQL_KINDS = (
     ("lock and store", "worker_store", r"pg_advisory_lock\(.*insert into \S*chat_message"),
+    # Since 2026-12-05 on the chat's layer: the store alone, one statement.
+    ("store", "worker_store", r"^with (earlier|numbered) as .*insert into \S*chat_message"),
     ("unlock", "worker_store", r"^select pg_advisory_unlock\("),
     ("webhook URL lookup", CACHED, r'^select "chat_room"\."webhook_url" from "chat_room"'),
     # Who a text with an "@" mentions (chat.selectors.mentioned): before the

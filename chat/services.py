@@ -25,7 +25,7 @@ from chat.exceptions import ClientError, HttpClientError
 from chat.models import ApiToken, Mention, Message, ReadMark, Room, RoomMembership, Upload
 from chat.protocol import check_handle, check_message
 from chat.ratelimit import bucket_key, take_cached_token
-from chat.transport import send_group_riding
+from chat.transport import broadcasts_in_order, send_group_riding
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +167,19 @@ def post_message(
     its message exists.
 
     Messages of one room, and the changes to them
-    (``chat.conversations.changes``), are numbered, stored and sent one at
-    a time, under the room's broadcast lock, so every member receives them
-    in the same order, the order of their ``seq`` (1, 2, 3, … with no
-    gaps, taken from the room's counter, ``Room.last_seq``, by the
-    statement that stores the message) and, for messages, of their ids.
-    On PostgreSQL that takes two round trips in all, a nonce or not
-    (``_store_numbered_postgresql``); elsewhere (SQLite, for ``runserver``)
-    the ORM does it under a lock within the process.
+    (``chat.conversations.changes``), reach every member in the same
+    order, the order of their ``seq`` (1, 2, 3, … with no gaps, taken from
+    the room's counter, ``Room.last_seq``, by the statement that stores the
+    message). On PostgreSQL with the chat's Redis layer, that statement is
+    the message's one round trip (``_store_numbered_postgresql``): the
+    room's row lock, held for the statement alone, numbers messages one
+    at a time, and the broadcast names the room's sequence, which the
+    layer sends in ``seq`` order (``transport.send_group_riding``).
+    Without that layer (PostgreSQL under tests with the in-process
+    layer), the room's broadcast lock, a PostgreSQL advisory lock, is held
+    from before the statement to after the broadcast, and released by a
+    second round trip. Elsewhere (SQLite, for ``runserver``) the ORM does
+    it under a lock within the process.
 
     Who the text mentions (``selectors.mentioned``, docs/mentions.md) is
     stored with it, by the same statement: the names and ``@here`` on the
@@ -193,11 +198,17 @@ def post_message(
         if mentions.might_mention(text)
         else mentions.NONE
     )
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and broadcasts_in_order():
+        message = _store_postgresql_once(
+            room, handle, text, bot, upload, guest, author, nonce, key, mentioned, on_store
+        )
+        if not message.repeated:
+            _broadcast(room, message, nonce)
+    elif connection.vendor == "postgresql":
         try:
             with _storing(upload, on_store):
                 message = _store_numbered_postgresql(
-                    room, handle, text, bot, upload, guest, author, nonce, key, mentioned
+                    room, handle, text, bot, upload, guest, author, nonce, key, mentioned, True
                 )
                 if not message.repeated:
                     _mark_done(upload)
@@ -221,6 +232,37 @@ def post_message(
         return _answer_repeat(message.pk, nonce, reply_channel)
     webhooks.enqueue(room, message)
     return message
+
+
+def _store_postgresql_once(
+    room, handle, text, bot, upload, guest, author, nonce, key, mentioned, on_store
+):
+    """Store the message on PostgreSQL without the broadcast lock, as
+    ``post_message`` does when the layer orders broadcasts; returns the
+    ``Message``. Two sockets of one author sending one nonce at the same
+    moment can both find no earlier message; the partial unique index
+    refuses the second insert, which is rolled back whole (its ``seq``
+    too), and the statement runs once more, finding the first."""
+    for attempt in (1, 2):
+        try:
+            with _storing(upload, on_store):
+                message = _store_numbered_postgresql(
+                    room, handle, text, bot, upload, guest, author, nonce, key, mentioned, False
+                )
+                if not message.repeated:
+                    _mark_done(upload)
+                    _claim(on_store, message)
+            return message
+        except IntegrityError as error:
+            if attempt == 2 or key is None or not _repeated_nonce(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _repeated_nonce(error):
+    """Whether ``error`` (an ``IntegrityError``) is the nonce index's."""
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") or ""
+    return constraint.startswith("message_nonce_unique_per_")
 
 
 def _answer_repeat(message_id, nonce, reply_channel):
@@ -527,21 +569,25 @@ def revoke_api_token(name):
 
 
 def _store_numbered_postgresql(
-    room, handle, text, bot, upload, guest, author, nonce, key, mentioned=mentions.NONE
+    room, handle, text, bot, upload, guest, author, nonce, key, mentioned, lock
 ):
-    """Take ``room``'s broadcast lock, then take the room's next ``seq``
-    from its counter and store the message with it (its ``seq`` and
-    ``version``), noting its timestamp as the room's ``last_activity``, in
-    one round trip; the lock stays held. Returns the ``Message``, with
+    """Take the room's next ``seq`` from its counter and store the message
+    with it (its ``seq`` and ``version``), noting its timestamp as the
+    room's ``last_activity``, in one round trip; with ``lock`` (bool),
+    first take ``room``'s broadcast lock in the same round trip, which
+    stays held. Returns the ``Message``, with
     ``repeated`` True when ``key`` (a column and value, the author's
     ``nonce_key``, or None) found an earlier message with ``nonce``: then
     only its ``pk`` and ``seq`` are set, and nothing was stored.
 
-    The two statements go as one query string, which PostgreSQL runs in
-    order: the data-modifying WITH starts, and takes its snapshot, only
-    once the lock is held, so it sees every event the lock's previous
-    holder stored. ``mentioned`` (``chat.mentions.Mentions``) is stored
-    by the same statement: on the message, and as a ``Mention`` row for
+    With the lock, the two statements go as one query string, which
+    PostgreSQL runs in order: the data-modifying WITH starts, and takes
+    its snapshot, only once the lock is held, so it sees every event the
+    lock's previous holder stored. Without it, the UPDATE of the room's
+    counter waits for the room's row, and reads the counter as the last
+    writer committed it, so numbers are still taken one at a time.
+    ``mentioned`` (``chat.mentions.Mentions``) is stored by the same
+    statement: on the message, and as a ``Mention`` row for
     each of its ``user_ids`` (an account deleted meanwhile left out).
     """
     message = Message(
@@ -575,26 +621,18 @@ def _store_numbered_postgresql(
     notified = bool(mentioned.user_ids)
     if notified:
         columns += [room.pk, mentioned.user_ids]
+    locking = [BROADCAST_LOCK_NAMESPACE, room.pk] if lock else []
     with connection.cursor() as cursor:
         if key is None:
             cursor.execute(
-                _LOCK_AND_INSERT_SQL[notified],
-                [BROADCAST_LOCK_NAMESPACE, room.pk, message.timestamp, room.pk, *columns],
+                _LOCK_AND_INSERT_SQL[notified] if lock else _INSERT_SQL[notified],
+                [*locking, message.timestamp, room.pk, *columns],
             )
         else:
             column, value = key
             cursor.execute(
-                _LOCK_AND_INSERT_ONCE_SQL[column, notified],
-                [
-                    BROADCAST_LOCK_NAMESPACE,
-                    room.pk,
-                    room.pk,
-                    value,
-                    nonce,
-                    message.timestamp,
-                    room.pk,
-                    *columns,
-                ],
+                (_LOCK_AND_INSERT_ONCE_SQL if lock else _INSERT_ONCE_SQL)[column, notified],
+                [*locking, room.pk, value, nonce, message.timestamp, room.pk, *columns],
             )
         row = cursor.fetchone()
     if row is None:
@@ -706,7 +744,15 @@ def _broadcast(room, message, nonce=""):
         room.group_name,
         {"text": json.dumps(payload)},
         [live_counts.room_changed_rider(room.label)],
+        sequence=(room_sequence(room), message.seq),
     )
+
+
+def room_sequence(room):
+    """The name (str) of the sequence ``room``'s numbered broadcasts (its
+    messages and the changes to them) are sent in
+    (``transport.send_group_riding``): the room's id."""
+    return "room.%d" % room.pk
 
 
 # The first key of the PostgreSQL advisory locks taken by post_message and
@@ -715,9 +761,11 @@ def _broadcast(room, message, nonce=""):
 # apart from any other advisory lock on the same database.
 BROADCAST_LOCK_NAMESPACE = 0x63686174
 
-# Taking the lock and storing the next message, in one query string.
-# Session-level, so the lock outlives the insert's commit and spans the
-# broadcast; it is released when the holder's connection ends, if not before.
+# Storing the next message: _INSERT_SQL, one statement. Where the layer
+# cannot order broadcasts, _LOCK_AND_INSERT_SQL: the same, after taking the
+# lock, in one query string. Session-level, so the lock outlives the
+# insert's commit and spans the broadcast; it is released when the holder's
+# connection ends, if not before.
 # The room's counter is taken by the same statement, a data-modifying WITH
 # (numbered), whose UPDATE also notes the room's last_activity (the room
 # list's order); the INSERT reads the new seq from it, so a message and its
@@ -743,9 +791,8 @@ _INSERT_MENTIONS = (
     f"FROM stored, {get_user_model()._meta.db_table} account "
     "WHERE account.id = ANY(%s::integer[])) "
 )
-_LOCK_AND_INSERT_SQL = {
+_INSERT_SQL = {
     notified: (
-        "SELECT pg_advisory_lock(%s, %s); "
         "WITH numbered AS ("
         f"UPDATE {_ROOM_TABLE} SET last_seq = COALESCE(last_seq, 0) + 1, last_activity = %s "
         "WHERE id = %s RETURNING last_seq), "
@@ -759,9 +806,8 @@ _LOCK_AND_INSERT_SQL = {
 # author's earlier message with that nonce in the room (earlier, on the
 # partial unique index of that author's column), and numbers and stores
 # nothing if it finds one, whose id and seq it returns instead.
-_LOCK_AND_INSERT_ONCE_SQL = {
+_INSERT_ONCE_SQL = {
     (column, notified): (
-        "SELECT pg_advisory_lock(%s, %s); "
         "WITH earlier AS ("
         f"SELECT id, seq FROM {_MESSAGE_TABLE} "
         f"WHERE room_id = %s AND {column} = %s AND nonce = %s), "
@@ -775,6 +821,9 @@ _LOCK_AND_INSERT_ONCE_SQL = {
     for column in ("user_id", "guest_author")
     for notified in (False, True)
 }
+_LOCK = "SELECT pg_advisory_lock(%s, %s); "
+_LOCK_AND_INSERT_SQL = {notified: _LOCK + sql for notified, sql in _INSERT_SQL.items()}
+_LOCK_AND_INSERT_ONCE_SQL = {key: _LOCK + sql for key, sql in _INSERT_ONCE_SQL.items()}
 
 # The lock of rooms on databases other than PostgreSQL, which serve only one
 # process (runserver): a lock within the process is enough.

@@ -448,6 +448,54 @@ def test_riders_run_in_the_group_sends_round_trip_and_report_what_they_wrote(
     assert len(receive_all(layer, processes)) == 2 * len([m for m in members if "!" in m])
 
 
+def test_numbered_sends_leave_in_the_order_of_their_numbers(make_layer, shard_servers):
+    urls = [server.url for server in shard_servers]
+    layer = make_layer(hosts=urls)
+    members = spread_members(layer)
+    for member in members:
+        layer.group_add("room", member)
+        layer.group_add("room.presence", member)
+    layer.send_group_with_riders("room", {"n": 1}, [], sequence=("r1", 1))
+    # 3 is handed over before 2: it waits until 2 is sent, on each shard.
+    late = threading.Thread(
+        target=layer.send_group_with_riders,
+        args=("room", {"n": 3}, []),
+        kwargs={"sequence": ("r1", 3)},
+    )
+    late.start()
+    time.sleep(0.2)
+    assert late.is_alive()
+    # Another Group in the same sequence counts: 2 is a change frame.
+    layer.send_group_with_riders("room.presence", {"n": 2}, [], sequence=("r1", 2))
+    late.join(5)
+    assert not late.is_alive()
+    # A number below one already sent goes at once (it was forced past).
+    layer.send_group_with_riders("room", {"n": 0}, [], sequence=("r1", 0))
+
+    processes = sorted({layer.non_local_name(m) for m in members if "!" in m})
+    received = receive_all(layer, processes)
+    for member in [m for m in members if "!" in m]:
+        assert [message["n"] for channel, message in received if channel == member] == [1, 2, 3, 0]
+
+
+def test_a_numbered_send_goes_anyway_once_its_predecessor_is_overdue(make_layer, caplog):
+    layer = make_layer()
+    layer.sequence_wait_s = 0.3
+    layer.group_add("room", "daphne.response.gap!a")
+    layer.send_group_with_riders("room", {"n": 1}, [], sequence=("gap", 1))
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="chat.transport.layer"):
+        layer.send_group_with_riders("room", {"n": 3}, [], sequence=("gap", 3))
+    waited = time.monotonic() - started
+    # The predecessor, 2, never comes (its worker died before sending it).
+    layer.send_group_with_riders("room", {"n": 4}, [], sequence=("gap", 4))
+
+    assert waited >= 0.3
+    assert "waited 0.3 s for the one before" in caplog.text
+    assert [m["n"] for _, m in receive_all(layer, ["daphne.response.gap!"])] == [1, 3, 4]
+
+
 def test_riders_run_for_a_group_without_members_and_may_only_write(make_layer, redis_url):
     layer = make_layer()
     client = redis.StrictRedis.from_url(redis_url)

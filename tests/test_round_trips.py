@@ -102,6 +102,10 @@ def test_postgresql_statements_are_told_apart_by_what_they_do():
     # With mentions to store (True) or without (False), one statement each.
     for lock_and_store in chat_services._LOCK_AND_INSERT_SQL.values():
         assert round_trips.postgresql_kind(lock_and_store) == ("lock and store", "worker_store")
+    for lock_and_store in chat_services._LOCK_AND_INSERT_ONCE_SQL.values():
+        assert round_trips.postgresql_kind(lock_and_store) == ("lock and store", "worker_store")
+    for store in [*chat_services._INSERT_SQL.values(), *chat_services._INSERT_ONCE_SQL.values()]:
+        assert round_trips.postgresql_kind(store) == ("store", "worker_store")
     # Who a text with an "@" mentions: looked up on the store's hop, not
     # taken for the cached handle check that reads the same table.
     mentioned = str(

@@ -44,6 +44,7 @@ from chat.models import (
     WebhookDelivery,
 )
 from chat.protocol import SEQ_MAX
+from chat.transport import send_group_riding
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +254,13 @@ def _broadcast(room, message_id, kind, seq):
         .get(pk=message_id)
     )
     frame = change_frame(kind, seq, current)
-    room.presence_group.send({"text": json.dumps(frame)}, immediately=True)
+    # In the room's sequence, with its messages: where the layer orders
+    # broadcasts, a message numbered after this change waits for it.
+    send_group_riding(
+        room.presence_group.name,
+        {"text": json.dumps(frame)},
+        sequence=(services.room_sequence(room), seq),
+    )
     return current
 
 

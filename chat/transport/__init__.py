@@ -24,7 +24,8 @@ maps what may import what:
 - ``ordering``: ``in_socket_order``, one socket's frames in the order sent,
   and ``after_earlier_frames``, its disconnect after them.
 - ``riders``: ``send_group_riding``, a broadcast that carries the frame's
-  channel session and other small writes (``Rider``) in its own round trip.
+  channel session and other small writes (``Rider``) in its own round trip,
+  and keeps numbered broadcasts in order (``broadcasts_in_order``).
 - ``postgresql``: Django 2.2's PostgreSQL backend fixed for psycopg2 2.9
   (``DATABASES["default"]["ENGINE"]``).
 - ``django_fixes``: security fixes published for Django after 2.2.28,
@@ -40,6 +41,7 @@ else here is reached through settings.
 __all__ = [
     "Rider",
     "after_earlier_frames",
+    "broadcasts_in_order",
     "close_every_socket",
     "heartbeat_key",
     "in_socket_order",
@@ -64,7 +66,7 @@ def __getattr__(name):
         from chat.transport.ordering import after_earlier_frames
 
         return after_earlier_frames
-    if name in ("Rider", "send_group_riding"):
+    if name in ("Rider", "broadcasts_in_order", "send_group_riding"):
         from chat.transport import riders
 
         return getattr(riders, name)

@@ -52,10 +52,30 @@ class Rider(NamedTuple):
     otherwise: Callable[[], None]
 
 
-def send_group_riding(group, content, riders=()):
+def broadcasts_in_order():
+    """Whether ``send_group_riding`` keeps a ``sequence`` in order here
+    (bool): true on ``ChatChannelLayer`` with ``RIDERS_SETTING`` on. Where
+    it is false (the in-process layer of ``runserver``), the caller must
+    send its numbered broadcasts in order itself, under a lock."""
+    layer = channel_layers[DEFAULT_CHANNEL_LAYER].channel_layer
+    return _carries(layer)
+
+
+def _carries(layer):
+    return hasattr(layer, "send_group_with_riders") and getattr(settings, RIDERS_SETTING, False)
+
+
+def send_group_riding(group, content, riders=(), sequence=None):
     """Send ``content`` (dict) to the Group ``group`` (str) now, with
     ``riders`` (``Rider`` each) and the channel session of the frame being
     handled, if any, riding in the Group send's round trip.
+
+    ``sequence`` is ``(name, number)`` (str, int) or None: broadcasts that
+    name the same sequence leave in the order of their numbers, whatever
+    the order in which workers get to send them
+    (``ChatChannelLayer.send_group_with_riders``, which waits up to its
+    ``sequence_wait_s`` for a predecessor), where ``broadcasts_in_order``
+    says so; elsewhere it is ignored.
 
     Returns None. Raises what the layer raises for a Group send (a Redis
     connection error, say); the riders are then not written either, and
@@ -64,8 +84,7 @@ def send_group_riding(group, content, riders=()):
     layer = channel_layers[DEFAULT_CHANNEL_LAYER].channel_layer
     session_ride = getattr(_frame, "ride", None)
     _frame.ride = None
-    carried = getattr(layer, "send_group_with_riders", None)
-    if carried is None or not getattr(settings, RIDERS_SETTING, False):
+    if not _carries(layer):
         layer.send_group(group, content)
         for rider in riders:
             rider.otherwise()
@@ -79,7 +98,7 @@ def send_group_riding(group, content, riders=()):
     session_command = session_ride.command() if session_ride is not None else None
     if session_command is not None:
         commands.append(session_command)
-    written = carried(group, content, commands)
+    written = layer.send_group_with_riders(group, content, commands, sequence=sequence)
     if session_command is not None:
         session_ride.written(written[-1])
 

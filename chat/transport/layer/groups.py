@@ -38,6 +38,14 @@ class GroupMixin:
 
     # Most members named in a full-channel warning; the count is always whole.
     warn_members_shown = 10
+    # How long a numbered send waits for its predecessor, in seconds: far
+    # longer than the moment between storing a message and sending it, and
+    # what a message lost with a dead worker delays its successors by.
+    sequence_wait_s = 2.0
+    # How often a numbered send that waits tries again, in seconds.
+    sequence_poll_s = 0.001
+    # Where send_group.lua's "send regardless" flag (ARGV[15]) sits in args.
+    _FORCE_ARGUMENT = 14
 
     def group_add(self, group, channel):
         """Add ``channel`` (str) to ``group`` (str) for ``group_expiry``
@@ -85,15 +93,29 @@ class GroupMixin:
         """
         self.send_group_with_riders(group, message, ())
 
-    def send_group_with_riders(self, group, message, riders):
+    def send_group_with_riders(self, group, message, riders, sequence=None):
         """``send_group``, also running ``riders`` on the first shard (the
-        first of ``hosts``, or the Sentinel master) in the same round trip.
+        first of ``hosts``, or the Sentinel master) in the same round trip,
+        and, with ``sequence``, in the order of a sequence of numbers.
 
         ``riders`` is a sequence of Redis commands, each a sequence of str,
         bytes or int whose first item is ``SET`` or ``ZADD``: writes that
         belong with the send, such as a channel session saved or a room
         marked as changed (``chat.transport.riders``). They run before the
         members are served, whether or not the Group has members there.
+
+        ``sequence`` is ``(name, number)`` (str, int) or None. Sends that
+        name one sequence, to this Group or any other, leave each shard in
+        the order of their numbers: one whose predecessor (``number`` − 1)
+        has not been sent there yet waits for it, trying again every
+        ``sequence_poll_s`` seconds (no round trip while the order is
+        kept, one per try while it waits), and after ``sequence_wait_s``
+        goes anyway, as when the predecessor was lost with a process that
+        died before sending it. A number lower than one already sent goes
+        at once. Each shard remembers a sequence for ``group_expiry``
+        seconds after its last send; a new or forgotten sequence takes any
+        number.
+
         Returns a list of int, one per rider: 1 when it wrote, 0 when its
         own condition (``XX``, ``NX``) kept it from writing. Raises
         redis-py's ``ResponseError`` for any other command, before anything
@@ -105,6 +127,11 @@ class GroupMixin:
         body = self.serialize(message)
         packed_riders = msgpack.packb([list(command) for command in riders]) if riders else ""
         group_key = self._group_key(group)
+        keys = [group_key]
+        number = ""
+        if sequence is not None:
+            name, number = sequence
+            keys.append("%s:sequence:%s" % (self.prefix, name))
         now = time.time()
         cutoff = int(now) - self.group_expiry
         expires_at = int((now + self.expiry) * 1000)
@@ -116,28 +143,28 @@ class GroupMixin:
                 patterns = []
             else:
                 known, patterns = [], self._lua_capacities
-            reply = self.chatsendgroup(
-                keys=[group_key],
-                args=[
-                    body,
-                    self.expiry,
-                    expires_at,
-                    cutoff,
-                    self.prefix,
-                    self.stats_prefix,
-                    self.global_stats_key,
-                    self.group_stats_key + group,
-                    self.channel_statistics_expiry,
-                    self.global_statistics_expiry,
-                    self.capacity,
-                    self.warn_members_shown,
-                    packed_riders if index == 0 else "",
-                    len(known) // 2,
-                    *known,
-                    *patterns,
-                ],
-                client=self.connection(index),
-            )
+            args = [
+                body,
+                self.expiry,
+                expires_at,
+                cutoff,
+                self.prefix,
+                self.stats_prefix,
+                self.global_stats_key,
+                self.group_stats_key + group,
+                self.channel_statistics_expiry,
+                self.global_statistics_expiry,
+                self.capacity,
+                self.warn_members_shown,
+                packed_riders if index == 0 else "",
+                number,
+                "0",
+                self.group_expiry,
+                len(known) // 2,
+                *known,
+                *patterns,
+            ]
+            reply = self._send_in_turn(keys, args, index, group, number)
             delivered += reply[0]
             full += reply[1]
             ridden = reply[2]
@@ -153,6 +180,32 @@ class GroupMixin:
                 ", ".join(full_members[: self.warn_members_shown]),
             )
         return written
+
+    def _send_in_turn(self, keys, args, index, group, number):
+        """Run send_group.lua on shard ``index`` (int) with ``keys`` and
+        ``args``; while it answers that an earlier number of the sequence
+        is still to be sent (``{-1}``), wait and try again, and once
+        ``sequence_wait_s`` has passed, send regardless (logged at
+        WARNING). Returns the script's reply."""
+        client = self.connection(index)
+        deadline = None
+        while True:
+            reply = self.chatsendgroup(keys=keys, args=args, client=client)
+            if reply[0] != -1:
+                return reply
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.sequence_wait_s
+            elif now >= deadline:
+                logger.warning(
+                    "Group %s: number %s of its sequence waited %.1f s for the one before; "
+                    "sending it anyway",
+                    group,
+                    number,
+                    self.sequence_wait_s,
+                )
+                args[self._FORCE_ARGUMENT] = "1"
+            time.sleep(self.sequence_poll_s)
 
     def member_connection(self, channel):
         """The redis-py client (``redis.StrictRedis``) of the shard that

@@ -5,6 +5,8 @@
 -- they cost no round trip of their own.
 --
 -- KEYS[1]  the Group's sorted set (members scored by the time added)
+-- KEYS[2]  optional: the sequence key of a numbered send, holding the next
+--          number this shard expects (see ARGV[14])
 --
 -- ARGV[1]  the body (serialised message)
 -- ARGV[2]  expiry of the message (seconds); lists get one second more
@@ -22,27 +24,50 @@
 -- ARGV[13] the riders: a MessagePack array of commands, each an array of
 --          strings whose first is SET or ZADD; '' for none. They run first,
 --          whether or not the Group has members here.
--- ARGV[14] K, the number of (list name, capacity) pairs that follow
+-- ARGV[14] with KEYS[2], this send's number in its sequence; '' without
+-- ARGV[15] '1' to send it even if an earlier number has not been sent yet
+-- ARGV[16] expiry of the sequence key (seconds)
+-- ARGV[17] K, the number of (list name, capacity) pairs that follow
 -- then K (list name, capacity) pairs known beforehand; then
 -- (Lua pattern, capacity) pairs, the first match giving a list's capacity.
 --
+-- A numbered send goes only once every earlier number was sent here: if
+-- the key expects a smaller number and ARGV[15] is not '1', nothing runs
+-- and the reply is {-1}; the caller tries again. Otherwise the key moves
+-- past this number (never back), and the send goes on. A missing key (a
+-- new sequence, or one expired or lost) takes any number.
+--
 -- Returns {delivered, full, R, then R rider results (1 when the command
 -- wrote, 0 when its condition, XX or NX, kept it from writing), then up to
--- ARGV[12] full member names}.
+-- ARGV[12] full member names}, or {-1}.
 
-local results = {}
+local riders = {}
 if ARGV[13] ~= '' then
-    for _, command in ipairs(cmsgpack.unpack(ARGV[13])) do
+    riders = cmsgpack.unpack(ARGV[13])
+    for _, command in ipairs(riders) do
         local name = string.upper(command[1])
         if name ~= 'SET' and name ~= 'ZADD' then
             return redis.error_reply('send_group.lua: a rider may only SET or ZADD')
         end
-        local written = redis.call(unpack(command))
-        if written == false or written == 0 then
-            results[#results + 1] = 0
-        else
-            results[#results + 1] = 1
-        end
+    end
+end
+if ARGV[14] ~= '' then
+    local number = tonumber(ARGV[14])
+    local expected = tonumber(redis.call('GET', KEYS[2]) or '')
+    if expected and number > expected and ARGV[15] ~= '1' then
+        return {-1}
+    end
+    if not expected or number >= expected then
+        redis.call('SET', KEYS[2], number + 1, 'EX', ARGV[16])
+    end
+end
+local results = {}
+for _, command in ipairs(riders) do
+    local written = redis.call(unpack(command))
+    if written == false or written == 0 then
+        results[#results + 1] = 0
+    else
+        results[#results + 1] = 1
     end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[4])
@@ -60,8 +85,8 @@ local tail = '|' .. ARGV[1]
 local prefix = ARGV[5]
 local stats = ARGV[6]
 local capacities = {}
-local patterns_from = 15 + 2 * tonumber(ARGV[14])
-for i = 15, patterns_from - 1, 2 do
+local patterns_from = 18 + 2 * tonumber(ARGV[17])
+for i = 18, patterns_from - 1, 2 do
     capacities[ARGV[i]] = tonumber(ARGV[i + 1])
 end
 local function capacity(name)
