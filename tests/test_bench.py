@@ -503,3 +503,41 @@ def test_a_sweep_boots_its_own_split_and_tears_it_down(redis_url, postgres_url, 
         "cpu-latency.png",
         "throughput-latency.png",
     ]
+
+
+@pytest.mark.integration
+def test_a_curve_in_a_sweep_boots_a_split_for_each_rate(redis_url, postgres_url, tmp_path):
+    options = BenchOptions(
+        scenarios=["burst"],
+        worker_counts=[1],
+        layers=["chat"],
+        duration=1,
+        drain=15,
+        rates=[20, 40],
+        progress=False,
+        plot_dir=str(tmp_path),
+        redis_url=redis_url,
+        postgres_url=postgres_url,
+    )
+
+    records = run_benchmark(options)
+
+    assert [record["conditions"]["rate"] for record in records] == [20.0, 40.0]
+    for record in records:
+        assert_sane(record, members=2)
+        assert record["stored"] == record["sent"] and record["backlog"] == 0
+        assert record["curve"]["stored"] == record["stored"]
+        assert record["curve"]["delivered_pct"] == 100.0
+    first, second = (record["target"] for record in records)
+    assert first["pids"] != second["pids"]
+    # One scratch database for the whole curve, gone afterwards with the
+    # splits and their Redis keys.
+    assert first["database"] == second["database"]
+    assert not services.database_exists(postgres_url, first["database"])
+    for target in (first, second):
+        assert not any(psutil.pid_exists(pid) for pid in target["pids"].values())
+        assert services.count_redis_prefix(redis_url, target["redis_prefix"]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "latency-burst.png",
+        "saturation-burst.png",
+    ]
