@@ -5,6 +5,7 @@ import logging
 import random
 from pathlib import Path
 
+import matplotlib
 import numpy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -49,8 +50,14 @@ def _base_label(record):
 
 def _style(record, runs):
     """The colour and line style (str, str) of ``record``'s run among ``runs``
-    (a list of records): its layer's colour, and a style per worker count."""
+    (a list of records): its layer's colour, and a style per worker count;
+    on a saturation curve, a colour per offered rate, from low (dark) to
+    high (light)."""
     colour = LAYER_COLOURS.get(record.get("layer"), OTHER_COLOUR)
+    if record.get("curve"):
+        rates = sorted({r["curve"]["offered_per_s"] for r in runs if r.get("curve")})
+        share = rates.index(record["curve"]["offered_per_s"]) / max(len(rates) - 1, 1)
+        colour = matplotlib.colormaps["viridis"](0.9 * share)
     same_layer = sorted(
         {r.get("workers") or 0 for r in runs if r.get("layer") == record.get("layer")}
     )

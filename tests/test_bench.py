@@ -220,6 +220,16 @@ def test_a_curve_gets_its_own_figure_and_no_worker_count_figures(tmp_path):
     assert plots.draw_saturation("burst", [{"scenario": "burst"}]) is None
 
 
+def test_each_rate_of_a_curve_has_a_colour_of_its_own_in_the_latency_figure(tmp_path):
+    records = [curve_record(rate) for rate in (100, 200, 400)]
+    styles = [plots._style(record, records) for record in records]
+    assert len({colour for colour, _ in styles}) == 3
+    rng = random.Random(3)
+    runs = [(record, array("d", (rng.uniform(1, 50) for _ in range(100)))) for record in records]
+    written = plots.write_plots(tmp_path, runs, sweep=False)
+    assert sorted(path.name for path in written) == ["latency-burst.png", "saturation-burst.png"]
+
+
 def test_a_table_of_a_broken_file_names_the_line(tmp_path):
     records = tmp_path / "runs.jsonl"
     records.write_text('{"scenario": "latency"}\n\nnot json\n')
