@@ -5,6 +5,7 @@ import logging
 import random
 from pathlib import Path
 
+import matplotlib
 import numpy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -30,7 +31,15 @@ LINE_STYLES = ("-", "--", ":", "-.")
 
 def run_label(record):
     """A short legend label (str) for a record: its layer and worker count
-    when known, else its target URL."""
+    when known, else its target URL; and its offered rate on a saturation
+    curve."""
+    label = _base_label(record)
+    if record.get("curve"):
+        label += " %g msg/s" % record["curve"]["offered_per_s"]
+    return label
+
+
+def _base_label(record):
     parts = []
     if record.get("layer"):
         parts.append(record["layer"])
@@ -41,8 +50,14 @@ def run_label(record):
 
 def _style(record, runs):
     """The colour and line style (str, str) of ``record``'s run among ``runs``
-    (a list of records): its layer's colour, and a style per worker count."""
+    (a list of records): its layer's colour, and a style per worker count;
+    on a saturation curve, a colour per offered rate, from low (dark) to
+    high (light)."""
     colour = LAYER_COLOURS.get(record.get("layer"), OTHER_COLOUR)
+    if record.get("curve"):
+        rates = sorted({r["curve"]["offered_per_s"] for r in runs if r.get("curve")})
+        share = rates.index(record["curve"]["offered_per_s"]) / max(len(rates) - 1, 1)
+        colour = matplotlib.colormaps["viridis"](0.9 * share)
     same_layer = sorted(
         {r.get("workers") or 0 for r in runs if r.get("layer") == record.get("layer")}
     )
@@ -209,16 +224,130 @@ def cpu_figure(scenario, records, path):
     return Path(path)
 
 
+def curves(records):
+    """The saturation curves among ``records`` (a list of JSON records):
+    those with a ``curve`` section (``--rates``), by run label (layer and
+    worker count, ``run_label``; a dict of str to list), each list in
+    offered-rate order."""
+    by_run = {}
+    points = [record for record in records if record.get("curve")]
+    for record in sorted(points, key=lambda record: record["curve"]["offered_per_s"]):
+        by_run.setdefault(_base_label(record), []).append(record)
+    return by_run
+
+
+def _values(records, key):
+    """``record["curve"][key]`` of each of ``records`` as a float array,
+    NaN where it is None (latency when nothing arrived)."""
+    return numpy.array(
+        [numpy.nan if r["curve"][key] is None else r["curve"][key] for r in records], dtype=float
+    )
+
+
+def draw_saturation(scenario, records):
+    """The saturation curve of ``scenario`` (str) as a matplotlib
+    ``Figure`` of three panels, against the offered rate (messages/s) on
+    the x axis: the delivery latency's p50 (solid) and p99 (dashed), in ms
+    on a logarithmic axis; the delivered rate (distinct messages that
+    reached a member, messages/s; solid, left axis) beside the offered
+    rate (dotted grey), and the delivered % (dotted, right axis); and each
+    process's CPU (% of one core, the workers summed; one line style per
+    run). One colour per run (layer and worker count).
+
+    ``records`` is a list of JSON records; only those with a ``curve``
+    section count. Returns None when none has.
+    """
+    by_run = curves(records)
+    if not by_run:
+        return None
+    figure = Figure(figsize=WIDE_FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(figure)
+    latency, delivered, cpu = figure.subplots(1, 3)
+    share = delivered.twinx()
+    offered = sorted({r["curve"]["offered_per_s"] for rs in by_run.values() for r in rs})
+    delivered.plot(offered, offered, ":", color="gray", label="offered")
+    for n, (label, points) in enumerate(by_run.items()):
+        colour = "C%d" % (n % 10)
+        style = LINE_STYLES[n % len(LINE_STYLES)]
+        rates = _values(points, "offered_per_s")
+        for key, line in (("p50_ms", "o-"), ("p99_ms", "^--")):
+            name = "%s (%s)" % (key[:3], label)
+            latency.plot(rates, _values(points, key), line, color=colour, label=name)
+        delivered.plot(
+            rates,
+            _values(points, "delivered_messages_per_s"),
+            "o-",
+            color=colour,
+            label="delivered msg/s (%s)" % label,
+        )
+        share.plot(
+            rates,
+            _values(points, "delivered_pct"),
+            "s:",
+            color=colour,
+            label="delivered %% (%s)" % label,
+        )
+        for name, part_colour in CPU_PARTS:
+            values = [cpu_by_part(record)[name] for record in points]
+            cpu.plot(
+                rates,
+                values,
+                marker=".",
+                linestyle=style,
+                color=part_colour,
+                label=name if len(by_run) == 1 else "%s (%s)" % (name, label),
+            )
+    latency.set_yscale("log")
+    latency.set_ylabel("latency (ms)")
+    latency.set_title("%s: delivery latency" % scenario)
+    delivered.set_ylabel("delivered (messages/s)")
+    delivered.set_ylim(bottom=0)
+    delivered.set_title("%s: delivered" % scenario)
+    share.set_ylabel("delivered (% of expected)")
+    share.set_ylim(0, 105)
+    cpu.set_ylabel("CPU (% of one core)")
+    cpu.set_ylim(bottom=0)
+    cpu.set_title("%s: CPU by process" % scenario)
+    for axes in (latency, delivered, cpu):
+        axes.set_xlabel("offered rate (messages/s)")
+        axes.grid(True, which="both", alpha=0.3)
+    latency.legend(fontsize="small")
+    lines, labels = delivered.get_legend_handles_labels()
+    more_lines, more_labels = share.get_legend_handles_labels()
+    delivered.legend(lines + more_lines, labels + more_labels, fontsize="small", loc="lower right")
+    cpu.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def saturation_figure(scenario, records, path):
+    """Draw ``draw_saturation(scenario, records)`` to ``path`` as a PNG.
+    Returns the ``Path`` written, or None when no record has a ``curve``
+    section."""
+    figure = draw_saturation(scenario, records)
+    if figure is None:
+        return None
+    figure.savefig(path)
+    return Path(path)
+
+
 def write_record_plots(directory, records):
     """Write the figures drawn from records alone into ``directory``
     (created if need be), per scenario among ``records`` (a list of JSON
-    records): ``throughput-<scenario>.png`` and ``cpu-<scenario>.png``.
+    records): ``throughput-<scenario>.png`` and ``cpu-<scenario>.png``
+    against the worker count, or, for the records of a saturation curve
+    (``--rates``), ``saturation-<scenario>.png`` against the offered rate.
     Returns the list of ``Path``s written."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for scenario in _scenarios(records):
         mine = [record for record in records if record["scenario"] == scenario]
+        path = saturation_figure(scenario, mine, directory / ("saturation-%s.png" % scenario))
+        if path:
+            written.append(path)
+        # Several rates at one worker count are no line against it.
+        mine = [record for record in mine if not record.get("curve")]
         for figure, name in ((throughput_figure, "throughput"), (cpu_figure, "cpu")):
             path = figure(scenario, mine, directory / ("%s-%s.png" % (name, scenario)))
             if path:
@@ -230,9 +359,11 @@ def write_plots(directory, runs, sweep):
     """Write every figure into ``directory`` (created if need be).
 
     ``runs`` is a list of ``(record, latencies_ms)`` pairs in run order;
-    ``sweep`` (bool) adds the figures of ``write_record_plots``. Files are
-    named ``latency-<scenario>.png``, ``throughput-<scenario>.png`` and
-    ``cpu-<scenario>.png``. Returns the list of ``Path``s written.
+    ``sweep`` (bool) adds the figures of ``write_record_plots``; the
+    saturation curve's (``--rates``) is drawn in either case. Files are
+    named ``latency-<scenario>.png``, ``throughput-<scenario>.png``,
+    ``cpu-<scenario>.png`` and ``saturation-<scenario>.png``. Returns the
+    list of ``Path``s written.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -242,8 +373,15 @@ def write_plots(directory, runs, sweep):
         path = latency_figure(scenario, mine, directory / ("latency-%s.png" % scenario))
         if path:
             written.append(path)
+    records = [record for record, _ in runs]
     if sweep:
-        written.extend(write_record_plots(directory, [record for record, _ in runs]))
+        written.extend(write_record_plots(directory, records))
+    else:
+        for scenario in _scenarios(records):
+            mine = [record for record in records if record["scenario"] == scenario]
+            path = saturation_figure(scenario, mine, directory / ("saturation-%s.png" % scenario))
+            if path:
+                written.append(path)
     for path in written:
         logger.info("Wrote %s", path)
     return written

@@ -243,6 +243,36 @@ def build_record(
     return record
 
 
+def curve_point(record):
+    """The ``curve`` section of a record made on a saturation curve
+    (``--rates``): the figures the curve draws, from the record itself.
+
+    ``offered_per_s``: the rate the scenario offered (messages/s, the
+    schedule's); ``sent_per_s``: what the load generator managed to hand to
+    its sockets (messages/s); ``delivered_messages_per_s``: distinct
+    messages that reached at least one member, over the time from the start
+    of sending to the last delivery (``messages_per_s``): what the chat
+    stored and broadcast, as its clients saw it; ``deliveries_per_s``: the
+    same counting every member's copy; ``delivered_pct``; ``p50_ms`` and
+    ``p99_ms``, the delivery latency; ``closed_by_server``: sockets the
+    server closed (``errors.disconnects``); ``stored`` and ``backlog`` as
+    in the record.
+    """
+    latency = record["latency_ms"]
+    return {
+        "offered_per_s": record["conditions"]["rate"],
+        "sent_per_s": record["sent_per_s"],
+        "delivered_messages_per_s": record["messages_per_s"],
+        "deliveries_per_s": record["deliveries_per_s"],
+        "delivered_pct": record["delivered_pct"],
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
+        "closed_by_server": record["errors"]["disconnects"],
+        "stored": record["stored"],
+        "backlog": record["backlog"],
+    }
+
+
 def workers_cpu_pct(cpu):
     """The CPU of every worker summed (percent of one core, float) from a
     record's ``cpu`` section, or None when no worker was watched."""

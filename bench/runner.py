@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from bench import client, plots, report, scenarios, services, sweep
+from bench import client, plots, report, scenarios, services, sweep, tables
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,11 @@ class BenchOptions:
     the PNGs, ``output`` (str or None) the JSON lines appended. ``watch``
     (dict of name to pid) adds processes to sample in URL mode;
     ``redis_url`` and ``postgres_url`` locate the services (defaults:
-    ``REDIS_URL``/``DATABASE_URL`` or the local ports).
+    ``REDIS_URL``/``DATABASE_URL`` or the local ports). ``rates`` (list of
+    offered rates in messages/s, or empty) runs every scenario once per
+    rate, in the order given, each on a split of its own in a sweep: the
+    saturation curve (``--rates``); each of those records gets a ``curve``
+    section (``report.curve_point``).
     """
 
     scenarios: list
@@ -56,6 +60,7 @@ class BenchOptions:
     watch: dict = field(default_factory=dict)
     redis_url: str | None = None
     postgres_url: str | None = None
+    rates: list = field(default_factory=list)
 
 
 def raise_fd_limit():
@@ -91,6 +96,7 @@ def run_benchmark(options, emit=None):
         raise ValueError("Give a URL to load, or worker counts to boot splits for.")
     if any(count < 1 for count in options.worker_counts):
         raise ValueError("Worker counts must be at least 1.")
+    points = {scenario.name: rate_points(scenario, options.rates) for scenario in chosen}
     limit = raise_fd_limit()
     needed = max(s.sockets for s in chosen) + 100
     if limit < needed:
@@ -100,6 +106,8 @@ def run_benchmark(options, emit=None):
     def run_on(target, scenario):
         target.check()
         record, latencies = run_scenario(target, scenario, options)
+        if options.rates:
+            record["curve"] = report.curve_point(record)
         runs.append((record, latencies))
         if emit is not None:
             emit(record)
@@ -116,7 +124,8 @@ def run_benchmark(options, emit=None):
                 )
         layer = options.layers[0] if len(options.layers) == 1 else None
         target = sweep.url_target(options.url, layer, options.watch, options.redis_url)
-        for n, scenario in enumerate(chosen):
+        loads = [point for scenario in chosen for point in points[scenario.name]]
+        for n, scenario in enumerate(loads):
             if n:
                 target.settle()
             run_on(target, scenario)
@@ -124,15 +133,35 @@ def run_benchmark(options, emit=None):
         with sweep.SweepServices(options.redis_url, options.postgres_url) as services:
             for workers in options.worker_counts:
                 for layer in options.layers:
-                    # A split of its own for every scenario: what one run
-                    # leaves queued (a slow Daphne can be minutes behind)
-                    # must not load the next.
+                    # A split of its own for every scenario, and for every
+                    # rate of a curve: what one run leaves queued (a slow
+                    # Daphne can be minutes behind, and a rate past
+                    # saturation leaves the most) must not load the next.
                     for scenario in chosen:
-                        with services.boot(layer, workers, scenario.env) as target:
-                            run_on(target, scenario)
+                        for point in points[scenario.name]:
+                            with services.boot(layer, workers, point.env) as target:
+                                run_on(target, point)
+    records = [record for record, _ in runs]
+    if options.rates:
+        sys.stderr.write(tables.curve_table(records))
     if options.plot_dir:
         plots.write_plots(options.plot_dir, runs, sweep=options.url is None)
-    return [record for record, _ in runs]
+    return records
+
+
+def rate_points(scenario, rates):
+    """The runs of ``scenario`` (a ``Scenario``) for a saturation curve:
+    one per rate in ``rates`` (messages/s in total, a list of numbers), the
+    scenario's own rate replaced; ``[scenario]`` alone when ``rates`` is
+    empty. Raises ``ValueError`` for a rate not above 0, a repeated rate,
+    or the idle scenario, which sends one message whatever the rate."""
+    if not rates:
+        return [scenario]
+    if scenario.idle:
+        raise ValueError("%s sends one broadcast: it has no rate to vary." % scenario.name)
+    if len(set(rates)) != len(rates):
+        raise ValueError("Each rate of a curve must be given once.")
+    return [scenarios.override(scenario, rate=rate) for rate in rates]
 
 
 def run_scenario(target, scenario, options):
@@ -195,7 +224,7 @@ def _run_once(target, scenario, options):
             presence=options.presence,
             run_id=run_id,
             on_phase=on_phase,
-            progress=tqdm_progress if options.progress else client.null_progress,
+            progress=_progress(options, scenario),
             session_keys=session_keys,
         )
     )
@@ -211,3 +240,18 @@ def _run_once(target, scenario, options):
         backlog=server.get("backlog"),
     )
     return record, result
+
+
+def _progress(options, scenario):
+    """The progress-bar maker for a run of ``scenario``: tqdm's, each bar
+    labelled with the offered rate on a saturation curve, or the silent one
+    when ``options.progress`` is off."""
+    if not options.progress:
+        return client.null_progress
+    if not options.rates:
+        return tqdm_progress
+
+    def labelled(total=None, desc=""):
+        return tqdm_progress(total, "[%g msg/s] %s" % (scenario.rate, desc))
+
+    return labelled

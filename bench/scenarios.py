@@ -131,6 +131,18 @@ SCENARIOS = {
             change_every=10,
             summary="rooms, with an edit or a reaction after every 10th message of each sender",
         ),
+        # Many small rooms in which both members talk, at three times the
+        # rooms load: each message reaches only two members, so the load is
+        # the path of a message (Daphne, the layer, the workers, the
+        # database) rather than the fan-out.
+        Scenario(
+            "burst",
+            rooms=20,
+            members=2,
+            senders=2,
+            rate=600.0,
+            summary="20 rooms of two, everyone sending, 600 messages/s",
+        ),
         # One sender per room with one message in flight keeps 50 frames
         # queued for the workers: enough to keep any sensible number of them
         # busy, and under half of stock asgi_redis's capacity of 100 per

@@ -1,5 +1,6 @@
 """The benchmark's records as a Markdown table, one row per run, as in
-docs/performance.md (``manage.py chatbench --table FILE``)."""
+docs/performance.md (``manage.py chatbench --table FILE``), and the points
+of a saturation curve (``--rates``) as a table of their own."""
 
 import json
 
@@ -94,4 +95,59 @@ def markdown_table(records):
         "|" + "---|" * len(COLUMNS),
     ]
     lines.extend("| " + " | ".join(row(record)) + " |" for record in records)
+    return "\n".join(lines) + "\n"
+
+
+CURVE_COLUMNS = (
+    "scenario",
+    "layer",
+    "W",
+    "offered msg/s",
+    "sent msg/s",
+    "delivered msg/s",
+    "deliveries/s",
+    "delivered %",
+    "p50 ms",
+    "p99 ms",
+    "closed by server",
+    "busiest process (CPU %)",
+)
+
+
+def curve_row(record):
+    """One row (list of str) of the curve table for ``record``, which has a
+    ``curve`` section, in ``CURVE_COLUMNS`` order."""
+    point = record["curve"]
+    saturation = record.get("saturation") or {}
+    busiest = "—"
+    if saturation.get("process"):
+        busiest = "%s (%d)" % (saturation["process"], round(saturation["cpu_pct"]))
+    return [
+        record["scenario"],
+        str(record.get("layer") or "—"),
+        str(record.get("workers") or "—"),
+        _number(point["offered_per_s"], 0),
+        _number(point["sent_per_s"], 0),
+        _number(point["delivered_messages_per_s"], 0),
+        _number(point["deliveries_per_s"], 0),
+        _number(point["delivered_pct"]),
+        _number(point["p50_ms"]),
+        _number(point["p99_ms"]),
+        _number(point["closed_by_server"], 0),
+        busiest,
+    ]
+
+
+def curve_table(records):
+    """The records of ``records`` (list of dict) that have a ``curve``
+    section as a Markdown table (str), one row each in the order given;
+    an empty str when none has."""
+    points = [record for record in records if record.get("curve")]
+    if not points:
+        return ""
+    lines = [
+        "| " + " | ".join(CURVE_COLUMNS) + " |",
+        "|" + "---|" * len(CURVE_COLUMNS),
+    ]
+    lines.extend("| " + " | ".join(curve_row(record)) + " |" for record in points)
     return "\n".join(lines) + "\n"

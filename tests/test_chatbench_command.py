@@ -55,3 +55,5 @@ def test_with_the_dev_requirements_chatbench_offers_its_scenarios():
     )
     assert result.returncode == 0, result.stderr
     assert "fanout-1000" in result.stdout
+    assert "burst" in result.stdout
+    assert "--rates" in result.stdout

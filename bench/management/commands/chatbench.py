@@ -16,6 +16,10 @@ from django.core.management.base import BaseCommand, CommandError
 DEV_REQUIREMENTS = frozenset({"aiohttp", "numpy", "matplotlib", "psutil", "tqdm", "honcho"})
 DEV_REQUIREMENTS_FILE = "requirements-dev.txt"
 
+# The longest wait for stragglers after the sending, in seconds, unless
+# --drain says otherwise (and but for a saturation curve, ``curve_drain``).
+DEFAULT_DRAIN_S = 10.0
+
 try:
     from bench import plots, round_trips, scenarios, sweep, tables
     from bench.report import append_to_file, write_line
@@ -32,6 +36,23 @@ else:
 def int_list(value):
     """``"1,2,4"`` as ``[1, 2, 4]``; raises ``ValueError`` otherwise."""
     return [int(part) for part in value.split(",") if part.strip()]
+
+
+def rate_list(value):
+    """``"100,200,400"`` as ``[100.0, 200.0, 400.0]`` (messages/s); raises
+    ``ValueError`` for a part that is not a number above 0, or no part."""
+    rates = [float(part) for part in value.split(",") if part.strip()]
+    if not rates or any(not rate > 0 or rate == float("inf") for rate in rates):
+        raise ValueError(value)
+    return rates
+
+
+def curve_drain(duration):
+    """The default drain (s) of a saturation curve after ``duration`` s of
+    sending: enough for a run offered three times what the chat handles
+    to deliver its backlog (which takes twice the sending time), plus the
+    usual 10 s; the drain ends as soon as everything arrived anyway."""
+    return 2 * duration + DEFAULT_DRAIN_S
 
 
 def name_list(value):
@@ -121,15 +142,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--drain",
             type=float,
-            default=10.0,
             metavar="S",
-            help="at most this many seconds to wait for stragglers; default 10",
+            help="at most this many seconds to wait for stragglers; default 10, "
+            "or 2 x --duration + 10 with --rates",
         )
-        parser.add_argument(
+        rate = parser.add_mutually_exclusive_group()
+        rate.add_argument(
             "--rate",
             type=float,
             metavar="MSG/S",
             help="total send rate, overriding each scenario's",
+        )
+        rate.add_argument(
+            "--rates",
+            type=rate_list,
+            metavar="MSG/S,...",
+            help="a saturation curve: run each scenario once per total send rate, in turn, "
+            "each on a split of its own in a sweep; prints the curve's table on stderr, "
+            "and with --plot draws saturation-<scenario>.png",
         )
         parser.add_argument("--rooms", type=int, help="rooms, overriding each scenario's")
         parser.add_argument("--members", type=int, help="members per room, overriding")
@@ -212,6 +242,8 @@ class Command(BaseCommand):
             runs = [r for r in records if r.get("scenario") != round_trips.SCENARIO]
             if runs or not counts:
                 self.stdout.write(tables.markdown_table(runs), ending="")
+            if any(record.get("curve") for record in runs):
+                self.stdout.write("\n" + tables.curve_table(runs), ending="")
             for record in counts:
                 self.stdout.write(round_trips.markdown_table(record), ending="")
             if options["plot"]:
@@ -229,13 +261,16 @@ class Command(BaseCommand):
             raise CommandError("--layer takes %s." % " and/or ".join(sweep.LAYERS))
         if not 0 <= options["message_size"] <= 2000:
             raise CommandError("--message-size must be 0 to 2000 characters.")
+        drain = options["drain"]
+        if drain is None:
+            drain = curve_drain(options["duration"]) if options["rates"] else DEFAULT_DRAIN_S
         bench = BenchOptions(
             scenarios=options["scenario"] or ["latency"],
             url=url,
             worker_counts=worker_counts,
             layers=options["layer"],
             duration=options["duration"],
-            drain=options["drain"],
+            drain=drain,
             overrides={
                 key: options[key]
                 for key in ("rooms", "members", "senders", "rate", "window", "connections")
@@ -249,6 +284,7 @@ class Command(BaseCommand):
             watch=dict(options["watch"]),
             redis_url=options["redis_url"],
             postgres_url=options["postgres_url"],
+            rates=options["rates"] or [],
         )
         # A SIGTERM unwinds like Ctrl-C, so the splits this command started
         # are stopped and their scratch database dropped.
